@@ -1,0 +1,52 @@
+/* checkpoint.json in the state directory: per tracked file, its identity and the offset below which
+ * every line is delivered, dead-lettered or skipped. Written atomically (temp, fsync, rename, fsync of
+ * the directory). Human-readable JSON:
+ * {"version":1,"files":[{"path":...,"input":...,"fingerprint":"<hex>","dev":N,"ino":N,
+ *   "offset":N,"check":"<hex sha256 of up to 256 bytes before offset>","size":N,
+ *   "last_delivery":UNIX,"last_error":"...","updated":UNIX}]} */
+#ifndef ONSIDE_CHECKPOINT_H
+#define ONSIDE_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHECKPOINT_VERSION 1
+#define CHECKPOINT_FILE "checkpoint.json"
+#define CHECKPOINT_CHECK_BYTES 256
+
+struct checkpoint_entry {
+	char *path;
+	char *input;
+	char fingerprint[65]; /* hex; "" when the first line was not complete yet */
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t offset;
+	char check[65]; /* hex SHA-256 of the CHECKPOINT_CHECK_BYTES (or fewer) bytes before offset */
+	uint64_t size;  /* file size when last seen */
+	int64_t last_delivery;
+	char *last_error; /* may be NULL */
+	int64_t updated;
+};
+
+struct checkpoint {
+	struct checkpoint_entry *e;
+	size_t n;
+	size_t cap;
+};
+
+/* Loads state_dir/checkpoint.json. A missing file gives an empty checkpoint and 0. A damaged one
+ * (unparsable, wrong version, wrong types) is renamed to checkpoint.json.damaged-<unix time>, an empty
+ * checkpoint is returned with -EBADMSG and a message saying where it went. */
+int checkpoint_load(const char *state_dir, struct checkpoint **ret, char *err, size_t errlen);
+/* Writes atomically. On failure (e.g. ENOSPC) the old file is intact; returns a negative errno. */
+int checkpoint_save(const char *state_dir, const struct checkpoint *cp, char *err, size_t errlen);
+struct checkpoint *checkpoint_new(void);
+/* Appends a copy of e (strings duplicated). */
+int checkpoint_add(struct checkpoint *cp, const struct checkpoint_entry *e);
+void checkpoint_free(struct checkpoint *cp);
+
+/* Atomically replaces dir/name with data: temp file in dir, write, fsync, rename, fsync dir.
+ * Returns 0 or a negative errno; on failure the old file is untouched and the temp file removed. */
+int atomicfile_write(const char *dir, const char *name, const void *data, size_t len);
+
+#endif

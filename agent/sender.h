@@ -1,0 +1,64 @@
+/* Delivery to the Onside API with libcurl's multi interface driven by the loop (socket and timer
+ * callbacks, as curl's ephiperfifo example). It applies onside-api.md: 204 delivers; 400 splits the
+ * batch until each rejected event stands alone and reports it; 413 splits (a lone event that is too
+ * large is reported); 429 waits for Retry-After or backs off; anything else (401/403/404/5xx,
+ * timeouts, connection errors) backs off exponentially with jitter and retries forever. */
+#ifndef ONSIDE_SENDER_H
+#define ONSIDE_SENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "loop.h"
+
+struct sender_opts {
+	const char *url;
+	const char *username;
+	const char *password; /* never logged */
+	const char *ca_file;  /* NULL: the system's CA store */
+	uint64_t timeout_ms;
+	unsigned max_in_flight;
+	uint64_t initial_backoff_ms;
+	uint64_t max_backoff_ms;
+};
+
+struct sender_cbs {
+	/* The submitted batch b is resolved: every event is accepted (204) or was reported through
+	 * `rejected`. Ownership of b passes to the callback. */
+	void (*delivered)(struct batch *b, void *data);
+	/* Event i of b (a piece of a submitted batch; b->owner as submitted) was rejected alone by the
+	 * server with this status and response body: dead-letter it. b is only valid during the call. */
+	void (*rejected)(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
+			 void *data);
+	void *data;
+};
+
+/* Counters for metrics and SIGUSR1. */
+struct sender_stats {
+	uint64_t requests_total;
+	uint64_t requests_by_class[8]; /* index: SENDER_ST_* */
+	uint64_t retries;
+	uint64_t events_delivered;
+	uint64_t events_rejected;
+	uint64_t in_flight;
+	int64_t last_success_unix; /* 0 = never */
+	long last_status;          /* last HTTP status, 0 = transport error */
+	char last_error[256];      /* last failure, "" after a success */
+};
+enum { SENDER_ST_204, SENDER_ST_400, SENDER_ST_413, SENDER_ST_429, SENDER_ST_401_403,
+       SENDER_ST_OTHER_4XX, SENDER_ST_5XX, SENDER_ST_TRANSPORT };
+
+/* The strings in opts are copied. Returns NULL on allocation failure (or curl init failure). */
+struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const struct sender_cbs *cbs);
+void sender_free(struct sender *s); /* aborts anything in flight (batches are freed, not delivered) */
+/* Takes ownership of a closed batch. It is sent when a slot is free (max_in_flight). */
+int sender_submit(struct sender *s, struct batch *b);
+/* Submitted batches not yet delivered (queued, in flight, waiting to retry, or split pieces). */
+size_t sender_pending(const struct sender *s);
+/* New credentials/url/timeouts for the next request (reload). */
+int sender_set_opts(struct sender *s, const struct sender_opts *opts);
+const struct sender_stats *sender_stats(const struct sender *s);
+
+#endif

@@ -1,0 +1,66 @@
+/* Parser registry, instances (built-in or plugin) and the record of fields a line parses into. */
+#ifndef ONSIDE_PARSER_INTERNAL_H
+#define ONSIDE_PARSER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "onside_parser.h"
+
+#define RECORD_MAX_FIELDS 512
+
+struct field {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+	int type; /* enum onside_value_type */
+};
+
+/* The fields of one parsed line. Reused from line to line: record_reset() is O(1). The field bytes
+ * belong to the parser state and live until its next parse. */
+struct record {
+	size_t n;
+	bool overflow; /* more than RECORD_MAX_FIELDS were emitted */
+	struct field f[RECORD_MAX_FIELDS];
+};
+
+static inline void record_reset(struct record *r)
+{
+	r->n = 0;
+	r->overflow = false;
+}
+
+/* An onside_emit_fn; sink is a struct record *. */
+int record_emit(void *sink, const char *name, size_t name_len, const char *value, size_t value_len,
+		int type);
+/* Finds a field by exact name (JSON parsers emit nested fields as "a.b.c"). NULL if absent. */
+const struct field *record_get(const struct record *r, const char *name, size_t name_len);
+
+/* Built-in parsers: json, regex, logfmt, csv. NULL if no such built-in. */
+const struct onside_parser_ops *parser_lookup(const char *name);
+
+struct parser; /* an instance: ops + state (+ dlopen handle for plugins) */
+
+/* Creates a parser of a built-in type, or with type "plugin", loads plugin_path (see plugin.c for the
+ * checks). options_json as in onside_parser_ops.create. Returns 0 or a negative errno with a message. */
+int parser_open(const char *type, const char *plugin_path, const char *options_json,
+		struct parser **ret, char *err, size_t errlen);
+/* Parses one line into rec (reset first). Returns ONSIDE_PARSE_OK, _SKIP or _NOMATCH (with reason). */
+int parser_parse(struct parser *p, const char *line, size_t len, struct record *rec, char *reason,
+		 size_t reasonlen);
+void parser_free(struct parser *p);
+
+/* Plugin loading: refuses a file writable by group/others or not owned by root or the current user,
+ * a missing symbol, or a mismatched abi, with a message naming the file and the reason. */
+int plugin_load(const char *path, const struct onside_parser_ops **ret_ops, void **ret_handle,
+		char *err, size_t errlen);
+void plugin_unload(void *handle);
+
+/* The built-in ops tables (one file each). */
+extern const struct onside_parser_ops parser_json_ops;
+extern const struct onside_parser_ops parser_regex_ops;
+extern const struct onside_parser_ops parser_logfmt_ops;
+extern const struct onside_parser_ops parser_csv_ops;
+
+#endif
