@@ -1,0 +1,691 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "jsonw.h"
+
+/* A checkpoint this large was not written by us (it would track some 200,000 files). */
+#define CHECKPOINT_MAX_BYTES ((size_t)64 << 20)
+#define CHECKPOINT_TMP_NAME_MAX 4096
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* "dir/name" without doubling a trailing slash of dir. */
+static int join_path(const char *dir, const char *name, char *out, size_t outlen)
+{
+	size_t dl = strlen(dir);
+	int n;
+
+	n = snprintf(out, outlen, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+	if (n < 0 || (size_t)n >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* write(2) until everything is out: a regular file on a full disk may take a partial write first and
+ * fail only on the next call, so a short count is never treated as success. */
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (w == 0)
+			return -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Fills the temp file and closes it; a close error counts (NFS reports write-back failures there). */
+static int atomicfile_fill(int fd, const void *data, size_t len)
+{
+	int r;
+
+	r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+int atomicfile_write(const char *dir, const char *name, const void *data, size_t len)
+{
+	char tmp[CHECKPOINT_TMP_NAME_MAX];
+	int dfd, fd, r, n;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		/* Nothing was created (it may be somebody else's directory of that name): remove nothing. */
+		r = -errno;
+		goto out;
+	}
+	r = atomicfile_fill(fd, data, len);
+	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dfd, tmp, 0);
+		goto out;
+	}
+	/* The rename is only durable once the directory itself is on disk. */
+	if (fsync(dfd) < 0)
+		r = -errno;
+out:
+	close(dfd);
+	return r;
+}
+
+struct checkpoint *checkpoint_new(void)
+{
+	return calloc(1, sizeof(struct checkpoint));
+}
+
+static void entry_clear(struct checkpoint_entry *e)
+{
+	free(e->path);
+	free(e->input);
+	free(e->last_error);
+}
+
+void checkpoint_free(struct checkpoint *cp)
+{
+	size_t i;
+
+	if (!cp)
+		return;
+	for (i = 0; i < cp->n; i++)
+		entry_clear(&cp->e[i]);
+	free(cp->e);
+	free(cp);
+}
+
+static int dup_or_null(const char *s, char **ret)
+{
+	*ret = NULL;
+	if (s && !(*ret = strdup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+int checkpoint_add(struct checkpoint *cp, const struct checkpoint_entry *e)
+{
+	struct checkpoint_entry c;
+
+	if (!cp || !e || !e->path)
+		return -EINVAL;
+	if (cp->n == cp->cap) {
+		size_t cap = cp->cap ? cp->cap * 2 : 16;
+		struct checkpoint_entry *p = reallocarray(cp->e, cap, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		cp->e = p;
+		cp->cap = cap;
+	}
+	c = *e;
+	c.fingerprint[sizeof(c.fingerprint) - 1] = '\0';
+	c.check[sizeof(c.check) - 1] = '\0';
+	if (dup_or_null(e->path, &c.path) < 0 || dup_or_null(e->input, &c.input) < 0 ||
+	    dup_or_null(e->last_error, &c.last_error) < 0) {
+		entry_clear(&c);
+		return -ENOMEM;
+	}
+	cp->e[cp->n++] = c;
+	return 0;
+}
+
+/* Empty (not known yet) or exactly 64 hex digits. */
+static bool hex_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return true;
+	if (n != 64)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!s[i] || !strchr("0123456789abcdefABCDEF", s[i]))
+			return false;
+	return true;
+}
+
+/* One entry on one line, keys in a fixed order so that the file diffs well. */
+static int put_entry(struct buf *b, const struct checkpoint_entry *e)
+{
+	int r;
+
+	r = buf_puts(b, "  {\"path\":");
+	if (!r)
+		r = jsonw_string(b, e->path, strlen(e->path));
+	if (!r && e->input) {
+		r = buf_puts(b, ",\"input\":");
+		if (!r)
+			r = jsonw_string(b, e->input, strlen(e->input));
+	}
+	if (!r)
+		r = buf_printf(b,
+			       ",\"fingerprint\":\"%s\",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64
+			       ",\"offset\":%" PRIu64 ",\"check\":\"%s\",\"size\":%" PRIu64
+			       ",\"last_delivery\":%" PRId64,
+			       e->fingerprint, e->dev, e->ino, e->offset, e->check, e->size,
+			       e->last_delivery);
+	if (!r && e->last_error) {
+		r = buf_puts(b, ",\"last_error\":");
+		if (!r)
+			r = jsonw_string(b, e->last_error, strlen(e->last_error));
+	}
+	if (!r)
+		r = buf_printf(b, ",\"updated\":%" PRId64 "}", e->updated);
+	return r;
+}
+
+static int serialize(const struct checkpoint *cp, struct buf *b, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	r = buf_printf(b, "{\"version\":%d,\"files\":[", CHECKPOINT_VERSION);
+	for (i = 0; !r && i < cp->n; i++) {
+		const struct checkpoint_entry *e = &cp->e[i];
+
+		/* Refuse to write what checkpoint_load would call damaged. */
+		if (!e->path || !e->path[0] || !hex_ok(e->fingerprint, strnlen(e->fingerprint, 65)) ||
+		    !hex_ok(e->check, strnlen(e->check, 65))) {
+			seterr(err, errlen,
+			       "checkpoint entry %zu has no path or a malformed fingerprint/check", i);
+			return -EINVAL;
+		}
+		r = buf_puts(b, i ? ",\n" : "\n");
+		if (!r)
+			r = put_entry(b, e);
+	}
+	if (!r)
+		r = buf_puts(b, cp->n ? "\n]}\n" : "]}\n");
+	if (r < 0)
+		seterr(err, errlen, "cannot serialize the checkpoint: %s", strerror(-r));
+	return r;
+}
+
+int checkpoint_save(const char *state_dir, const struct checkpoint *cp, char *err, size_t errlen)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, CHECKPOINT_MAX_BYTES);
+	r = serialize(cp, &b, err, errlen);
+	if (r < 0)
+		goto out;
+	r = atomicfile_write(state_dir, CHECKPOINT_FILE, b.data, b.len);
+	if (r < 0)
+		seterr(err, errlen, "cannot write checkpoint %s/%s: %s", state_dir, CHECKPOINT_FILE,
+		       strerror(-r));
+out:
+	buf_free(&b);
+	return r;
+}
+
+/* ---- loading ---- */
+
+/* Reads at most b->max bytes; a file that fills them all is larger than the caller accepts. */
+static int read_file(const char *path, struct buf *b)
+{
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		size_t room = b->max - b->len;
+		ssize_t n;
+
+		if (room == 0)
+			break;
+		if (room > 65536)
+			room = 65536;
+		r = buf_reserve(b, room);
+		if (r < 0)
+			break;
+		n = read(fd, b->data + b->len, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+	close(fd);
+	return r;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Value of the 4 hex digits at p, or -1. */
+static long hex4(const char *p)
+{
+	long v = 0;
+	int i, h;
+
+	for (i = 0; i < 4; i++) {
+		h = hexval((unsigned char)p[i]);
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+/* json-c turns a lone low surrogate such as \udcff (our escape for the invalid byte 0xff) into
+ * U+FFFD, losing the byte. Before parsing, each lone \udc80..\udcff inside a string is rewritten to
+ * \u0000\u00XX, which json-c keeps exactly; unmark() folds the pair back into the byte. A NUL cannot
+ * be part of a path or a message otherwise, so the marker is unambiguous. */
+static int protect_surrogates(const char *s, size_t n, struct buf *out)
+{
+	bool in_str = false, prev_high = false;
+	size_t i;
+	long v;
+	int r = 0;
+
+	for (i = 0; !r && i < n; i++) {
+		if (s[i] == '"') {
+			in_str = !in_str;
+			prev_high = false;
+		} else if (in_str && s[i] == '\\' && i + 1 < n) {
+			v = (s[i + 1] == 'u' && i + 5 < n) ? hex4(s + i + 2) : -1;
+			if (v >= 0xdc80 && v <= 0xdcff && !prev_high) {
+				r = buf_printf(out, "\\u0000\\u00%c%c", s[i + 4], s[i + 5]);
+				i += 5;
+				continue;
+			}
+			prev_high = v >= 0xd800 && v <= 0xdbff;
+			r = buf_append(out, s + i, v >= 0 ? 6 : 2);
+			i += v >= 0 ? 5 : 1;
+			continue;
+		} else {
+			prev_high = false;
+		}
+		r = buf_putc(out, s[i]);
+	}
+	return r;
+}
+
+/* Copies a decoded json-c string, turning each marker (NUL, then U+0080..U+00FF as two UTF-8 bytes)
+ * back into its raw byte. Any other NUL makes the string invalid: returns -EBADMSG. */
+static int unmark(const char *s, size_t n, char **ret)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, k = 0;
+	char *d;
+
+	d = malloc(n + 1);
+	if (!d)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (p[i]) {
+			d[k++] = (char)p[i];
+		} else if (i + 2 < n && (p[i + 1] == 0xc2 || p[i + 1] == 0xc3) && (p[i + 2] & 0xc0) == 0x80) {
+			d[k++] = (char)(((p[i + 1] & 0x1f) << 6) | (p[i + 2] & 0x3f));
+			i += 2;
+		} else {
+			free(d);
+			return -EBADMSG;
+		}
+	}
+	d[k] = '\0';
+	*ret = d;
+	return 0;
+}
+
+/* Context for validating one entry: where to say what is wrong. */
+struct vctx {
+	size_t idx;
+	char *why;
+	size_t whylen;
+};
+
+static int bad(struct vctx *v, const char *key, const char *what)
+{
+	seterr(v->why, v->whylen, "%s %s in files[%zu]", key, what, v->idx);
+	return -EBADMSG;
+}
+
+/* An integer >= 0. A missing optional key leaves *ret alone. */
+static int get_u64(struct vctx *v, struct json_object *o, const char *key, bool required, uint64_t *ret)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x))
+		return required ? bad(v, key, "is missing") : 0;
+	if (!json_object_is_type(x, json_type_int))
+		return bad(v, key, "is not an integer");
+	/* json-c keeps values above INT64_MAX as unsigned; get_int64 then saturates, never goes negative. */
+	if (json_object_get_int64(x) < 0)
+		return bad(v, key, "is negative");
+	*ret = json_object_get_uint64(x);
+	return 0;
+}
+
+static int get_i64(struct vctx *v, struct json_object *o, const char *key, int64_t *ret)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x))
+		return 0;
+	if (!json_object_is_type(x, json_type_int))
+		return bad(v, key, "is not an integer");
+	*ret = json_object_get_int64(x);
+	return 0;
+}
+
+/* A string; optional ones may also be null (both leave *ret NULL). */
+static int get_str(struct vctx *v, struct json_object *o, const char *key, bool required, char **ret)
+{
+	struct json_object *x;
+	int r;
+
+	if (!json_object_object_get_ex(o, key, &x) || (!required && !x))
+		return required ? bad(v, key, "is missing") : 0;
+	if (!json_object_is_type(x, json_type_string))
+		return bad(v, key, "is not a string");
+	r = unmark(json_object_get_string(x), (size_t)json_object_get_string_len(x), ret);
+	if (r == -EBADMSG)
+		return bad(v, key, "contains a NUL byte");
+	return r;
+}
+
+static int get_hex(struct vctx *v, struct json_object *o, const char *key, char out[65])
+{
+	struct json_object *x;
+	const char *s;
+	size_t n, i;
+
+	if (!json_object_object_get_ex(o, key, &x))
+		return bad(v, key, "is missing");
+	if (!json_object_is_type(x, json_type_string))
+		return bad(v, key, "is not a string");
+	s = json_object_get_string(x);
+	n = (size_t)json_object_get_string_len(x);
+	if (!hex_ok(s, n))
+		return bad(v, key, "is not 64 hex digits or empty");
+	/* Fingerprints are compared as text with freshly computed lowercase hex. */
+	for (i = 0; i < n; i++)
+		out[i] = (char)((s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' : s[i]);
+	out[n] = '\0';
+	return 0;
+}
+
+/* Unknown keys are ignored: an older agent can still read a newer checkpoint of the same version. */
+static int parse_entry(struct vctx *v, struct json_object *o, struct checkpoint *cp)
+{
+	struct checkpoint_entry e;
+	int r;
+
+	memset(&e, 0, sizeof(e));
+	if (!json_object_is_type(o, json_type_object)) {
+		seterr(v->why, v->whylen, "files[%zu] is not an object", v->idx);
+		return -EBADMSG;
+	}
+	r = get_str(v, o, "path", true, &e.path);
+	if (!r && !e.path[0])
+		r = bad(v, "path", "is empty");
+	if (!r)
+		r = get_str(v, o, "input", false, &e.input);
+	if (!r)
+		r = get_hex(v, o, "fingerprint", e.fingerprint);
+	if (!r)
+		r = get_u64(v, o, "dev", true, &e.dev);
+	if (!r)
+		r = get_u64(v, o, "ino", true, &e.ino);
+	if (!r)
+		r = get_u64(v, o, "offset", true, &e.offset);
+	if (!r)
+		r = get_hex(v, o, "check", e.check);
+	if (!r)
+		r = get_u64(v, o, "size", false, &e.size);
+	if (!r)
+		r = get_i64(v, o, "last_delivery", &e.last_delivery);
+	if (!r)
+		r = get_str(v, o, "last_error", false, &e.last_error);
+	if (!r)
+		r = get_i64(v, o, "updated", &e.updated);
+	if (!r)
+		r = checkpoint_add(cp, &e);
+	entry_clear(&e);
+	return r;
+}
+
+static int parse_json(const char *text, size_t len, struct json_object **ret, char *why, size_t whylen)
+{
+	struct json_tokener *tok;
+	struct json_object *root;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue) {
+		seterr(why, whylen, "truncated JSON");
+		return -EBADMSG;
+	}
+	if (jerr != json_tokener_success) {
+		/* A line number, not a byte offset: protect_surrogates() shifted the bytes, not the lines. */
+		size_t i, line = 1;
+
+		for (i = 0; i < end && i < len; i++)
+			line += text[i] == '\n';
+		seterr(why, whylen, "invalid JSON on line %zu: %s", line, json_tokener_error_desc(jerr));
+		json_object_put(root);
+		return -EBADMSG;
+	}
+	while (end < len && strchr(" \t\r\n", text[end]))
+		end++;
+	if (end < len) {
+		seterr(why, whylen, "unexpected data after the JSON object");
+		json_object_put(root);
+		return -EBADMSG;
+	}
+	*ret = root;
+	return 0;
+}
+
+static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp, char *why, size_t whylen)
+{
+	struct json_object *root = NULL, *ver, *files;
+	struct buf prot;
+	struct vctx v = { 0, why, whylen };
+	size_t i, n;
+	int r;
+
+	buf_init(&prot, 0);
+	r = protect_surrogates(text, len, &prot);
+	if (r < 0)
+		goto out;
+	r = parse_json(prot.data ? prot.data : "", prot.len, &root, why, whylen);
+	if (r < 0)
+		goto out;
+	r = -EBADMSG;
+	if (!root || !json_object_is_type(root, json_type_object)) {
+		seterr(why, whylen, "the top level is not an object");
+	} else if (!json_object_object_get_ex(root, "version", &ver) ||
+		   !json_object_is_type(ver, json_type_int) ||
+		   json_object_get_int64(ver) != CHECKPOINT_VERSION) {
+		seterr(why, whylen, "version is not %d", CHECKPOINT_VERSION);
+	} else if (!json_object_object_get_ex(root, "files", &files) ||
+		   !json_object_is_type(files, json_type_array)) {
+		seterr(why, whylen, "files is not an array");
+	} else {
+		r = 0;
+		n = json_object_array_length(files);
+		for (i = 0; !r && i < n; i++) {
+			v.idx = i;
+			r = parse_entry(&v, json_object_array_get_idx(files, i), cp);
+		}
+	}
+out:
+	json_object_put(root);
+	buf_free(&prot);
+	return r;
+}
+
+/* Renames the damaged file to path.damaged-<time>, adding .N if that name is taken: never overwrite
+ * an earlier damaged copy, never delete. */
+static int move_aside(const char *path, char *to, size_t tolen)
+{
+	long long now = (long long)time(NULL);
+	struct stat st;
+	int i, n;
+
+	for (i = 0; i < 1000; i++) {
+		if (i == 0)
+			n = snprintf(to, tolen, "%s.damaged-%lld", path, now);
+		else
+			n = snprintf(to, tolen, "%s.damaged-%lld.%d", path, now, i);
+		if (n < 0 || (size_t)n >= tolen)
+			return -ENAMETOOLONG;
+		if (lstat(to, &st) < 0 && errno == ENOENT)
+			return rename(path, to) < 0 ? -errno : 0;
+	}
+	return -EEXIST;
+}
+
+static int sync_dir(const char *dir)
+{
+	int fd, r = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* The file is damaged: move it aside and hand back an empty checkpoint with -EBADMSG. */
+static int damaged(const char *state_dir, const char *path, const char *why, struct checkpoint **ret,
+		   char *err, size_t errlen)
+{
+	char to[PATH_MAX + 64];
+	struct checkpoint *empty;
+	int r;
+
+	empty = checkpoint_new();
+	if (!empty)
+		return -ENOMEM;
+	r = move_aside(path, to, sizeof(to));
+	if (r < 0) {
+		seterr(err, errlen, "checkpoint %s is damaged (%s) and cannot be moved aside: %s", path, why,
+		       strerror(-r));
+		checkpoint_free(empty);
+		return r;
+	}
+	sync_dir(state_dir); /* best effort: the worst case is finding the damaged file again */
+	seterr(err, errlen, "checkpoint %s is damaged (%s); moved aside to %s", path, why, to);
+	*ret = empty;
+	return -EBADMSG;
+}
+
+int checkpoint_load(const char *state_dir, struct checkpoint **ret, char *err, size_t errlen)
+{
+	char path[PATH_MAX], why[256];
+	struct checkpoint *cp = NULL;
+	struct buf text;
+	int r;
+
+	buf_init(&text, CHECKPOINT_MAX_BYTES + 1);
+	r = join_path(state_dir, CHECKPOINT_FILE, path, sizeof(path));
+	if (r < 0) {
+		seterr(err, errlen, "checkpoint path in %s is too long", state_dir);
+		goto out;
+	}
+	cp = checkpoint_new();
+	if (!cp) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = read_file(path, &text);
+	if (r == -ENOENT) {
+		r = 0;
+		*ret = cp;
+		cp = NULL;
+		goto out;
+	}
+	if (r < 0) {
+		seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (text.len > CHECKPOINT_MAX_BYTES) {
+		snprintf(why, sizeof(why), "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
+		r = -EBADMSG;
+	} else if (text.len == 0) {
+		snprintf(why, sizeof(why), "empty file");
+		r = -EBADMSG;
+	} else {
+		r = parse_checkpoint(text.data, text.len, cp, why, sizeof(why));
+	}
+	if (r == -EBADMSG) {
+		r = damaged(state_dir, path, why, ret, err, errlen);
+	} else if (r == 0) {
+		*ret = cp;
+		cp = NULL;
+	} else {
+		seterr(err, errlen, "cannot load checkpoint %s: %s", path, strerror(-r));
+	}
+out:
+	checkpoint_free(cp);
+	buf_free(&text);
+	return r;
+}
