@@ -1,0 +1,425 @@
+/* The event loop: epoll for file descriptors, one timerfd for all timers.
+ *
+ * Invariants:
+ * - fds[] is indexed by fd. Each registration carries a generation number that is also stored in the
+ *   epoll event, so an event fetched for an fd that a callback closed and then reused in the same
+ *   iteration is recognised as stale and dropped instead of reaching the new owner.
+ * - timers[] is sorted by (when, id). Deleting a timer only marks it dead; dead timers are reaped
+ *   after dispatch, so indices never shift under a running callback's feet.
+ * - The timerfd is armed (absolute CLOCK_MONOTONIC) for the earliest live timer right before
+ *   epoll_wait, which otherwise blocks with no timeout: an idle loop makes no wake-ups. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_MAX_EVENTS 64
+#define TIMERFD_TAG UINT64_MAX
+
+struct loop_fd {
+	loop_fd_cb cb;
+	void *data;
+	int mask;
+	uint32_t gen;
+	bool used;
+	bool in_epoll; /* false when mask is 0: nothing to wait for, so HUP must not spin */
+};
+
+struct loop_timer {
+	uint64_t id;
+	uint64_t when; /* loop_now_ms() deadline */
+	uint64_t pass; /* the dispatch pass it last fired in: fires at most once per pass */
+	loop_timer_cb cb;
+	void *data;
+	bool dead;
+};
+
+struct loop {
+	int epfd;
+	int tfd;
+	struct loop_fd *fds;
+	size_t nfds;
+	struct loop_timer *timers;
+	size_t ntimers;
+	size_t ctimers;
+	uint64_t next_timer_id;
+	uint64_t pass;
+	uint64_t armed_when; /* deadline the timerfd is armed for, 0 = disarmed */
+	bool dispatching;
+	bool stop;
+	loop_hook_cb before_sleep;
+	void *before_sleep_data;
+};
+
+uint64_t loop_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct loop *loop_new(void)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TIMERFD_TAG};
+	struct loop *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (l->epfd < 0 || l->tfd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->tfd, &ev) < 0) {
+		loop_free(l);
+		return NULL;
+	}
+	l->next_timer_id = 1;
+	return l;
+}
+
+void loop_free(struct loop *l)
+{
+	if (!l)
+		return;
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->tfd >= 0)
+		close(l->tfd);
+	free(l->fds);
+	free(l->timers);
+	free(l);
+}
+
+static uint32_t epoll_mask(int mask)
+{
+	return ((mask & LOOP_READ) ? EPOLLIN : 0) | ((mask & LOOP_WRITE) ? EPOLLOUT : 0);
+}
+
+static int fds_grow(struct loop *l, int fd)
+{
+	size_t n = l->nfds ? l->nfds : 64;
+	struct loop_fd *p;
+
+	while (n <= (size_t)fd)
+		n *= 2;
+	p = realloc(l->fds, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p + l->nfds, 0, (n - l->nfds) * sizeof(*p));
+	l->fds = p;
+	l->nfds = n;
+	return 0;
+}
+
+/* Brings the epoll registration of fd in line with its mask. */
+static int fd_sync(struct loop *l, int fd, int mask)
+{
+	struct loop_fd *f = &l->fds[fd];
+	struct epoll_event ev = {.events = epoll_mask(mask),
+				 .data.u64 = ((uint64_t)f->gen << 32) | (uint32_t)fd};
+	int op;
+
+	if (!mask) {
+		if (f->in_epoll && epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 && errno != EBADF &&
+		    errno != ENOENT)
+			return -errno;
+		f->in_epoll = false;
+		return 0;
+	}
+	op = f->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+		return -errno;
+	f->in_epoll = true;
+	return 0;
+}
+
+int loop_add_fd(struct loop *l, int fd, int mask, loop_fd_cb cb, void *data)
+{
+	struct loop_fd *f;
+	int r;
+
+	if (fd < 0 || !cb)
+		return -EINVAL;
+	if ((size_t)fd >= l->nfds && (r = fds_grow(l, fd)) < 0)
+		return r;
+	f = &l->fds[fd];
+	if (!f->used) {
+		f->gen++;
+		f->in_epoll = false;
+	}
+	r = fd_sync(l, fd, mask);
+	if (r < 0)
+		return r;
+	f->used = true;
+	f->mask = mask;
+	f->cb = cb;
+	f->data = data;
+	return 0;
+}
+
+int loop_mod_fd(struct loop *l, int fd, int mask)
+{
+	int r;
+
+	if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].used)
+		return -ENOENT;
+	r = fd_sync(l, fd, mask);
+	if (r < 0)
+		return r;
+	l->fds[fd].mask = mask;
+	return 0;
+}
+
+int loop_del_fd(struct loop *l, int fd)
+{
+	struct loop_fd *f;
+
+	if (fd < 0 || (size_t)fd >= l->nfds || !l->fds[fd].used)
+		return -ENOENT;
+	f = &l->fds[fd];
+	/* The fd may already be closed (the kernel then dropped it from the epoll set): not an error. */
+	(void)fd_sync(l, fd, 0);
+	f->used = false;
+	f->mask = 0;
+	f->cb = NULL;
+	f->data = NULL;
+	return 0;
+}
+
+static struct loop_timer *timer_find(struct loop *l, uint64_t id, size_t *ret_idx)
+{
+	for (size_t i = 0; i < l->ntimers; i++) {
+		if (l->timers[i].id == id && !l->timers[i].dead) {
+			if (ret_idx)
+				*ret_idx = i;
+			return &l->timers[i];
+		}
+	}
+	return NULL;
+}
+
+/* Inserts t keeping timers[] sorted by (when, id); room must exist. */
+static void timer_insert(struct loop *l, const struct loop_timer *t)
+{
+	size_t i = l->ntimers;
+
+	while (i > 0 && (l->timers[i - 1].when > t->when ||
+			 (l->timers[i - 1].when == t->when && l->timers[i - 1].id > t->id)))
+		i--;
+	memmove(&l->timers[i + 1], &l->timers[i], (l->ntimers - i) * sizeof(*t));
+	l->timers[i] = *t;
+	l->ntimers++;
+}
+
+static void timer_remove_at(struct loop *l, size_t i)
+{
+	memmove(&l->timers[i], &l->timers[i + 1], (l->ntimers - i - 1) * sizeof(l->timers[0]));
+	l->ntimers--;
+}
+
+static uint64_t deadline(int64_t ms)
+{
+	return loop_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
+}
+
+uint64_t loop_add_timer(struct loop *l, int64_t ms, loop_timer_cb cb, void *data)
+{
+	struct loop_timer t = {.id = l->next_timer_id, .when = deadline(ms), .cb = cb, .data = data};
+
+	if (!cb)
+		return 0;
+	if (l->ntimers == l->ctimers) {
+		size_t n = l->ctimers ? l->ctimers * 2 : 8;
+		struct loop_timer *p = realloc(l->timers, n * sizeof(*p));
+		if (!p)
+			return 0;
+		l->timers = p;
+		l->ctimers = n;
+	}
+	l->next_timer_id++;
+	timer_insert(l, &t);
+	return t.id;
+}
+
+/* Moves the live timer at index i to fire at `when`. Moving an entry keeps every index before the
+ * smaller of the two positions intact, which is all dispatch relies on (it rescans from 0). */
+static void timer_move(struct loop *l, size_t i, uint64_t when)
+{
+	struct loop_timer t = l->timers[i];
+
+	timer_remove_at(l, i);
+	t.when = when;
+	timer_insert(l, &t);
+}
+
+int loop_reset_timer(struct loop *l, uint64_t id, int64_t ms)
+{
+	size_t i;
+
+	if (!timer_find(l, id, &i))
+		return -ENOENT;
+	timer_move(l, i, deadline(ms));
+	return 0;
+}
+
+int loop_del_timer(struct loop *l, uint64_t id)
+{
+	size_t i;
+
+	if (!timer_find(l, id, &i))
+		return -ENOENT;
+	if (l->dispatching)
+		l->timers[i].dead = true;
+	else
+		timer_remove_at(l, i);
+	return 0;
+}
+
+void loop_set_before_sleep(struct loop *l, loop_hook_cb cb, void *data)
+{
+	l->before_sleep = cb;
+	l->before_sleep_data = data;
+}
+
+void loop_stop(struct loop *l) { l->stop = true; }
+
+/* Arms the timerfd for the earliest live timer, or disarms it; skips the syscall when unchanged. */
+static int timers_arm(struct loop *l)
+{
+	struct itimerspec its = {{0, 0}, {0, 0}};
+	uint64_t when = 0;
+
+	for (size_t i = 0; i < l->ntimers; i++) {
+		if (!l->timers[i].dead) {
+			when = l->timers[i].when;
+			break;
+		}
+	}
+	if (when == l->armed_when)
+		return 0;
+	if (when) {
+		its.it_value.tv_sec = (time_t)(when / 1000);
+		its.it_value.tv_nsec = (long)(when % 1000) * 1000000;
+		/* an all-zero it_value would disarm instead of firing at once */
+		if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+			its.it_value.tv_nsec = 1;
+	}
+	if (timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+		return -errno;
+	l->armed_when = when;
+	return 0;
+}
+
+static void timers_dispatch(struct loop *l)
+{
+	uint64_t now = loop_now_ms();
+
+	l->pass++;
+	for (;;) {
+		struct loop_timer *t = NULL;
+		uint64_t id;
+		int64_t next;
+		size_t i;
+
+		for (i = 0; i < l->ntimers && l->timers[i].when <= now; i++) {
+			if (!l->timers[i].dead && l->timers[i].pass != l->pass) {
+				t = &l->timers[i];
+				break;
+			}
+		}
+		if (!t)
+			return;
+		t->pass = l->pass;
+		id = t->id;
+		/* the callback may add timers, which can move the array: t is invalid after this */
+		next = t->cb(l, t->data);
+		if (!timer_find(l, id, &i))
+			continue; /* deleted by its own callback */
+		if (next < 0)
+			l->timers[i].dead = true;
+		else
+			timer_move(l, i, deadline(next));
+	}
+}
+
+static void timers_reap(struct loop *l)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < l->ntimers; i++)
+		if (!l->timers[i].dead)
+			l->timers[j++] = l->timers[i];
+	l->ntimers = j;
+}
+
+static void fd_dispatch(struct loop *l, const struct epoll_event *ev)
+{
+	int fd = (int)(uint32_t)ev->data.u64;
+	uint32_t gen = (uint32_t)(ev->data.u64 >> 32);
+	struct loop_fd *f;
+	int events = 0;
+
+	if ((size_t)fd >= l->nfds)
+		return;
+	f = &l->fds[fd];
+	if (!f->used || f->gen != gen || !f->mask)
+		return; /* deleted (or replaced) earlier in this iteration */
+	/* errors and hang-ups are reported as readiness so the owner's read/write sees them */
+	if (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+		events |= LOOP_READ;
+	if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		events |= LOOP_WRITE;
+	events &= f->mask;
+	if (!events)
+		events = f->mask;
+	f->cb(l, fd, events, f->data);
+}
+
+static int loop_once(struct loop *l)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int n, r;
+
+	if (l->before_sleep)
+		l->before_sleep(l, l->before_sleep_data);
+	if (l->stop)
+		return 0;
+	r = timers_arm(l);
+	if (r < 0)
+		return r;
+	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, -1);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	l->dispatching = true;
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.u64 == TIMERFD_TAG) {
+			uint64_t ticks;
+			/* drain it; EAGAIN just means a re-arm already cleared it */
+			if (read(l->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				r = -errno;
+			l->armed_when = 0;
+			continue;
+		}
+		fd_dispatch(l, &evs[i]);
+	}
+	timers_dispatch(l);
+	l->dispatching = false;
+	timers_reap(l);
+	return r;
+}
+
+int loop_run(struct loop *l)
+{
+	l->stop = false;
+	while (!l->stop) {
+		int r = loop_once(l);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
