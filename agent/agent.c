@@ -1,0 +1,675 @@
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "checkpoint.h"
+#include "deadletter.h"
+#include "log.h"
+#include "loop.h"
+#include "map.h"
+#include "metrics.h"
+#include "notify.h"
+#include "sender.h"
+#include "tail.h"
+
+#define READ_BUDGET (4u << 20)
+#define CHECKPOINT_DELAY_MS 1000
+#define METRICS_INTERVAL_MS 5000
+#define DEADLETTER_ROTATE ((uint64_t)64 << 20)
+
+struct agent {
+	struct config *cfg;
+	char *config_path;
+	bool once;
+	struct loop *loop;
+	struct tail *tail;
+	struct sender *sender;
+	struct deadletter *dl;
+	struct mapper **mappers;
+	struct batch *cur; /* the batch being built */
+	struct ack *cur_ack;
+	struct ack acks; /* sentinel of the live acks */
+	struct buf scratch;
+	int sigfd;
+	bool want_read;
+	bool stopping;
+	bool ckpt_dirty;
+	bool failed;
+	uint64_t flush_timer, ckpt_timer, metrics_timer, kick_timer, shutdown_timer, progress_timer;
+	uint64_t once_timer;
+	uint64_t started_ms;
+	struct agent_stats st;
+	char reason[512];
+};
+
+static void agent_submit(struct agent *a);
+static void agent_save_checkpoint(struct agent *a);
+
+/* ---- dead letters ---- */
+
+static void agent_deadletter(struct agent *a, struct tail_file *f, const char *line, size_t len,
+			     uint64_t full, uint64_t offset, const char *reason, long status,
+			     const char *resp, size_t resp_len)
+{
+	struct deadletter_entry e = {
+		.input = a->cfg->inputs[f->input].name,
+		.path = f->path,
+		.offset = offset,
+		.reason = reason,
+		.line = line,
+		.line_len = len,
+		.length = full != len ? full : 0,
+		.status = status,
+		.response = resp,
+		.response_len = resp_len,
+	};
+	int r = deadletter_write(a->dl, &e);
+
+	if (r < 0) {
+		/* the line must not be lost: stop here and let the checkpoint hold it */
+		log_errorx("agent", "cannot write the dead-letter file: %s; stopping", strerror(-r));
+		a->failed = true;
+		a->stopping = true;
+	}
+}
+
+/* ---- building batches ---- */
+
+static int64_t agent_flush_cb(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	(void)l;
+	a->flush_timer = 0;
+	if (a->cur && a->cur->n)
+		agent_submit(a);
+	return LOOP_TIMER_STOP;
+}
+
+static struct batch *agent_batch(struct agent *a)
+{
+	if (a->cur)
+		return a->cur;
+	a->cur = batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes);
+	a->cur_ack = calloc(1, sizeof(*a->cur_ack));
+	if (!a->cur || !a->cur_ack) {
+		log_errorx("agent", "out of memory");
+		abort();
+	}
+	a->cur_ack->refs = 1; /* held by the batch until it is delivered */
+	a->cur_ack->prev = &a->acks;
+	a->cur_ack->next = a->acks.next;
+	a->acks.next->prev = a->cur_ack;
+	a->acks.next = a->cur_ack;
+	a->cur->owner = a->cur_ack;
+	a->cur->opened_ms = loop_now_ms();
+	a->flush_timer = loop_add_timer(a->loop, (int64_t)a->cfg->batch.flush_interval_ms, agent_flush_cb, a);
+	return a->cur;
+}
+
+static bool agent_room(const struct agent *a)
+{
+	return sender_pending(a->sender) < a->cfg->batch.max_in_flight + 2;
+}
+
+static void agent_submit(struct agent *a)
+{
+	struct batch *b = a->cur;
+
+	if (!b)
+		return;
+	if (a->flush_timer) {
+		loop_del_timer(a->loop, a->flush_timer);
+		a->flush_timer = 0;
+	}
+	a->cur = NULL;
+	a->cur_ack = NULL;
+	if (b->n == 0) {
+		/* nothing to send: the ack completes at once */
+		struct ack *ack = b->owner;
+		ack->done = true;
+		ack_put(ack);
+		batch_free(b);
+		if (tail_advance(a->tail))
+			a->ckpt_dirty = true;
+		return;
+	}
+	batch_close(b);
+	a->st.batches++;
+	if (sender_submit(a->sender, b) < 0) {
+		log_errorx("agent", "cannot queue a batch; stopping");
+		a->failed = a->stopping = true;
+	}
+}
+
+/* An event that did not fit the current batch starts the next one. */
+static int agent_move_event(struct agent *a, struct tail_file *f, size_t mark, const char *line,
+			    size_t len, uint64_t offset)
+{
+	struct batch *b = a->cur;
+	size_t start = mark + (b->n ? 1 : 0);
+	int r;
+
+	buf_reset(&a->scratch);
+	if ((r = buf_append(&a->scratch, b->body.data + start, b->body.len - start)) < 0)
+		return r;
+	batch_event_abort(b, mark);
+	agent_submit(a);
+	b = agent_batch(a);
+	return batch_add_event(b, a->scratch.data, a->scratch.len, line, len, offset, f);
+}
+
+static int agent_line(void *data, struct tail_file *f, const char *line, size_t len, uint64_t full,
+		      uint64_t offset, uint64_t end)
+{
+	struct agent *a = data;
+	struct line_src src = {line, len, offset, f->idf};
+	struct batch *b;
+	size_t mark;
+	int r;
+
+	a->st.lines_read++;
+	a->st.bytes_read += end - offset;
+	if (full != len) {
+		snprintf(a->reason, sizeof(a->reason), "line longer than max_line_bytes (%llu bytes)",
+			 (unsigned long long)full);
+		a->st.rejected_long++;
+		agent_deadletter(a, f, line, len, full, offset, a->reason, 0, NULL, 0);
+		tail_mark_done(f, end);
+		return 0;
+	}
+	b = agent_batch(a);
+	mark = batch_event_begin(b);
+	r = mapper_process(a->mappers[f->input], &src, &b->body, a->reason, sizeof(a->reason));
+	if (r == MAP_EVENT) {
+		/* does it fit? (checked here, before commit, while its bytes are still in the body) */
+		if (b->n > 0 && (b->n >= b->max_events || b->body.len + BATCH_TAIL_LEN > b->max_bytes))
+			r = agent_move_event(a, f, mark, line, len, offset);
+		else
+			r = batch_event_commit(b, mark, line, len, offset, f);
+		if (r == 0) {
+			a->st.events_built++;
+			tail_mark(f, a->cur_ack, end);
+			if (a->cur->n >= a->cfg->batch.max_events)
+				agent_submit(a);
+			return !agent_room(a) ? -EAGAIN : 0;
+		}
+		snprintf(a->reason, sizeof(a->reason), "event larger than batch.max_bytes (%zu bytes)",
+			 (size_t)a->cfg->batch.max_bytes);
+		a->st.rejected_large++;
+	} else {
+		batch_event_abort(b, mark);
+		if (r == MAP_SKIP) {
+			a->st.skipped_match++;
+			tail_mark_done(f, end);
+			return 0;
+		}
+		if (r < 0)
+			snprintf(a->reason, sizeof(a->reason), "event too large to build");
+		a->st.rejected_parse++;
+	}
+	agent_deadletter(a, f, line, len, full, offset, a->reason, 0, NULL, 0);
+	tail_mark_done(f, end);
+	return 0;
+}
+
+/* ---- delivery results ---- */
+
+static void agent_delivered(struct batch *b, void *data)
+{
+	struct agent *a = data;
+	struct ack *ack = b->owner;
+
+	ack->done = true;
+	ack_put(ack);
+	batch_free(b);
+	if (tail_advance(a->tail))
+		a->ckpt_dirty = true;
+	a->want_read = true; /* room for more */
+}
+
+static void agent_rejected(const struct batch *b, size_t i, long status, const char *body,
+			   size_t body_len, void *data)
+{
+	struct agent *a = data;
+	struct tail_file *f = b->ev[i].src;
+	size_t len;
+	const char *line = batch_line(b, i, &len);
+
+	snprintf(a->reason, sizeof(a->reason), "rejected by the server (HTTP %ld)", status);
+	a->st.rejected_server++;
+	agent_deadletter(a, f, line, len, len, b->ev[i].offset, a->reason, status, body, body_len);
+}
+
+/* ---- checkpoint and metrics ---- */
+
+/* `status` shows why a file lags: the sender's last failure goes with every entry not delivered. */
+static void agent_note_errors(struct agent *a, struct checkpoint *cp)
+{
+	const char *e = sender_stats(a->sender)->last_error;
+
+	for (size_t i = 0; e[0] && i < cp->n; i++) {
+		if (cp->e[i].offset < cp->e[i].size && !cp->e[i].last_error)
+			cp->e[i].last_error = strdup(e);
+	}
+}
+
+static void agent_save_checkpoint(struct agent *a)
+{
+	struct checkpoint *cp = NULL;
+	char err[512];
+	int r;
+
+	/* lines the checkpoint moves past may be in the dead-letter file: make them durable first */
+	if ((r = deadletter_sync(a->dl)) < 0) {
+		log_errorx("checkpoint", "cannot sync the dead-letter file: %s", strerror(-r));
+		return;
+	}
+	if ((r = tail_checkpoint(a->tail, &cp)) < 0) {
+		log_errorx("checkpoint", "cannot build the checkpoint: %s", strerror(-r));
+		return;
+	}
+	agent_note_errors(a, cp);
+	r = checkpoint_save(a->cfg->agent.state_dir, cp, err, sizeof(err));
+	checkpoint_free(cp);
+	if (r < 0) {
+		/* the old checkpoint is intact; try again at the next timer */
+		log_errorx("checkpoint", "%s", err);
+		return;
+	}
+	a->ckpt_dirty = false;
+}
+
+static int64_t agent_ckpt_cb(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	(void)l;
+	if (a->ckpt_dirty)
+		agent_save_checkpoint(a);
+	if (a->ckpt_dirty)
+		return CHECKPOINT_DELAY_MS; /* failed: retry */
+	a->ckpt_timer = 0;
+	return LOOP_TIMER_STOP;
+}
+
+static void agent_write_metrics(struct agent *a)
+{
+	int r = metrics_write(a->cfg->agent.state_dir, &a->st, sender_stats(a->sender), a->tail);
+
+	if (r < 0)
+		log_debug("metrics", "cannot write metrics.prom: %s", strerror(-r));
+}
+
+static int64_t agent_metrics_cb(struct loop *l, void *data)
+{
+	(void)l;
+	agent_write_metrics(data);
+	return METRICS_INTERVAL_MS;
+}
+
+static void agent_log_summary(struct agent *a)
+{
+	const struct sender_stats *s = sender_stats(a->sender);
+
+	log_info("agent",
+		 "lines %llu, events %llu, delivered %llu, skipped %llu, dead-lettered %llu, requests %llu, "
+		 "retries %llu, in flight %llu, files %zu",
+		 (unsigned long long)a->st.lines_read, (unsigned long long)a->st.events_built,
+		 (unsigned long long)s->events_delivered, (unsigned long long)a->st.skipped_match,
+		 (unsigned long long)(a->st.rejected_parse + a->st.rejected_long + a->st.rejected_large +
+				      a->st.rejected_server),
+		 (unsigned long long)s->requests_total, (unsigned long long)s->retries,
+		 (unsigned long long)s->in_flight, tail_nfiles(a->tail));
+}
+
+/* ---- progress (run --once on a terminal) ---- */
+
+static void agent_fmt_bytes(char *out, size_t n, uint64_t v)
+{
+	if (v >= (1u << 30))
+		snprintf(out, n, "%.1f GiB", (double)v / (1u << 30));
+	else if (v >= (1u << 20))
+		snprintf(out, n, "%.1f MiB", (double)v / (1u << 20));
+	else
+		snprintf(out, n, "%.1f KiB", (double)v / 1024);
+}
+
+static int64_t agent_progress_cb(struct loop *l, void *data)
+{
+	struct agent *a = data;
+	uint64_t done, total, ms = loop_now_ms() - a->started_ms;
+	double secs = (double)(ms ? ms : 1) / 1000.0, rate;
+	char d[32], t[32];
+
+	(void)l;
+	tail_progress(a->tail, &done, &total);
+	rate = (double)sender_stats(a->sender)->events_delivered / secs;
+	agent_fmt_bytes(d, sizeof(d), done);
+	agent_fmt_bytes(t, sizeof(t), total);
+	fprintf(stderr, "\r%s of %s, %.0f events/s, %.0f s left   ", d, t, rate,
+		done && total > done ? secs * (double)(total - done) / (double)done : 0.0);
+	return 500;
+}
+
+/* ---- stopping ---- */
+
+static int64_t agent_shutdown_cb(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	a->shutdown_timer = 0;
+	log_warnx("agent", "shutdown timeout: %zu batches not delivered; they will be resent at the next start",
+		  sender_pending(a->sender));
+	loop_stop(l);
+	return LOOP_TIMER_STOP;
+}
+
+static void agent_begin_stop(struct agent *a)
+{
+	if (a->stopping && a->shutdown_timer)
+		return;
+	a->stopping = true;
+	agent_submit(a);
+	if (!a->shutdown_timer)
+		a->shutdown_timer = loop_add_timer(a->loop, (int64_t)a->cfg->agent.shutdown_timeout_ms,
+						   agent_shutdown_cb, a);
+}
+
+/* ---- signals and reload ---- */
+
+static void agent_sender_opts(const struct config *c, struct sender_opts *o)
+{
+	*o = (struct sender_opts){
+		.url = c->endpoint.url,
+		.username = c->endpoint.username,
+		.password = c->endpoint.password,
+		.ca_file = c->endpoint.ca_file,
+		.timeout_ms = c->endpoint.timeout_ms,
+		.max_in_flight = (unsigned)c->batch.max_in_flight,
+		.initial_backoff_ms = c->retry.initial_backoff_ms,
+		.max_backoff_ms = c->retry.max_backoff_ms,
+	};
+}
+
+/* SIGHUP: load and validate the new file; an invalid one is refused and the old one stays. The
+ * endpoint (url, credentials, CA, timeouts, backoffs) and the log level apply to the next request;
+ * inputs, batching and the state directory are fixed for the life of the process. */
+static void agent_reload(struct agent *a)
+{
+	struct config_diag d = {0};
+	struct config *c = NULL;
+	struct sender_opts o;
+
+	if (config_load(a->config_path, CONFIG_NEED_CREDENTIALS, &c, &d) < 0) {
+		for (size_t i = 0; i < d.nerrors; i++)
+			log_errorx("config", "%s", d.errors[i]);
+		log_errorx("config", "reload refused; still running on the previous configuration");
+		config_diag_free(&d);
+		return;
+	}
+	config_diag_free(&d);
+	agent_sender_opts(c, &o);
+	if (sender_set_opts(a->sender, &o) < 0) {
+		log_errorx("config", "reload: cannot apply the new endpoint settings");
+		config_free(c);
+		return;
+	}
+	log_set_level(c->agent.log_level);
+	log_info("config", "reloaded %s (endpoint and log level applied; input, batch and state changes "
+		 "take effect at the next restart)", a->config_path);
+	config_free(c);
+}
+
+static void agent_signal_cb(struct loop *l, int fd, int events, void *data)
+{
+	struct agent *a = data;
+	struct signalfd_siginfo si;
+
+	(void)l;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("agent", "signal %s: finishing in-flight requests and stopping",
+				 si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			agent_begin_stop(a);
+			break;
+		case SIGHUP:
+			agent_reload(a);
+			break;
+		case SIGUSR1:
+			agent_log_summary(a);
+			break;
+		}
+	}
+}
+
+static int agent_signals(struct agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (a->sigfd < 0)
+		return -errno;
+	return loop_add_fd(a->loop, a->sigfd, LOOP_READ, agent_signal_cb, a);
+}
+
+/* ---- the loop's turn ---- */
+
+static void agent_wake(void *data) { ((struct agent *)data)->want_read = true; }
+
+static int64_t agent_nop_cb(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	(void)l;
+	a->kick_timer = 0;
+	return LOOP_TIMER_STOP;
+}
+
+static int64_t agent_once_cb(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	(void)l;
+	a->once_timer = 0;
+	a->want_read = true;
+	return LOOP_TIMER_STOP;
+}
+
+/* run --once: everything up to the sizes at start is read; final lines without LF wait until their
+ * file has been quiet for one flush interval. */
+static void agent_once_step(struct agent *a)
+{
+	uint64_t wait;
+
+	if (!tail_once_read(a->tail) || a->once_timer)
+		return;
+	wait = tail_once_flush_partials(a->tail, a->cfg->batch.flush_interval_ms);
+	if (wait) {
+		a->once_timer = loop_add_timer(a->loop, (int64_t)wait, agent_once_cb, a);
+		return;
+	}
+	if (!tail_once_read(a->tail))
+		return;
+	agent_submit(a);
+	if (sender_pending(a->sender) == 0)
+		loop_stop(a->loop);
+}
+
+static void agent_before_sleep(struct loop *l, void *data)
+{
+	struct agent *a = data;
+	bool more = false;
+
+	if (!a->stopping && a->want_read && agent_room(a)) {
+		tail_read(a->tail, READ_BUDGET, &more);
+		a->want_read = more;
+		if (tail_advance(a->tail))
+			a->ckpt_dirty = true;
+	}
+	if (a->once && !a->stopping)
+		agent_once_step(a);
+	if (a->stopping && sender_pending(a->sender) == 0)
+		loop_stop(l);
+	/* more to read: do not let epoll_wait block */
+	if (!a->stopping && a->want_read && agent_room(a) && !a->kick_timer)
+		a->kick_timer = loop_add_timer(l, 0, agent_nop_cb, a);
+	if (a->ckpt_dirty && !a->ckpt_timer && !a->once)
+		a->ckpt_timer = loop_add_timer(l, CHECKPOINT_DELAY_MS, agent_ckpt_cb, a);
+}
+
+/* ---- life cycle ---- */
+
+static int agent_open_state(struct agent *a, struct checkpoint **ret_cp)
+{
+	const char *dir = a->cfg->agent.state_dir;
+	char err[512];
+	int r;
+
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		log_error("agent", "cannot create the state directory %s", dir);
+		return -errno;
+	}
+	r = checkpoint_load(dir, ret_cp, err, sizeof(err));
+	if (r == -EBADMSG) {
+		log_errorx("checkpoint", "%s; starting over from start_at (resent events keep their ids)", err);
+	} else if (r < 0) {
+		log_errorx("checkpoint", "%s", err);
+		return r;
+	}
+	r = deadletter_open(dir, DEADLETTER_ROTATE, &a->dl);
+	if (r < 0)
+		log_errorx("agent", "cannot open %s/%s: %s", dir, DEADLETTER_FILE, strerror(-r));
+	return r;
+}
+
+static int agent_build(struct agent *a)
+{
+	struct sender_opts so;
+	struct sender_cbs sc = {agent_delivered, agent_rejected, a};
+	struct tail_cbs tc = {agent_line, agent_wake, a};
+	char err[512];
+
+	a->mappers = calloc(a->cfg->ninputs, sizeof(*a->mappers));
+	if (!a->mappers)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->cfg->ninputs; i++) {
+		if (mapper_create(&a->cfg->inputs[i], a->cfg->agent.id_namespace, &a->mappers[i], err,
+				  sizeof(err)) < 0) {
+			log_errorx("agent", "input %s: %s", a->cfg->inputs[i].name, err);
+			return -EINVAL;
+		}
+	}
+	agent_sender_opts(a->cfg, &so);
+	a->loop = loop_new();
+	if (!a->loop || !(a->sender = sender_new(a->loop, &so, &sc)))
+		return -ENOMEM;
+	a->tail = tail_new(a->loop, a->cfg, &tc);
+	return a->tail ? 0 : -ENOMEM;
+}
+
+int agent_new(struct config *cfg, const char *config_path, bool once, struct agent **ret)
+{
+	struct agent *a = calloc(1, sizeof(*a));
+	struct checkpoint *cp = NULL;
+	int r;
+
+	if (!a) {
+		config_free(cfg);
+		return -ENOMEM;
+	}
+	a->cfg = cfg;
+	a->once = once;
+	a->sigfd = -1;
+	a->acks.prev = a->acks.next = &a->acks;
+	a->config_path = strdup(config_path);
+	buf_init(&a->scratch, 0);
+	if (!a->config_path || (r = agent_build(a)) < 0 || (r = agent_open_state(a, &cp)) < 0 ||
+	    (r = agent_signals(a)) < 0 || (r = tail_start(a->tail, cp, once)) < 0) {
+		checkpoint_free(cp);
+		agent_free(a);
+		return r < 0 ? r : -ENOMEM;
+	}
+	checkpoint_free(cp);
+	*ret = a;
+	return 0;
+}
+
+int agent_run(struct agent *a)
+{
+	int r;
+
+	a->started_ms = loop_now_ms();
+	a->want_read = true;
+	if (geteuid() == 0)
+		log_warnx("agent", "running as root; the packaged service runs as the unprivileged user "
+			  "onside-agent");
+	loop_set_before_sleep(a->loop, agent_before_sleep, a);
+	a->metrics_timer = loop_add_timer(a->loop, METRICS_INTERVAL_MS, agent_metrics_cb, a);
+	if (a->once && isatty(STDERR_FILENO))
+		a->progress_timer = loop_add_timer(a->loop, 500, agent_progress_cb, a);
+	log_info("agent", "started: %zu files, %zu inputs", tail_nfiles(a->tail), a->cfg->ninputs);
+	notify_ready();
+	r = loop_run(a->loop);
+	notify_stopping();
+	if (a->progress_timer) {
+		agent_progress_cb(a->loop, a);
+		fputc('\n', stderr);
+	}
+	/* whatever was acknowledged is recorded, whatever was not will be read again */
+	tail_advance(a->tail);
+	agent_save_checkpoint(a);
+	agent_write_metrics(a);
+	agent_log_summary(a);
+	if (r < 0 || a->failed || a->ckpt_dirty)
+		return 1;
+	return 0;
+}
+
+void agent_free(struct agent *a)
+{
+	if (!a)
+		return;
+	/* the sender first: it frees the batches it holds, which reference tail files */
+	sender_free(a->sender);
+	batch_free(a->cur);
+	tail_free(a->tail);
+	/* tokens of batches that were never delivered */
+	while (a->acks.next != &a->acks) {
+		struct ack *x = a->acks.next;
+		a->acks.next = x->next;
+		free(x);
+	}
+	for (size_t i = 0; a->mappers && i < a->cfg->ninputs; i++)
+		mapper_free(a->mappers[i]);
+	free(a->mappers);
+	deadletter_close(a->dl);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	loop_free(a->loop);
+	buf_free(&a->scratch);
+	config_free(a->cfg);
+	free(a->config_path);
+	free(a);
+}

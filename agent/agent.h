@@ -1,0 +1,32 @@
+/* The running agent: ties the tailer, the line-to-event path, batching, the sender, the dead-letter
+ * file, the checkpoint and the metrics to one event loop. */
+#ifndef ONSIDE_AGENT_H
+#define ONSIDE_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct agent_stats {
+	uint64_t lines_read;
+	uint64_t bytes_read;
+	uint64_t events_built;
+	uint64_t skipped_match;  /* `match` or the parser said: not an event */
+	uint64_t rejected_parse; /* parse or mapping failures, dead-lettered */
+	uint64_t rejected_long;  /* longer than max_line_bytes, dead-lettered */
+	uint64_t rejected_large; /* an event alone larger than batch.max_bytes, dead-lettered */
+	uint64_t rejected_server;
+	uint64_t batches;
+};
+
+struct agent;
+
+/* Takes ownership of cfg. Returns 0 or a negative errno (logged). */
+int agent_new(struct config *cfg, const char *config_path, bool once, struct agent **ret);
+/* Runs until stopped (signal) or, with once, until everything read is delivered. Returns the exit
+ * code. */
+int agent_run(struct agent *a);
+void agent_free(struct agent *a);
+
+#endif

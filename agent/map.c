@@ -1,0 +1,399 @@
+#include "map.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "jsonw.h"
+#include "parser.h"
+#include "template.h"
+#include "timefmt.h"
+
+/* A catastrophic `match` pattern must not stall the pipeline: these bound one match attempt. */
+#define MATCH_LIMIT 1000000
+#define MATCH_DEPTH_LIMIT 10000
+#define REASON_VALUE_MAX 64
+
+struct matcher {
+	char *field;
+	size_t field_len;
+	pcre2_code *re;
+	pcre2_match_data *md; /* created once per pattern, reused by every line */
+};
+
+struct payload_item {
+	char *name;
+	size_t name_len;
+	struct template *tmpl; /* PAYLOAD_MAP only */
+};
+
+struct mapper {
+	char *ns;
+	size_t nslen;
+	struct parser *parser;
+	struct record *rec; /* large: allocated once, reused by every line */
+	struct matcher *match;
+	size_t nmatch;
+	pcre2_match_context *mctx;
+	struct template *t_name, *t_time, *t_iid, *t_eid; /* t_eid NULL when event_id is not set */
+	struct timefmt *tf;
+	char **id_fields;
+	size_t nid_fields;
+	struct eventid_value *id_values;
+	enum config_payload_mode payload_mode;
+	struct payload_item *payload;
+	size_t npayload;
+	/* PAYLOAD_ALL: per record field, whether it was written to the payload (a JSON object written
+	 * whole makes its "parent.child" fields redundant). */
+	bool emitted[RECORD_MAX_FIELDS];
+	struct buf name, time_in, iid, eid, tmp; /* scratch, reused line after line */
+};
+
+/* The text of one rendered event before it is written out. */
+struct event {
+	char time[TIMEFMT_MAX];
+	size_t time_len;
+	char id[EVENTID_LEN + 1];
+};
+
+static int compile_match(struct mapper *m, const struct config_match *cm, struct matcher *mt, char *err,
+			 size_t errlen)
+{
+	uint32_t opts = 0;
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE erroff;
+	int ec;
+
+#ifdef PCRE2_MATCH_INVALID_UTF
+	/* UTF semantics for patterns, yet safe on any bytes a log line may hold. */
+	opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+#endif
+	mt->field = strdup(cm->field);
+	if (!mt->field)
+		return -ENOMEM;
+	mt->field_len = strlen(mt->field);
+	mt->re = pcre2_compile((PCRE2_SPTR)cm->pattern, PCRE2_ZERO_TERMINATED, opts, &ec, &erroff, NULL);
+	if (!mt->re) {
+		pcre2_get_error_message(ec, msg, sizeof(msg));
+		snprintf(err, errlen, "match.%s: %s at offset %zu", cm->field, (char *)msg, (size_t)erroff);
+		return -EINVAL;
+	}
+	/* JIT is an optimization only: without it (not built in, or no executable memory) the
+	 * interpreter gives the same results. */
+	(void)pcre2_jit_compile(mt->re, PCRE2_JIT_COMPLETE);
+	mt->md = pcre2_match_data_create_from_pattern(mt->re, NULL);
+	return mt->md ? 0 : -ENOMEM;
+}
+
+static int compile_tmpl(const char *what, const char *src, struct template **ret, char *err,
+			size_t errlen)
+{
+	char msg[200] = "";
+	size_t col = 0;
+	int r;
+
+	if (!src) {
+		snprintf(err, errlen, "event.%s is not set", what);
+		return -EINVAL;
+	}
+	r = template_compile(src, ret, msg, sizeof(msg), &col);
+	if (r == -EINVAL)
+		snprintf(err, errlen, "event.%s: %s at column %zu", what, msg, col + 1);
+	return r;
+}
+
+static int create_templates(struct mapper *m, const struct config_input *in, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = compile_tmpl("event_name", in->event_name, &m->t_name, err, errlen)) < 0 ||
+	    (r = compile_tmpl("event_datetime", in->event_datetime, &m->t_time, err, errlen)) < 0 ||
+	    (r = compile_tmpl("installation_id", in->installation_id, &m->t_iid, err, errlen)) < 0)
+		return r;
+	if (in->event_id && *in->event_id &&
+	    (r = compile_tmpl("event_id", in->event_id, &m->t_eid, err, errlen)) < 0)
+		return r;
+	return 0;
+}
+
+static int create_payload(struct mapper *m, const struct config_input *in, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	m->payload_mode = in->payload_mode;
+	if (in->payload_mode == PAYLOAD_ALL || !in->npayload)
+		return 0;
+	m->payload = calloc(in->npayload, sizeof(*m->payload));
+	if (!m->payload)
+		return -ENOMEM;
+	m->npayload = in->npayload;
+	for (i = 0; i < in->npayload; i++) {
+		struct payload_item *it = &m->payload[i];
+
+		it->name = strdup(in->payload[i].name);
+		if (!it->name)
+			return -ENOMEM;
+		it->name_len = strlen(it->name);
+		if (in->payload_mode == PAYLOAD_MAP) {
+			char what[160];
+			snprintf(what, sizeof(what), "payload.%s", it->name);
+			r = compile_tmpl(what, in->payload[i].tmpl, &it->tmpl, err, errlen);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int create_ids(struct mapper *m, const struct config_input *in, const char *ns)
+{
+	size_t i;
+
+	m->ns = strdup(ns ? ns : "");
+	if (!m->ns)
+		return -ENOMEM;
+	m->nslen = strlen(m->ns);
+	if (!in->nid_fields)
+		return 0;
+	m->id_fields = calloc(in->nid_fields, sizeof(*m->id_fields));
+	m->id_values = calloc(in->nid_fields, sizeof(*m->id_values));
+	if (!m->id_fields || !m->id_values)
+		return -ENOMEM;
+	m->nid_fields = in->nid_fields;
+	for (i = 0; i < in->nid_fields; i++)
+		if (!(m->id_fields[i] = strdup(in->id_fields[i])))
+			return -ENOMEM;
+	return 0;
+}
+
+static int create_match(struct mapper *m, const struct config_input *in, char *err, size_t errlen)
+{
+	size_t i;
+	int r;
+
+	if (!in->nmatch)
+		return 0;
+	m->match = calloc(in->nmatch, sizeof(*m->match));
+	m->mctx = pcre2_match_context_create(NULL);
+	if (!m->match || !m->mctx)
+		return -ENOMEM;
+	pcre2_set_match_limit(m->mctx, MATCH_LIMIT);
+	pcre2_set_depth_limit(m->mctx, MATCH_DEPTH_LIMIT);
+	m->nmatch = in->nmatch;
+	for (i = 0; i < in->nmatch; i++)
+		if ((r = compile_match(m, &in->match[i], &m->match[i], err, errlen)) < 0)
+			return r;
+	return 0;
+}
+
+int mapper_create(const struct config_input *in, const char *ns, struct mapper **ret, char *err,
+		  size_t errlen)
+{
+	struct mapper *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	buf_init(&m->name, 0);
+	buf_init(&m->time_in, 0);
+	buf_init(&m->iid, 0);
+	buf_init(&m->eid, 0);
+	buf_init(&m->tmp, 0);
+	m->rec = calloc(1, sizeof(*m->rec));
+	r = m->rec ? 0 : -ENOMEM;
+	if (r == 0)
+		r = parser_open(in->parser.type, in->parser.plugin_path,
+				in->parser.options_json ? in->parser.options_json : "{}", &m->parser, err,
+				errlen);
+	if (r == 0)
+		r = create_match(m, in, err, errlen);
+	if (r == 0)
+		r = create_templates(m, in, err, errlen);
+	if (r == 0)
+		r = timefmt_create(in->time_kind, in->time_format, in->timezone, &m->tf, err, errlen);
+	if (r == 0)
+		r = create_payload(m, in, err, errlen);
+	if (r == 0)
+		r = create_ids(m, in, ns);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		mapper_free(m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
+
+void mapper_free(struct mapper *m)
+{
+	size_t i;
+
+	if (!m)
+		return;
+	parser_free(m->parser);
+	free(m->rec);
+	for (i = 0; m->match && i < m->nmatch; i++) {
+		free(m->match[i].field);
+		pcre2_match_data_free(m->match[i].md);
+		pcre2_code_free(m->match[i].re);
+	}
+	free(m->match);
+	pcre2_match_context_free(m->mctx);
+	template_free(m->t_name);
+	template_free(m->t_time);
+	template_free(m->t_iid);
+	template_free(m->t_eid);
+	timefmt_free(m->tf);
+	for (i = 0; m->id_fields && i < m->nid_fields; i++)
+		free(m->id_fields[i]);
+	free(m->id_fields);
+	free(m->id_values);
+	for (i = 0; m->payload && i < m->npayload; i++) {
+		free(m->payload[i].name);
+		template_free(m->payload[i].tmpl);
+	}
+	free(m->payload);
+	free(m->ns);
+	buf_free(&m->name);
+	buf_free(&m->time_in);
+	buf_free(&m->iid);
+	buf_free(&m->eid);
+	buf_free(&m->tmp);
+	free(m);
+}
+
+/* ---- Per line ---- */
+
+static int apply_match(struct mapper *m, char *reason, size_t reasonlen)
+{
+	PCRE2_UCHAR msg[128];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < m->nmatch; i++) {
+		struct matcher *mt = &m->match[i];
+		const struct field *f = record_get(m->rec, mt->field, mt->field_len);
+
+		if (!f) {
+			snprintf(reason, reasonlen, "match: field %s missing", mt->field);
+			return MAP_SKIP;
+		}
+		rc = pcre2_match(mt->re, (PCRE2_SPTR)f->value, f->value_len, 0, 0, mt->md, m->mctx);
+		if (rc == PCRE2_ERROR_NOMATCH) {
+			snprintf(reason, reasonlen, "match: field %s does not match", mt->field);
+			return MAP_SKIP;
+		}
+		if (rc < 0) {
+			/* e.g. the match limit: undecided, so the line is kept in the dead-letter file */
+			pcre2_get_error_message(rc, msg, sizeof(msg));
+			snprintf(reason, reasonlen, "match: field %s: %s", mt->field, (char *)msg);
+			return MAP_REJECT;
+		}
+	}
+	return MAP_EVENT;
+}
+
+/* Renders t into b (reset first). A missing field rejects the line with "missing field NAME". */
+static int render(struct mapper *m, const struct template *t, struct buf *b, char *reason,
+		  size_t reasonlen)
+{
+	int r;
+
+	buf_reset(b);
+	r = template_render(t, m->rec, b, reason, reasonlen);
+	if (r == -ENOENT)
+		return MAP_REJECT;
+	return r < 0 ? r : MAP_EVENT;
+}
+
+/* Shows a rendered value in a reason, clipped so reasons stay one short line. */
+static void reason_value(char *reason, size_t reasonlen, const char *what, const struct buf *b)
+{
+	int shown = b->len > REASON_VALUE_MAX ? REASON_VALUE_MAX : (int)b->len;
+
+	snprintf(reason, reasonlen, "%s \"%.*s%s\"", what, shown, b->data ? b->data : "",
+		 b->len > REASON_VALUE_MAX ? "..." : "");
+}
+
+static int derive_id(struct mapper *m, const struct line_src *src, struct event *ev, char *reason,
+		     size_t reasonlen)
+{
+	struct eventid_value v;
+	size_t i;
+	int r;
+
+	/* An event_id that renders empty is taken as absent: one shared empty key would make the
+	 * server deduplicate every such event into one. */
+	if (m->t_eid) {
+		if ((r = render(m, m->t_eid, &m->eid, reason, reasonlen)) != MAP_EVENT)
+			return r;
+		if (uuid_is_v4(m->eid.data, m->eid.len)) {
+			for (i = 0; i < EVENTID_LEN; i++)
+				ev->id[i] = (m->eid.data[i] >= 'A' && m->eid.data[i] <= 'F') ?
+						    (char)(m->eid.data[i] - 'A' + 'a') : m->eid.data[i];
+			ev->id[EVENTID_LEN] = '\0';
+			return MAP_EVENT;
+		}
+		if (m->eid.len) {
+			v.p = m->eid.data;
+			v.len = m->eid.len;
+			eventid_key(m->ns, m->nslen, m->name.data, m->name.len, &v, 1, ev->id);
+			return MAP_EVENT;
+		}
+	}
+	if (m->nid_fields) {
+		for (i = 0; i < m->nid_fields; i++) {
+			const struct field *f = record_get(m->rec, m->id_fields[i], strlen(m->id_fields[i]));
+			if (!f) {
+				snprintf(reason, reasonlen, "missing id field %s", m->id_fields[i]);
+				return MAP_REJECT;
+			}
+			m->id_values[i].p = f->value;
+			m->id_values[i].len = f->value_len;
+		}
+		eventid_key(m->ns, m->nslen, m->name.data, m->name.len, m->id_values, m->nid_fields,
+			    ev->id);
+		return MAP_EVENT;
+	}
+	if (!src->idf)
+		return -EINVAL;
+	eventid_pos(src->idf, src->offset, src->line, src->len, ev->id);
+	return MAP_EVENT;
+}
+
+/* event_name, event_datetime, installation_id and event_id, validated as the API would. */
+static int build_event(struct mapper *m, const struct line_src *src, struct event *ev, char *reason,
+		       size_t reasonlen)
+{
+	int r;
+
+	if ((r = render(m, m->t_name, &m->name, reason, reasonlen)) != MAP_EVENT)
+		return r;
+	if (m->name.len == 0) {
+		snprintf(reason, reasonlen, "event_name is empty");
+		return MAP_REJECT;
+	}
+	if (!utf8_valid(m->name.data, m->name.len)) {
+		snprintf(reason, reasonlen, "event_name is not valid UTF-8");
+		return MAP_REJECT;
+	}
+	if ((r = render(m, m->t_time, &m->time_in, reason, reasonlen)) != MAP_EVENT)
+		return r;
+	if (timefmt_convert(m->tf, m->time_in.data, m->time_in.len, ev->time, &ev->time_len, reason,
+			    reasonlen) < 0)
+		return MAP_REJECT;
+	if ((r = render(m, m->t_iid, &m->iid, reason, reasonlen)) != MAP_EVENT)
+		return r;
+	if (!uuid_is_valid(m->iid.data, m->iid.len)) {
+		reason_value(reason, reasonlen, "installation_id is not a UUID:", &m->iid);
+		return MAP_REJECT;
+	}
+	return derive_id(m, src, ev, reason, reasonlen);
+}

@@ -1,0 +1,106 @@
+/* Following files: expanding the inputs' globs, inotify watches (directories for new matches, files
+ * for appends), reading in large chunks, splitting lines, and the per-file delivery ledger that keeps
+ * the checkpoint honest (the offset only moves past a line when it and every line before it are
+ * delivered, skipped or dead-lettered). */
+#ifndef ONSIDE_TAIL_H
+#define ONSIDE_TAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "eventid.h"
+#include "lines.h"
+#include "loop.h"
+
+/* A completion token shared by the lines of one batch: done once the batch is resolved. Live tokens
+ * sit on a circular list (with a sentinel owned by the agent) so that the ones still held by undelivered
+ * batches at shutdown can be freed. */
+struct ack {
+	int refs;
+	bool done;
+	struct ack *prev, *next;
+};
+
+static inline void ack_put(struct ack *a)
+{
+	if (--a->refs == 0) {
+		a->prev->next = a->next;
+		a->next->prev = a->prev;
+		free(a);
+	}
+}
+
+struct mark {
+	struct ack *ack;
+	uint64_t end;
+};
+
+struct tail_file {
+	char *path;
+	size_t input; /* index into config inputs */
+	int fd;
+	int wd;
+	dev_t dev;
+	ino_t ino;
+	struct lines ls;     /* ls.offset: the next byte to read */
+	char fp[65];         /* first-line fingerprint; "" until known */
+	struct eventid_file *idf;
+	uint64_t committed;  /* checkpoint offset */
+	uint64_t size;       /* size at the last fstat */
+	uint64_t stop_at;    /* run --once: the size at start; UINT64_MAX when following */
+	struct mark *marks;  /* FIFO of batch completions pending for this file */
+	size_t mhead, mlen, mcap;
+	bool ready;          /* there may be bytes to read */
+	bool rotated;        /* renamed away, deleted or truncated: read to its end, then close */
+	uint64_t last_change_ms;
+	int64_t last_delivery;
+	uint64_t lines_read;
+	char check[65];          /* cached checkpoint check hash ... */
+	uint64_t check_offset;   /* ... for this offset */
+};
+
+struct tail_cbs {
+	/* One complete line of f (see lines_cb). Returns 0 or a negative errno to stop reading. */
+	int (*line)(void *data, struct tail_file *f, const char *line, size_t len, uint64_t full,
+		    uint64_t offset, uint64_t end);
+	/* Files became readable: the agent should call tail_read soon. */
+	void (*wake)(void *data);
+	void *data;
+};
+
+struct tail;
+
+struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs);
+void tail_free(struct tail *t);
+/* Expands globs, opens files, restores offsets from cp (entries it does not use are kept and saved
+ * again), adds watches. once: read each file only up to its size now, and discover no new files. */
+int tail_start(struct tail *t, const struct checkpoint *cp, bool once);
+/* Reads ready files, at most about budget bytes in all. *ret_more: some file has more to read. */
+int tail_read(struct tail *t, size_t budget, bool *ret_more);
+/* --once: true when every file has been read up to its stop offset. */
+bool tail_once_read(struct tail *t);
+/* --once: hands out final lines without LF of files unchanged for quiet_ms; returns the ms to wait
+ * before asking again, or 0 when nothing is pending. */
+uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms);
+
+/* The ledger. */
+void tail_mark(struct tail_file *f, struct ack *ack, uint64_t end); /* a line of f is in ack's batch */
+void tail_mark_done(struct tail_file *f, uint64_t end); /* a line needs no delivery (skip/dead-letter) */
+/* Advances every file's committed offset over completed marks; frees acks nobody references.
+ * Returns true if any offset moved. Also closes rotated files that are finished. */
+bool tail_advance(struct tail *t);
+
+/* Checkpoint of every file (plus the kept entries from start). */
+int tail_checkpoint(struct tail *t, struct checkpoint **ret);
+
+size_t tail_nfiles(const struct tail *t);
+struct tail_file *tail_file_at(struct tail *t, size_t i);
+/* Bytes of all files not yet read, and total bytes to read in --once mode (for progress). */
+void tail_progress(struct tail *t, uint64_t *ret_done, uint64_t *ret_total);
+
+#endif
