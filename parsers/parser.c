@@ -1,0 +1,168 @@
+/* Parser registry and instances: one struct parser per input, built-in or loaded from a plugin, and the
+ * record that one parsed line fills. */
+#include "parser.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parser {
+	const struct onside_parser_ops *ops;
+	void *state;
+	void *handle; /* dlopen handle for plugins, NULL for built-ins */
+};
+
+/* NULL-terminated, so adding a built-in is one line here and one ops table in its own file. */
+static const struct onside_parser_ops *const builtins[] = {
+	&parser_json_ops,
+	&parser_regex_ops,
+	&parser_logfmt_ops,
+	&parser_csv_ops,
+	NULL,
+};
+
+int record_emit(void *sink, const char *name, size_t name_len, const char *value, size_t value_len,
+		int type)
+{
+	struct record *r = sink;
+	struct field *f;
+
+	if (r->n >= RECORD_MAX_FIELDS) {
+		r->overflow = true;
+		return 1;
+	}
+	/* A plugin may hand us NULL for an empty string; the rest of the agent compares with memcmp. */
+	if (!name)
+		name = "", name_len = 0;
+	if (!value)
+		value = "", value_len = 0;
+	/* An unknown type from a plugin must not reach the JSON writer, which trusts NUMBER and JSON
+	 * values to be JSON text; as a string it is escaped and stays harmless. */
+	if (type < ONSIDE_T_STRING || type > ONSIDE_T_JSON)
+		type = ONSIDE_T_STRING;
+	f = &r->f[r->n++];
+	f->name = name;
+	f->name_len = name_len;
+	f->value = value;
+	f->value_len = value_len;
+	f->type = type;
+	return 0;
+}
+
+const struct field *record_get(const struct record *r, const char *name, size_t name_len)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct field *f = &r->f[i];
+
+		if (f->name_len == name_len && (name_len == 0 || memcmp(f->name, name, name_len) == 0))
+			return f;
+	}
+	return NULL;
+}
+
+const struct onside_parser_ops *parser_lookup(const char *name)
+{
+	size_t i;
+
+	if (!name)
+		return NULL;
+	for (i = 0; builtins[i]; i++)
+		if (strcmp(builtins[i]->name, name) == 0)
+			return builtins[i];
+	return NULL;
+}
+
+int parser_open(const char *type, const char *plugin_path, const char *options_json,
+		struct parser **ret, char *err, size_t errlen)
+{
+	const struct onside_parser_ops *ops;
+	void *handle = NULL, *state = NULL;
+	struct parser *p;
+	int r;
+
+	if (!options_json)
+		options_json = "{}";
+	if (type && strcmp(type, "plugin") == 0) {
+		if (!plugin_path) {
+			snprintf(err, errlen, "parser type plugin needs a path");
+			return -EINVAL;
+		}
+		r = plugin_load(plugin_path, &ops, &handle, err, errlen);
+		if (r < 0)
+			return r;
+	} else {
+		ops = parser_lookup(type);
+		if (!ops) {
+			snprintf(err, errlen, "unknown parser type \"%s\"", type ? type : "");
+			return -EINVAL;
+		}
+	}
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		plugin_unload(handle);
+		return -ENOMEM;
+	}
+	if (errlen)
+		err[0] = '\0';
+	if (ops->create(options_json, &state, err, errlen) != 0) {
+		/* A plugin's message gets the file name in front; one that fails without a word
+		 * still deserves a message naming it. */
+		if (handle) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s", errlen && err[0] ? err : "create failed");
+			snprintf(err, errlen, "plugin %s: %s", plugin_path, why);
+		} else if (errlen && !err[0]) {
+			snprintf(err, errlen, "%s parser: invalid options", ops->name);
+		}
+		free(p);
+		plugin_unload(handle);
+		return -EINVAL;
+	}
+	p->ops = ops;
+	p->state = state;
+	p->handle = handle;
+	*ret = p;
+	return 0;
+}
+
+int parser_parse(struct parser *p, const char *line, size_t len, struct record *rec, char *reason,
+		 size_t reasonlen)
+{
+	int rc;
+
+	record_reset(rec);
+	if (reasonlen)
+		reason[0] = '\0';
+	if (!line)
+		line = "", len = 0;
+	rc = p->ops->parse(p->state, line, len, record_emit, rec, reason, reasonlen);
+	if (rec->overflow) {
+		snprintf(reason, reasonlen, "too many fields");
+		rc = ONSIDE_PARSE_NOMATCH;
+	} else if (rc != ONSIDE_PARSE_OK && rc != ONSIDE_PARSE_SKIP && rc != ONSIDE_PARSE_NOMATCH) {
+		snprintf(reason, reasonlen, "parser returned invalid result %d", rc);
+		rc = ONSIDE_PARSE_NOMATCH;
+	} else if (rc == ONSIDE_PARSE_NOMATCH && reasonlen && !reason[0]) {
+		snprintf(reason, reasonlen, "line does not match");
+	}
+	/* Fields of a line that is not an event must not be mistaken for one. */
+	if (rc != ONSIDE_PARSE_OK)
+		record_reset(rec);
+	return rc;
+}
+
+void parser_free(struct parser *p)
+{
+	if (!p)
+		return;
+	if (p->ops->destroy)
+		p->ops->destroy(p->state);
+	plugin_unload(p->handle);
+	free(p);
+}
