@@ -1,0 +1,327 @@
+/* The json parser: one JSON object per line. Every member becomes a field; members of nested objects
+ * also become fields named by their path ("a.b.c"), so templates can reach them.
+ *
+ * Ownership: field values point into json-c objects (strings, and the JSON text json-c caches on each
+ * object), nested names into the state's arena. Both live until the next parse, which releases the
+ * previous line's object and resets the arena: exactly the lifetime the plugin ABI asks for. */
+#include "parser.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deeper lines are refused by the tokener before they can cost stack or memory; the recursion in
+ * emit_members() is bounded by the same limit. */
+#define JSON_MAX_DEPTH 64
+#define ARENA_CHUNK ((size_t)64 << 10)
+/* Bytes of nested names one line may need: far beyond any real log line, low enough that a hostile
+ * one (a long key repeated in many nested paths) costs little. */
+#define ARENA_MAX ((size_t)16 << 20)
+
+/* A chunked arena: names handed out stay put because a full chunk is never moved or grown; the next
+ * chunk is used instead. Chunks are kept across lines so a steady stream allocates nothing. */
+struct chunk {
+	struct chunk *next;
+	size_t cap, used;
+	char data[];
+};
+
+struct arena {
+	struct chunk *first, *cur;
+	size_t total;
+};
+
+struct json_state {
+	struct json_tokener *tok;
+	struct json_object *obj; /* the previous line's object, released at the next parse */
+	struct arena names;
+};
+
+struct walk {
+	struct json_state *st;
+	onside_emit_fn emit;
+	void *sink;
+	char *reason;
+	size_t reasonlen;
+};
+
+static void arena_free(struct arena *a)
+{
+	struct chunk *c, *next;
+
+	for (c = a->first; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->first = a->cur = NULL;
+	a->total = 0;
+}
+
+static void arena_reset(struct arena *a)
+{
+	/* After an unusual line, give back what a typical one does not need. */
+	if (a->total > ARENA_CHUNK)
+		arena_free(a);
+	a->cur = a->first;
+	if (a->cur)
+		a->cur->used = 0;
+}
+
+static char *arena_alloc(struct arena *a, size_t n)
+{
+	struct chunk *c = a->cur;
+	size_t cap;
+
+	while (c && c->cap - c->used < n) {
+		c = c->next;
+		if (c)
+			c->used = 0; /* chunks past cur hold nothing of this line */
+	}
+	if (!c) {
+		cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		if (cap > ARENA_MAX - a->total)
+			return NULL;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		if (a->cur) {
+			c->next = a->cur->next;
+			a->cur->next = c;
+		} else {
+			c->next = a->first;
+			a->first = c;
+		}
+		a->total += cap;
+	}
+	a->cur = c;
+	c->used += n;
+	return c->data + c->used - n;
+}
+
+static int json_create(const char *options_json, void **ret_state, char *err, size_t errlen)
+{
+	struct json_object *opts = json_tokener_parse(options_json);
+	struct json_state *st;
+
+	if (!opts || !json_object_is_type(opts, json_type_object) ||
+	    json_object_object_length(opts) != 0) {
+		snprintf(err, errlen, "json parser: takes no options");
+		json_object_put(opts);
+		return -EINVAL;
+	}
+	json_object_put(opts);
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	st->tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!st->tok) {
+		free(st);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* Strict: no trailing commas, no leading zeros, nothing after the object; what we accept we
+	 * must be able to send on as valid JSON. */
+	json_tokener_set_flags(st->tok, JSON_TOKENER_STRICT);
+	*ret_state = st;
+	return 0;
+}
+
+static void json_destroy(void *state)
+{
+	struct json_state *st = state;
+
+	if (!st)
+		return;
+	json_object_put(st->obj);
+	json_tokener_free(st->tok);
+	arena_free(&st->names);
+	free(st);
+}
+
+/* json-c saturates integers that do not fit 64 bits instead of failing; sending the clamped value
+ * would silently change the data, so these two values are refused (an honest one is vanishingly
+ * rare and still ends in the dead-letter file, not lost). */
+static bool number_suspect(struct json_object *v, const char *text)
+{
+	if (json_object_is_type(v, json_type_double))
+		return !isfinite(json_object_get_double(v));
+	return strcmp(text, "-9223372036854775808") == 0 || strcmp(text, "18446744073709551615") == 0;
+}
+
+static int emit_members(struct walk *w, struct json_object *obj, const char *prefix, size_t plen,
+			int depth);
+
+/* Emits one member; for an object, also its members under "name.". Returns 0, 1 when the sink wants
+ * no more fields, or a negative errno with the reason filled in. */
+static int emit_value(struct walk *w, const char *name, size_t nlen, struct json_object *v, int depth)
+{
+	const char *text;
+	size_t tlen;
+	int type;
+
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		text = "null", type = ONSIDE_T_NULL;
+		break;
+	case json_type_boolean:
+		text = json_object_get_boolean(v) ? "true" : "false", type = ONSIDE_T_BOOL;
+		break;
+	case json_type_string:
+		text = json_object_get_string(v), type = ONSIDE_T_STRING;
+		break;
+	case json_type_int:
+	case json_type_double:
+		/* Doubles keep their source text ("9.90" stays "9.90"): json-c stores it. */
+		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		if (text && number_suspect(v, text)) {
+			snprintf(w->reason, w->reasonlen, "number out of range in \"%.*s\"",
+				 (int)(nlen > 200 ? 200 : nlen), name);
+			return -ERANGE;
+		}
+		type = ONSIDE_T_NUMBER;
+		break;
+	default: /* object, array */
+		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+							 JSON_C_TO_STRING_NOSLASHESCAPE);
+		type = ONSIDE_T_JSON;
+		break;
+	}
+	if (!text) {
+		snprintf(w->reason, w->reasonlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* Decoded strings may hold NUL bytes (\u0000): take their length from json-c. */
+	tlen = type == ONSIDE_T_STRING ? (size_t)json_object_get_string_len(v) : strlen(text);
+	if (w->emit(w->sink, name, nlen, text, tlen, type))
+		return 1;
+	if (type == ONSIDE_T_JSON && json_object_is_type(v, json_type_object))
+		return emit_members(w, v, name, nlen, depth + 1);
+	return 0;
+}
+
+static int emit_members(struct walk *w, struct json_object *obj, const char *prefix, size_t plen,
+			int depth)
+{
+	int r;
+
+	if (depth > JSON_MAX_DEPTH)
+		return 0; /* unreachable: the tokener refuses deeper lines */
+	json_object_object_foreach(obj, key, val) {
+		size_t klen = strlen(key), nlen = klen;
+		const char *name = key;
+
+		if (prefix) {
+			char *p = arena_alloc(&w->st->names, plen + 1 + klen);
+
+			if (!p) {
+				snprintf(w->reason, w->reasonlen, "nested field names too long");
+				return -E2BIG;
+			}
+			memcpy(p, prefix, plen);
+			p[plen] = '.';
+			memcpy(p + plen + 1, key, klen);
+			name = p;
+			nlen = plen + 1 + klen;
+		}
+		r = emit_value(w, name, nlen, val, depth);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static bool only_space(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+/* Tokenizes the line into st->obj, or says why not. */
+static int tokenize(struct json_state *st, const char *line, size_t len, char *reason,
+		    size_t reasonlen)
+{
+	enum json_tokener_error e;
+	const char *nul;
+	size_t end;
+
+	/* json-c would stop at a NUL and report the rest as missing; name the real problem. */
+	nul = memchr(line, '\0', len);
+	if (nul) {
+		snprintf(reason, reasonlen, "invalid JSON at byte %zu: NUL byte", (size_t)(nul - line));
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	if (only_space(line, len)) {
+		snprintf(reason, reasonlen, "empty line");
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	if (len > (size_t)0x7fffffff) {
+		snprintf(reason, reasonlen, "line too long for the JSON parser");
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	json_tokener_reset(st->tok);
+	st->obj = json_tokener_parse_ex(st->tok, line, (int)len);
+	e = json_tokener_get_error(st->tok);
+	end = json_tokener_get_parse_end(st->tok);
+	if (!st->obj && e == json_tokener_continue) {
+		/* A bare number ("42") only ends at a byte that cannot continue it; json-c's own
+		 * string API feeds the terminating NUL for that, so do the same. An unfinished
+		 * object stays unfinished. */
+		st->obj = json_tokener_parse_ex(st->tok, "", 1);
+		if (!st->obj || json_object_is_type(st->obj, json_type_object)) {
+			json_object_put(st->obj);
+			st->obj = NULL;
+		}
+	}
+	if (!st->obj) {
+		snprintf(reason, reasonlen, "invalid JSON at byte %zu: %s", end,
+			 e == json_tokener_continue ? "unexpected end of line" : json_tokener_error_desc(e));
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	if (!only_space(line + end, len - end)) {
+		snprintf(reason, reasonlen, "invalid JSON at byte %zu: trailing characters", end);
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	if (!json_object_is_type(st->obj, json_type_object)) {
+		snprintf(reason, reasonlen, "not a JSON object");
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	return ONSIDE_PARSE_OK;
+}
+
+static int json_parse(void *state, const char *line, size_t len, onside_emit_fn emit, void *sink,
+		      char *reason, size_t reasonlen)
+{
+	struct json_state *st = state;
+	struct walk w = { st, emit, sink, reason, reasonlen };
+	int rc;
+
+	json_object_put(st->obj);
+	st->obj = NULL;
+	arena_reset(&st->names);
+	rc = tokenize(st, line, len, reason, reasonlen);
+	if (rc != ONSIDE_PARSE_OK)
+		return rc;
+	rc = emit_members(&w, st->obj, NULL, 0, 1);
+	if (rc > 0)
+		snprintf(reason, reasonlen, "too many fields");
+	return rc ? ONSIDE_PARSE_NOMATCH : ONSIDE_PARSE_OK;
+}
+
+const struct onside_parser_ops parser_json_ops = {
+	.abi = ONSIDE_PARSER_ABI,
+	.name = "json",
+	.create = json_create,
+	.parse = json_parse,
+	.destroy = json_destroy,
+};
