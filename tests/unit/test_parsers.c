@@ -1,0 +1,684 @@
+/* The built-in parsers (json, regex, logfmt, csv) and the parser registry and record. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parser.h"
+
+#define MIB ((size_t)1 << 20)
+
+static struct record rec;
+static char reason[256];
+
+static struct parser *open_ok(const char *type, const char *opts)
+{
+	struct parser *p = NULL;
+	char err[256] = "";
+
+	if (parser_open(type, NULL, opts, &p, err, sizeof(err)) != 0)
+		fail_msg("parser_open(%s, %s): %s", type, opts, err);
+	return p;
+}
+
+static void open_fails(const char *type, const char *opts, const char *msg)
+{
+	struct parser *p = NULL;
+	char err[256] = "";
+
+	assert_int_equal(parser_open(type, NULL, opts, &p, err, sizeof(err)), -EINVAL);
+	assert_null(p);
+	assert_string_equal(err, msg);
+}
+
+static int parse_n(struct parser *p, const char *line, size_t len)
+{
+	reason[0] = '\0';
+	return parser_parse(p, line, len, &rec, reason, sizeof(reason));
+}
+
+static int parse(struct parser *p, const char *line)
+{
+	return parse_n(p, line, strlen(line));
+}
+
+static void nomatch(struct parser *p, const char *line, size_t len, const char *why)
+{
+	assert_int_equal(parse_n(p, line, len), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, why);
+	assert_int_equal(rec.n, 0);
+}
+
+static void nomatch_s(struct parser *p, const char *line, const char *why)
+{
+	nomatch(p, line, strlen(line), why);
+}
+
+/* The i-th field is exactly name = value (value_len bytes) of the given type. */
+static void field_n(size_t i, const char *name, const char *value, size_t value_len, int type)
+{
+	const struct field *f;
+
+	assert_true(i < rec.n);
+	f = &rec.f[i];
+	assert_int_equal(f->name_len, strlen(name));
+	assert_memory_equal(f->name, name, f->name_len);
+	assert_int_equal(f->value_len, value_len);
+	if (value_len)
+		assert_memory_equal(f->value, value, value_len);
+	assert_int_equal(f->type, type);
+	assert_ptr_equal(record_get(&rec, name, strlen(name)), f);
+}
+
+static void field(size_t i, const char *name, const char *value, int type)
+{
+	field_n(i, name, value, strlen(value), type);
+}
+
+/* A line of `n` bytes: prefix, then `fill` up to n - strlen(suffix), then suffix. */
+static char *make_line(const char *prefix, char fill, size_t n, const char *suffix)
+{
+	char *s = malloc(n + 1);
+	size_t pl = strlen(prefix), sl = strlen(suffix);
+
+	assert_non_null(s);
+	memcpy(s, prefix, pl);
+	memset(s + pl, fill, n - pl - sl);
+	memcpy(s + n - sl, suffix, sl);
+	s[n] = '\0';
+	return s;
+}
+
+/* registry and record */
+
+static void test_lookup_builtins(void **unused)
+{
+	assert_string_equal(parser_lookup("json")->name, "json");
+	assert_string_equal(parser_lookup("regex")->name, "regex");
+	assert_string_equal(parser_lookup("logfmt")->name, "logfmt");
+	assert_string_equal(parser_lookup("csv")->name, "csv");
+	assert_int_equal(parser_lookup("json")->abi, ONSIDE_PARSER_ABI);
+	assert_null(parser_lookup("xml"));
+	assert_null(parser_lookup("plugin"));
+	assert_null(parser_lookup(NULL));
+	open_fails("xml", "{}", "unknown parser type \"xml\"");
+}
+
+static void test_record_emit_overflow(void **unused)
+{
+	static struct record r;
+	size_t i;
+
+	record_reset(&r);
+	for (i = 0; i < RECORD_MAX_FIELDS; i++)
+		assert_int_equal(record_emit(&r, "k", 1, "v", 1, ONSIDE_T_STRING), 0);
+	assert_false(r.overflow);
+	assert_int_not_equal(record_emit(&r, "k", 1, "v", 1, ONSIDE_T_STRING), 0);
+	assert_true(r.overflow);
+	assert_int_equal(r.n, RECORD_MAX_FIELDS);
+	record_reset(&r);
+	assert_int_equal(r.n, 0);
+	assert_false(r.overflow);
+}
+
+static void test_record_get_exact_name(void **unused)
+{
+	static struct record r;
+
+	record_reset(&r);
+	record_emit(&r, "ab", 2, "1", 1, ONSIDE_T_NUMBER);
+	record_emit(&r, "a", 1, "2", 1, ONSIDE_T_NUMBER);
+	record_emit(&r, "", 0, "3", 1, ONSIDE_T_NUMBER);
+	assert_string_equal(record_get(&r, "a", 1)->value, "2");
+	assert_string_equal(record_get(&r, "ab", 2)->value, "1");
+	assert_string_equal(record_get(&r, "", 0)->value, "3");
+	assert_null(record_get(&r, "abc", 3));
+	assert_null(record_get(&r, "b", 1));
+}
+
+static void test_too_many_fields(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+	char *line = malloc(16 * 1000);
+	size_t n = 0, i;
+
+	assert_non_null(line);
+	line[n++] = '{';
+	for (i = 0; i < 600; i++)
+		n += (size_t)sprintf(line + n, "%s\"k%zu\":%zu", i ? "," : "", i, i);
+	line[n++] = '}';
+	nomatch(p, line, n, "too many fields");
+	free(line);
+	parser_free(p);
+}
+
+/* json */
+
+static void test_json_types_and_paths(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+	const char *line = "{\"event\":\"purchase\",\"amount\":9.90,\"qty\":2,\"neg\":-3,\"exp\":1.5E+3,"
+			   "\"ok\":true,\"no\":false,\"x\":null,\"tags\":[\"a\",1],"
+			   "\"user\":{\"id\":7,\"geo\":{\"cc\":\"DE\",\"url\":\"a/b\"}}}";
+
+	assert_int_equal(parse(p, line), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 14);
+	field(0, "event", "purchase", ONSIDE_T_STRING);
+	field(1, "amount", "9.90", ONSIDE_T_NUMBER);
+	field(2, "qty", "2", ONSIDE_T_NUMBER);
+	field(3, "neg", "-3", ONSIDE_T_NUMBER);
+	field(4, "exp", "1.5E+3", ONSIDE_T_NUMBER);
+	field(5, "ok", "true", ONSIDE_T_BOOL);
+	field(6, "no", "false", ONSIDE_T_BOOL);
+	field(7, "x", "null", ONSIDE_T_NULL);
+	field(8, "tags", "[\"a\",1]", ONSIDE_T_JSON);
+	field(9, "user", "{\"id\":7,\"geo\":{\"cc\":\"DE\",\"url\":\"a/b\"}}", ONSIDE_T_JSON);
+	field(10, "user.id", "7", ONSIDE_T_NUMBER);
+	field(11, "user.geo", "{\"cc\":\"DE\",\"url\":\"a/b\"}", ONSIDE_T_JSON);
+	field(12, "user.geo.cc", "DE", ONSIDE_T_STRING);
+	field(13, "user.geo.url", "a/b", ONSIDE_T_STRING);
+	/* whitespace around the object is not garbage */
+	assert_int_equal(parse(p, "  {\"a\" : {\"b\" : 1}}\t "), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	field(0, "a", "{\"b\":1}", ONSIDE_T_JSON);
+	field(1, "a.b", "1", ONSIDE_T_NUMBER);
+	parser_free(p);
+}
+
+static void test_json_unicode_escapes(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+
+	assert_int_equal(parse(p, "{\"s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" \\\\ \\n\","
+				  "\"z\":\"a\\u0000b\",\"raw\":\"\xc3\xa9\"}"),
+			 ONSIDE_PARSE_OK);
+	field(0, "s", "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\" \\ \n", ONSIDE_T_STRING);
+	field_n(1, "z", "a\0b", 3, ONSIDE_T_STRING);
+	field(2, "raw", "\xc3\xa9", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_json_invalid_utf8_passes_through(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+
+	assert_int_equal(parse(p, "{\"s\":\"\xff\xfe\x80\"}"), ONSIDE_PARSE_OK);
+	field(0, "s", "\xff\xfe\x80", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_json_malformed(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+
+	nomatch_s(p, "{\"a\":1", "invalid JSON at byte 6: unexpected end of line");
+	nomatch_s(p, "{\"a\":tru}", "invalid JSON at byte 8: boolean expected");
+	nomatch_s(p, "{\"a\":1} x", "invalid JSON at byte 8: unexpected character");
+	nomatch_s(p, "{\"a\":1,}", "invalid JSON at byte 7: unexpected character");
+	nomatch_s(p, "{\"a\":1}{}", "invalid JSON at byte 7: unexpected character");
+	nomatch_s(p, "[1,2]", "not a JSON object");
+	nomatch_s(p, "\"purchase\"", "not a JSON object");
+	nomatch_s(p, "42", "not a JSON object");
+	nomatch_s(p, "", "empty line");
+	nomatch_s(p, " \t ", "empty line");
+	/* the parser is still usable after errors */
+	assert_int_equal(parse(p, "{\"a\":1}"), ONSIDE_PARSE_OK);
+	field(0, "a", "1", ONSIDE_T_NUMBER);
+	parser_free(p);
+}
+
+static void test_json_nul_byte(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+
+	nomatch(p, "{\"a\":\"x\0y\"}", 11, "invalid JSON at byte 7: NUL byte");
+	/* a valid object followed by a NUL must not pass as the object alone */
+	nomatch(p, "{\"a\":1}\0{\"b\":2}", 15, "invalid JSON at byte 7: NUL byte");
+	parser_free(p);
+}
+
+static void test_json_numbers_out_of_range(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+
+	nomatch_s(p, "{\"n\":123456789012345678901234567890}", "number out of range in \"n\"");
+	nomatch_s(p, "{\"o\":{\"n\":-99999999999999999999}}", "number out of range in \"o.n\"");
+	nomatch_s(p, "{\"n\":NaN}", "number out of range in \"n\"");
+	assert_int_equal(parse(p, "{\"n\":9223372036854775807,\"m\":-9223372036854775807}"),
+			 ONSIDE_PARSE_OK);
+	field(0, "n", "9223372036854775807", ONSIDE_T_NUMBER);
+	field(1, "m", "-9223372036854775807", ONSIDE_T_NUMBER);
+	parser_free(p);
+}
+
+static void test_json_deep_nesting(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+	size_t depth = 100000, n = 0, i;
+	char *line = malloc(depth * 5 + 16);
+
+	assert_non_null(line);
+	for (i = 0; i < depth; i++, n += 5)
+		memcpy(line + n, "{\"a\":", 5);
+	nomatch(p, line, n, "invalid JSON at byte 320: nesting too deep");
+	n = 0;
+	memcpy(line, "{\"a\":", 5);
+	n = 5;
+	memset(line + n, '[', depth);
+	n += depth;
+	nomatch(p, line, n, "invalid JSON at byte 68: nesting too deep");
+	free(line);
+	parser_free(p);
+}
+
+static void test_json_one_mib_line(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+	char *line = make_line("{\"big\":\"", 'x', MIB, "\",\"n\":1}");
+
+	assert_int_equal(parse_n(p, line, MIB), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	assert_int_equal(rec.f[0].value_len, MIB - strlen("{\"big\":\"") - strlen("\",\"n\":1}"));
+	assert_int_equal(rec.f[0].value[0], 'x');
+	field(1, "n", "1", ONSIDE_T_NUMBER);
+	free(line);
+	parser_free(p);
+}
+
+/* Nested names longer than one arena chunk, many of them: every name handed out must still be
+ * intact after the whole line is emitted (a moved buffer would show here, and under ASan). */
+static void test_json_long_nested_names(void **unused)
+{
+	struct parser *p = open_ok("json", "{}");
+	size_t klen = 40000, i, n = 0;
+	char *line = malloc(klen + 64 * 40);
+	char *name = malloc(klen + 16);
+
+	assert_non_null(line);
+	assert_non_null(name);
+	line[n++] = '{';
+	line[n++] = '"';
+	memset(line + n, 'k', klen);
+	n += klen;
+	memcpy(line + n, "\":{", 3);
+	n += 3;
+	for (i = 0; i < 40; i++)
+		n += (size_t)sprintf(line + n, "%s\"m%zu\":%zu", i ? "," : "", i, i);
+	memcpy(line + n, "}}", 2);
+	n += 2;
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(parse_n(p, line, n), ONSIDE_PARSE_OK);
+		assert_int_equal(rec.n, 41);
+		for (i = 0; i < 40; i++) {
+			char num[16];
+
+			memset(name, 'k', klen);
+			sprintf(name + klen, ".m%zu", i);
+			sprintf(num, "%zu", i);
+			field(i + 1, name, num, ONSIDE_T_NUMBER);
+		}
+		/* a small line in between releases the big one */
+		assert_int_equal(parse(p, "{\"a\":{\"b\":true}}"), ONSIDE_PARSE_OK);
+		field(1, "a.b", "true", ONSIDE_T_BOOL);
+	}
+	free(name);
+	free(line);
+	parser_free(p);
+}
+
+static void test_json_options(void **unused)
+{
+	open_fails("json", "{\"strict\":true}", "json parser: takes no options");
+	open_fails("json", "[]", "json parser: takes no options");
+}
+
+/* regex */
+
+#define PAT_OPTS(p) "{\"pattern\":\"" p "\"}"
+
+static void test_regex_named_groups(void **unused)
+{
+	struct parser *p = open_ok(
+		"regex", PAT_OPTS("^(?<ts>\\\\S+) (?<event>\\\\S+) install=(?<iid>\\\\S+)(?: (?<rest>.*))?$"));
+
+	assert_int_equal(parse(p, "2024-05-01T10:00:00Z purchase install=abc-1 amount=9.90 cur=EUR"),
+			 ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 4);
+	/* fields come in name-table order, which PCRE2 sorts by name */
+	field(0, "event", "purchase", ONSIDE_T_STRING);
+	field(1, "iid", "abc-1", ONSIDE_T_STRING);
+	field(2, "rest", "amount=9.90 cur=EUR", ONSIDE_T_STRING);
+	field(3, "ts", "2024-05-01T10:00:00Z", ONSIDE_T_STRING);
+	/* a group that took no part in the match is absent, not empty */
+	assert_int_equal(parse(p, "2024 purchase install=abc"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	assert_null(record_get(&rec, "rest", 4));
+	nomatch_s(p, "garbage", "line does not match the pattern");
+	nomatch_s(p, "", "line does not match the pattern");
+	parser_free(p);
+}
+
+static void test_regex_bytes_not_utf8(void **unused)
+{
+	struct parser *p = open_ok("regex", PAT_OPTS("^(?<a>.)(?<rest>.*)$"));
+
+	/* one byte of a two-byte character: no UTF mode */
+	assert_int_equal(parse(p, "\xc3\xa9\xff\0z"), ONSIDE_PARSE_OK);
+	assert_int_equal(parse_n(p, "\xc3\xa9\xff\0z", 5), ONSIDE_PARSE_OK);
+	field_n(0, "a", "\xc3", 1, ONSIDE_T_STRING);
+	field_n(1, "rest", "\xa9\xff\0z", 4, ONSIDE_T_STRING);
+	/* an empty group that matched is present and empty */
+	assert_int_equal(parse(p, "x"), ONSIDE_PARSE_OK);
+	field(1, "rest", "", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_regex_catastrophic_backtracking(void **unused)
+{
+	struct parser *p = open_ok("regex", PAT_OPTS("^(?<x>(a+)+)$"));
+	char *line = make_line("", 'a', 40, "!");
+
+	nomatch(p, line, 40, "regex match limit exceeded");
+	free(line);
+	/* and it still matches what it should */
+	assert_int_equal(parse(p, "aaaa"), ONSIDE_PARSE_OK);
+	field(0, "x", "aaaa", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_regex_one_mib_line(void **unused)
+{
+	struct parser *p = open_ok("regex", PAT_OPTS("^k=(?<v>x+) (?<end>\\\\w+)$"));
+	char *line = make_line("k=", 'x', MIB, " done");
+
+	assert_int_equal(parse_n(p, line, MIB), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.f[1].value_len, MIB - 7);
+	field(0, "end", "done", ONSIDE_T_STRING);
+	free(line);
+	parser_free(p);
+}
+
+static void test_regex_create_errors(void **unused)
+{
+	open_fails("regex", PAT_OPTS("^(\\\\S+) (\\\\S+)$"),
+		   "regex parser: the pattern has no named groups, e.g. (?<event>\\S+)");
+	open_fails("regex", PAT_OPTS("^(?<a>x"),
+		   "regex parser: invalid pattern at offset 7: missing closing parenthesis");
+	open_fails("regex", "{}", "regex parser: option \"pattern\" (a string) is required");
+	open_fails("regex", "{\"pattern\":1}", "regex parser: option \"pattern\" (a string) is required");
+	open_fails("regex", "{\"pattern\":\"(?<a>x)\",\"flags\":\"i\"}",
+		   "regex parser: unknown option \"flags\"");
+	open_fails("regex", "nope", "regex parser: options are not a JSON object");
+}
+
+/* logfmt */
+
+static void test_logfmt_pairs(void **unused)
+{
+	struct parser *p = open_ok("logfmt", "{}");
+
+	assert_int_equal(parse(p, "ts=2024-05-01T10:00:00Z event=purchase msg=\"hello world\" "
+				  "empty= debug\turl=http://x/?a=b&c=d q=\"\""),
+			 ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 7);
+	field(0, "ts", "2024-05-01T10:00:00Z", ONSIDE_T_STRING);
+	field(1, "event", "purchase", ONSIDE_T_STRING);
+	field(2, "msg", "hello world", ONSIDE_T_STRING);
+	field(3, "empty", "", ONSIDE_T_STRING);
+	field(4, "debug", "true", ONSIDE_T_BOOL);
+	field(5, "url", "http://x/?a=b&c=d", ONSIDE_T_STRING);
+	field(6, "q", "", ONSIDE_T_STRING);
+	/* a flag at the very end, and surrounding blanks */
+	assert_int_equal(parse(p, "  a=1   verbose  "), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	field(1, "verbose", "true", ONSIDE_T_BOOL);
+	parser_free(p);
+}
+
+static void test_logfmt_escapes(void **unused)
+{
+	struct parser *p = open_ok("logfmt", "{}");
+
+	assert_int_equal(parse(p, "a=\"say \\\"hi\\\"\" b=\"x\\\\y\\n\\t\\r\" "
+				  "u=\"caf\\u00e9 \\ud83d\\ude00 \\u0041\" plain=\"no escapes\" "
+				  "n=\"\\u0000\""),
+			 ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 5);
+	field(0, "a", "say \"hi\"", ONSIDE_T_STRING);
+	field(1, "b", "x\\y\n\t\r", ONSIDE_T_STRING);
+	field(2, "u", "caf\xc3\xa9 \xf0\x9f\x98\x80 A", ONSIDE_T_STRING);
+	field_n(4, "n", "\0", 1, ONSIDE_T_STRING);
+	field(3, "plain", "no escapes", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_logfmt_malformed(void **unused)
+{
+	struct parser *p = open_ok("logfmt", "{}");
+
+	nomatch_s(p, "a=1 b=\"open", "malformed logfmt at byte 6: unterminated quoted value");
+	nomatch_s(p, "a=\"x\\\"", "malformed logfmt at byte 2: unterminated quoted value");
+	nomatch_s(p, "a=1 =v", "malformed logfmt at byte 4: '=' with no key");
+	nomatch_s(p, "a=\"\\q\"", "malformed logfmt at byte 3: invalid escape");
+	nomatch_s(p, "a=\"\\u12\"", "malformed logfmt at byte 3: invalid \\u escape");
+	nomatch_s(p, "a=\"\\ud800\"", "malformed logfmt at byte 3: unpaired surrogate in \\u escape");
+	nomatch_s(p, "a=\"\\udc00\"", "malformed logfmt at byte 3: unpaired surrogate in \\u escape");
+	nomatch_s(p, "a=\"x\"y", "malformed logfmt at byte 5: no space after quoted value");
+	nomatch_s(p, "a=b\"c", "malformed logfmt at byte 3: unexpected '\"' in value");
+	nomatch_s(p, "k\"ey=1", "malformed logfmt at byte 1: unexpected '\"' in key");
+	nomatch_s(p, "", "empty line");
+	nomatch_s(p, " \t ", "empty line");
+	parser_free(p);
+}
+
+static void test_logfmt_bytes(void **unused)
+{
+	struct parser *p = open_ok("logfmt", "{}");
+
+	assert_int_equal(parse_n(p, "a=x\0y b=\"\xff\xfe\" c=\xc3\xa9", 17), ONSIDE_PARSE_OK);
+	field_n(0, "a", "x\0y", 3, ONSIDE_T_STRING);
+	field(1, "b", "\xff\xfe", ONSIDE_T_STRING);
+	field(2, "c", "\xc3\xa9", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+/* Escaped values are decoded into one buffer: all of them must survive to the end of the line,
+ * including on a line much longer than the buffer held before. */
+static void test_logfmt_many_escaped_values(void **unused)
+{
+	struct parser *p = open_ok("logfmt", "{}");
+	char *line = malloc(MIB + 64), want[32];
+	size_t n = 0, i, nf = 300;
+
+	assert_non_null(line);
+	assert_int_equal(parse(p, "a=\"\\n\""), ONSIDE_PARSE_OK);
+	for (i = 0; i < nf; i++)
+		n += (size_t)sprintf(line + n, "k%zu=\"v\\\"%zu\" ", i, i);
+	n += (size_t)sprintf(line + n, "big=\"\\t");
+	memset(line + n, 'y', MIB - n - 1);
+	line[MIB - 1] = '"';
+	assert_int_equal(parse_n(p, line, MIB), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, nf + 1);
+	for (i = 0; i < nf; i++) {
+		char key[16];
+
+		sprintf(key, "k%zu", i);
+		sprintf(want, "v\"%zu", i);
+		field(i, key, want, ONSIDE_T_STRING);
+	}
+	assert_int_equal(rec.f[nf].value_len, MIB - n - 1 + 1);
+	assert_int_equal(rec.f[nf].value[0], '\t');
+	assert_int_equal(rec.f[nf].value[1], 'y');
+	free(line);
+	parser_free(p);
+}
+
+/* csv */
+
+static void test_csv_columns(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"columns\":[\"ts\",\"event\",\"amount\"]}");
+
+	assert_int_equal(parse(p, "2024-05-01,purchase,9.90"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	field(0, "ts", "2024-05-01", ONSIDE_T_STRING);
+	field(1, "event", "purchase", ONSIDE_T_STRING);
+	field(2, "amount", "9.90", ONSIDE_T_STRING);
+	assert_int_equal(parse(p, "\"2024\",\"pur,chase\",\"say \"\"hi\"\"\""), ONSIDE_PARSE_OK);
+	field(0, "ts", "2024", ONSIDE_T_STRING);
+	field(1, "event", "pur,chase", ONSIDE_T_STRING);
+	field(2, "amount", "say \"hi\"", ONSIDE_T_STRING);
+	/* fewer fields: the missing ones are absent */
+	assert_int_equal(parse(p, "2024,purchase"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	assert_null(record_get(&rec, "amount", 6));
+	/* empty fields are present and empty; a trailing delimiter opens one more */
+	assert_int_equal(parse(p, ",,"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	field(2, "amount", "", ONSIDE_T_STRING);
+	assert_int_equal(parse(p, "\"\",x"), ONSIDE_PARSE_OK);
+	field(0, "ts", "", ONSIDE_T_STRING);
+	/* a quote inside an unquoted field is text */
+	assert_int_equal(parse(p, "a\"b,c"), ONSIDE_PARSE_OK);
+	field(0, "ts", "a\"b", ONSIDE_T_STRING);
+	nomatch_s(p, "1,2,3,4", "4 fields, 3 columns");
+	nomatch_s(p, "1,2,3,", "4 fields, 3 columns");
+	nomatch_s(p, "", "empty line");
+	parser_free(p);
+}
+
+static void test_csv_malformed(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"columns\":[\"a\",\"b\"]}");
+
+	nomatch_s(p, "1,\"abc", "unterminated quoted field at byte 2");
+	nomatch_s(p, "\"a\"\"", "unterminated quoted field at byte 0");
+	nomatch_s(p, "\"a\"b,c", "unexpected character after quoted field at byte 3");
+	parser_free(p);
+}
+
+static void test_csv_bytes_and_big_line(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"columns\":[\"a\",\"b\"]}");
+	char *line = make_line("x,\"", 'q', MIB, "\"\"\"");
+
+	assert_int_equal(parse_n(p, "\xff\0,\"\xc3\xa9\0\"", 8), ONSIDE_PARSE_OK);
+	field_n(0, "a", "\xff\0", 2, ONSIDE_T_STRING);
+	field_n(1, "b", "\xc3\xa9\0", 3, ONSIDE_T_STRING);
+	assert_int_equal(parse_n(p, line, MIB), ONSIDE_PARSE_OK);
+	field(0, "a", "x", ONSIDE_T_STRING);
+	assert_int_equal(rec.f[1].value_len, MIB - 3 - 3 + 1);
+	assert_int_equal(rec.f[1].value[rec.f[1].value_len - 1], '"');
+	free(line);
+	parser_free(p);
+}
+
+static void test_csv_header_with_columns(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"columns\":[\"ts\",\"event\"],\"header\":true}");
+
+	assert_int_equal(parse(p, "ts,event"), ONSIDE_PARSE_SKIP);
+	assert_int_equal(rec.n, 0);
+	assert_int_equal(parse(p, "\"ts\",event"), ONSIDE_PARSE_SKIP);
+	assert_int_equal(parse(p, "ts,events"), ONSIDE_PARSE_OK);
+	field(1, "event", "events", ONSIDE_T_STRING);
+	parser_free(p);
+	/* without header: true, the same line is a record */
+	p = open_ok("csv", "{\"columns\":[\"ts\",\"event\"]}");
+	assert_int_equal(parse(p, "ts,event"), ONSIDE_PARSE_OK);
+	parser_free(p);
+}
+
+static void test_csv_header_learned(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"header\":true,\"delimiter\":\";\"}");
+
+	assert_int_equal(parse(p, "ts;\"ev;ent\";amount"), ONSIDE_PARSE_SKIP);
+	assert_int_equal(parse(p, "2024;purchase;9.90"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	field(0, "ts", "2024", ONSIDE_T_STRING);
+	field(1, "ev;ent", "purchase", ONSIDE_T_STRING);
+	field(2, "amount", "9.90", ONSIDE_T_STRING);
+	/* the next file's header */
+	assert_int_equal(parse(p, "ts;ev;ent;amount"), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "4 fields, 3 columns");
+	assert_int_equal(parse(p, "ts;\"ev;ent\";amount"), ONSIDE_PARSE_SKIP);
+	parser_free(p);
+}
+
+static void test_csv_delimiters(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"columns\":[\"a\",\"b\"],\"delimiter\":\"\\t\"}");
+
+	assert_int_equal(parse(p, "x,y\t\"z\tw\""), ONSIDE_PARSE_OK);
+	field(0, "a", "x,y", ONSIDE_T_STRING);
+	field(1, "b", "z\tw", ONSIDE_T_STRING);
+	parser_free(p);
+	open_fails("csv", "{\"columns\":[\"a\"],\"delimiter\":\"\xc2\xa7\"}",
+		   "csv parser: \"delimiter\" must be a single byte");
+	open_fails("csv", "{\"columns\":[\"a\"],\"delimiter\":\"\"}",
+		   "csv parser: \"delimiter\" must be a single byte");
+	open_fails("csv", "{\"columns\":[\"a\"],\"delimiter\":\",,\"}",
+		   "csv parser: \"delimiter\" must be a single byte");
+	open_fails("csv", "{\"columns\":[\"a\"],\"delimiter\":\"\\\"\"}",
+		   "csv parser: \"delimiter\" cannot be a quote or a line break");
+}
+
+static void test_csv_create_errors(void **unused)
+{
+	open_fails("csv", "{}",
+		   "csv parser: needs \"columns\", or \"header\": true to take them from the first line");
+	open_fails("csv", "{\"header\":false}",
+		   "csv parser: needs \"columns\", or \"header\": true to take them from the first line");
+	open_fails("csv", "{\"columns\":\"a,b\"}", "csv parser: \"columns\" must be a list of names");
+	open_fails("csv", "{\"columns\":[\"a\",2]}", "csv parser: column 2 must be a non-empty name");
+	open_fails("csv", "{\"columns\":[\"a\",\"b\",\"a\"]}", "csv parser: duplicate column \"a\"");
+	open_fails("csv", "{\"columns\":[\"a\"],\"header\":\"yes\"}",
+		   "csv parser: \"header\" must be true or false");
+	open_fails("csv", "{\"columns\":[\"a\"],\"quote\":\"'\"}", "csv parser: unknown option \"quote\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lookup_builtins),
+		cmocka_unit_test(test_record_emit_overflow),
+		cmocka_unit_test(test_record_get_exact_name),
+		cmocka_unit_test(test_too_many_fields),
+		cmocka_unit_test(test_json_types_and_paths),
+		cmocka_unit_test(test_json_unicode_escapes),
+		cmocka_unit_test(test_json_invalid_utf8_passes_through),
+		cmocka_unit_test(test_json_malformed),
+		cmocka_unit_test(test_json_nul_byte),
+		cmocka_unit_test(test_json_numbers_out_of_range),
+		cmocka_unit_test(test_json_deep_nesting),
+		cmocka_unit_test(test_json_one_mib_line),
+		cmocka_unit_test(test_json_long_nested_names),
+		cmocka_unit_test(test_json_options),
+		cmocka_unit_test(test_regex_named_groups),
+		cmocka_unit_test(test_regex_bytes_not_utf8),
+		cmocka_unit_test(test_regex_catastrophic_backtracking),
+		cmocka_unit_test(test_regex_one_mib_line),
+		cmocka_unit_test(test_regex_create_errors),
+		cmocka_unit_test(test_logfmt_pairs),
+		cmocka_unit_test(test_logfmt_escapes),
+		cmocka_unit_test(test_logfmt_malformed),
+		cmocka_unit_test(test_logfmt_bytes),
+		cmocka_unit_test(test_logfmt_many_escaped_values),
+		cmocka_unit_test(test_csv_columns),
+		cmocka_unit_test(test_csv_malformed),
+		cmocka_unit_test(test_csv_bytes_and_big_line),
+		cmocka_unit_test(test_csv_header_with_columns),
+		cmocka_unit_test(test_csv_header_learned),
+		cmocka_unit_test(test_csv_delimiters),
+		cmocka_unit_test(test_csv_create_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
