@@ -1,0 +1,459 @@
+/* Loading: the YAML file into a libyaml document, the document through the key tables into a fresh
+ * struct config, then the checks that span keys (the URL's scheme, the password source) and what
+ * the configuration points at (the password, the host's id namespace). */
+#include "config_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A configuration is a few KiB; anything this large is a mistake (or a YAML bomb). */
+#define CONFIG_MAX_BYTES ((off_t)1 << 20)
+#define PASSWORD_MAX_BYTES 4096
+#define MACHINE_ID_PATH "/etc/machine-id"
+
+#define SECTION_AT(section, field) \
+	.offset = offsetof(struct config, section.field) - offsetof(struct config, section)
+
+/* ---- endpoint ---- */
+
+#define EP(field) SECTION_AT(endpoint, field)
+
+static const struct cfg_key endpoint_keys[] = {
+	{ .key = "url", .type = CFG_STRING, EP(url), .def = CONFIG_DEFAULT_URL, .check = cfg_check_nonempty,
+	  .help = "the events API; http:// is refused unless allow_insecure_http" },
+	{ .key = "username", .type = CFG_STRING, EP(username), .check = cfg_check_nonempty,
+	  .help = "Basic auth user" },
+	{ .key = "password_file", .type = CFG_STRING, EP(password_file), .check = cfg_check_abspath,
+	  .help = "file holding the password (one trailing newline ignored)" },
+	{ .key = "password_env", .type = CFG_STRING, EP(password_env), .check = cfg_check_nonempty,
+	  .help = "environment variable holding the password" },
+	{ .key = "password", .type = CFG_STRING, EP(password), .flags = CFG_SECRET, .check = cfg_check_nonempty,
+	  .help = "inline password (discouraged)" },
+	{ .key = "ca_file", .type = CFG_STRING, EP(ca_file), .check = cfg_check_abspath,
+	  .help = "CA bundle to trust instead of the system's" },
+	{ .key = "timeout", .type = CFG_DURATION, EP(timeout_ms), .def = "30s", .min = 1, .max = UINT64_MAX,
+	  .help = "whole-request timeout" },
+	{ .key = "allow_insecure_http", .type = CFG_BOOL, EP(allow_insecure_http), .def = "false",
+	  .help = "accept an http:// url" },
+	{ .key = NULL },
+};
+
+static void check_url(struct cfg_loader *ld, const yaml_node_t *node, const char *url, bool insecure_ok)
+{
+	const char *sep = strstr(url, "://"), *host;
+	size_t slen = sep ? (size_t)(sep - url) : 0;
+
+	if (!sep) {
+		cfg_error(ld, node, "endpoint.url: expected an https:// URL, got \"%s\"", url);
+		return;
+	}
+	host = sep + 3;
+	/* user:password@ in the URL would put a secret where messages echo it */
+	if (memchr(host, '@', strcspn(host, "/?#"))) {
+		cfg_error(ld, node, "endpoint.url: must not contain credentials; use endpoint.username and a password source");
+	} else if (slen == 4 && !strncasecmp(url, "http", 4)) {
+		if (!insecure_ok)
+			cfg_error(ld, node, "endpoint.url: http:// is refused unless endpoint.allow_insecure_http is true");
+	} else if (slen != 5 || strncasecmp(url, "https", 5)) {
+		cfg_error(ld, node, "endpoint.url: unsupported scheme \"%.*s\" (expected https)", (int)slen, url);
+	} else if (!*host || *host == '/') {
+		cfg_error(ld, node, "endpoint.url: no host in \"%s\"", url);
+	}
+}
+
+/* Reads the password file into ep->password. Its content never reaches a message. */
+static void read_password_file(struct cfg_loader *ld, const yaml_node_t *node, struct config *c)
+{
+	const char *path = c->endpoint.password_file;
+	char buf[PASSWORD_MAX_BYTES + 1];
+	ssize_t n = 0, got = 0;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cfg_error(ld, node, "endpoint.password_file: cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cfg_error(ld, node, "endpoint.password_file: %s is not a regular file", path);
+		goto out;
+	}
+	while (got < (ssize_t)sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - (size_t)got)) > 0)
+		got += n;
+	if (n < 0) {
+		cfg_error(ld, node, "endpoint.password_file: cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (got > PASSWORD_MAX_BYTES) {
+		cfg_error(ld, node, "endpoint.password_file: %s is larger than %d bytes", path, PASSWORD_MAX_BYTES);
+		goto out;
+	}
+	if (got > 0 && buf[got - 1] == '\n')
+		got--; /* exactly one: `echo secret > file` writes it */
+	if (!got || memchr(buf, '\0', (size_t)got)) {
+		cfg_error(ld, node, "endpoint.password_file: %s %s", path, got ? "contains a NUL byte" : "is empty");
+		goto out;
+	}
+	if (st.st_mode & S_IROTH)
+		cfg_warning(ld, node, "endpoint.password_file: %s is readable by other users (mode %04o); run chmod o-r on it",
+			    path, (unsigned)(st.st_mode & 07777));
+	c->endpoint.password = strndup(buf, (size_t)got);
+	ld->oom |= !c->endpoint.password;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void read_password_env(struct cfg_loader *ld, const yaml_node_t *node, struct config *c)
+{
+	const char *v = getenv(c->endpoint.password_env);
+
+	if (!v || !v[0]) {
+		cfg_error(ld, node, "endpoint.password_env: environment variable %s is %s", c->endpoint.password_env,
+			  v ? "empty" : "not set");
+		return;
+	}
+	c->endpoint.password = cfg_strdup(ld, v);
+}
+
+/* The password sources present, in document order; conflicts are reported at the later ones.
+ * Returns how many there are and the first in *ret_first (0 file, 1 env, 2 inline). */
+static int password_sources(struct cfg_loader *ld, yaml_node_t *const src[3], int *ret_first)
+{
+	static const char *const names[] = { "password_file", "password_env", "password" };
+	int order[3], n = 0;
+
+	for (int i = 0; i < 3; i++)
+		if (src[i])
+			order[n++] = i;
+	for (int i = 1; i < n; i++) {
+		for (int j = i; j > 0 && src[order[j - 1]]->start_mark.index > src[order[j]]->start_mark.index; j--) {
+			int t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	}
+	for (int i = 1; i < n; i++)
+		cfg_error(ld, src[order[i]], "endpoint.%s: conflicts with endpoint.%s; set exactly one password source",
+			  names[order[i]], names[order[0]]);
+	if (n)
+		*ret_first = order[0];
+	return n;
+}
+
+#define CONFIG_OF(base, section) ((struct config *)((char *)(base) - offsetof(struct config, section)))
+
+static void endpoint_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map)
+{
+	struct config *c = CONFIG_OF(base, endpoint);
+	yaml_node_t *src[3] = { cfg_find(endpoint_keys, nodes, "password_file"),
+				cfg_find(endpoint_keys, nodes, "password_env"),
+				cfg_find(endpoint_keys, nodes, "password") };
+	yaml_node_t *at = map ? map : ld->root;
+	int first = -1, n;
+
+	if (cfg_find(endpoint_keys, nodes, "url"))
+		check_url(ld, cfg_find(endpoint_keys, nodes, "url"), c->endpoint.url, c->endpoint.allow_insecure_http);
+	n = password_sources(ld, src, &first);
+	c->endpoint.password_inline = c->endpoint.password != NULL;
+	if (c->endpoint.password_inline) {
+		cfg_warning(ld, src[2], "endpoint.password: inline password in the configuration; prefer password_file or password_env");
+		if (ld->mode & S_IROTH)
+			cfg_warning(ld, NULL, "the configuration contains an inline password and is readable by other users (mode %04o); run chmod o-r on it",
+				    (unsigned)(ld->mode & 07777));
+	}
+	if (!(ld->flags & CONFIG_NEED_CREDENTIALS))
+		return;
+	if (!c->endpoint.username && !cfg_find(endpoint_keys, nodes, "username"))
+		cfg_error(ld, at, "endpoint: missing required key \"username\"");
+	if (!n)
+		cfg_error(ld, at, "endpoint: missing a password source (password_file, password_env or password)");
+	else if (n == 1 && first == 0 && c->endpoint.password_file)
+		read_password_file(ld, src[0], c);
+	else if (n == 1 && first == 1 && c->endpoint.password_env)
+		read_password_env(ld, src[1], c);
+}
+
+/* ---- agent, batch, retry ---- */
+
+#define AG(field) SECTION_AT(agent, field)
+#define BA(field) SECTION_AT(batch, field)
+#define RE(field) SECTION_AT(retry, field)
+
+static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+
+static const struct cfg_key agent_keys[] = {
+	{ .key = "state_dir", .type = CFG_STRING, AG(state_dir), .def = "/var/lib/onside-agent",
+	  .check = cfg_check_abspath, .help = "checkpoint, dead letters and metrics" },
+	{ .key = "id_namespace", .type = CFG_STRING, AG(id_namespace), .def = "",
+	  .help = "\"\" = /etc/machine-id, else the host name" },
+	{ .key = "shutdown_timeout", .type = CFG_DURATION, AG(shutdown_timeout_ms), .def = "10s", .max = UINT64_MAX,
+	  .help = "how long in-flight requests may finish on SIGTERM" },
+	{ .key = "log_level", .type = CFG_ENUM, AG(log_level), .def = "info", .names = log_level_names,
+	  .help = "error | warn | info | debug" },
+	{ .key = NULL },
+};
+
+static char *machine_id(struct cfg_loader *ld)
+{
+	char line[256], *p, *e;
+	FILE *f = fopen(MACHINE_ID_PATH, "re");
+
+	if (!f)
+		return NULL;
+	p = fgets(line, sizeof(line), f);
+	fclose(f);
+	if (!p)
+		return NULL;
+	p += strspn(p, " \t");
+	for (e = p + strlen(p); e > p && strchr(" \t\r\n", e[-1]); e--)
+		;
+	*e = '\0';
+	return *p ? cfg_strdup(ld, p) : NULL;
+}
+
+/* Resolves id_namespace "" to this host's identity: it is part of every event id. */
+static void agent_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map)
+{
+	struct config *c = CONFIG_OF(base, agent);
+	char host[HOST_NAME_MAX + 1];
+	char *ns;
+
+	if (!c->agent.id_namespace || c->agent.id_namespace[0])
+		return;
+	ns = machine_id(ld);
+	if (!ns && !gethostname(host, sizeof(host))) {
+		host[sizeof(host) - 1] = '\0';
+		ns = host[0] ? cfg_strdup(ld, host) : NULL;
+	}
+	if (!ns && !ld->oom) {
+		cfg_error(ld, cfg_find(agent_keys, nodes, "id_namespace"),
+			  "agent.id_namespace: no " MACHINE_ID_PATH " and no host name; set it explicitly");
+		return;
+	}
+	free(c->agent.id_namespace);
+	c->agent.id_namespace = ns;
+}
+
+static const struct cfg_key batch_keys[] = {
+	{ .key = "max_events", .type = CFG_UINT, BA(max_events), .def = "1000", .min = 1, .max = 1000,
+	  .help = "events per request" },
+	{ .key = "max_bytes", .type = CFG_SIZE, BA(max_bytes), .def = "999999", .min = 1024, .max = 999999,
+	  .help = "request body bytes (the API takes under 1 MB)" },
+	{ .key = "flush_interval", .type = CFG_DURATION, BA(flush_interval_ms), .def = "1s", .min = 1,
+	  .max = UINT64_MAX, .help = "send a partial batch after this long" },
+	{ .key = "max_in_flight", .type = CFG_UINT, BA(max_in_flight), .def = "1", .min = 1, .max = 16,
+	  .help = "concurrent requests" },
+	{ .key = NULL },
+};
+
+static const struct cfg_key retry_keys[] = {
+	{ .key = "initial_backoff", .type = CFG_DURATION, RE(initial_backoff_ms), .def = "1s", .min = 1,
+	  .max = UINT64_MAX, .help = "first wait after a failure" },
+	{ .key = "max_backoff", .type = CFG_DURATION, RE(max_backoff_ms), .def = "5m", .min = 1, .max = UINT64_MAX,
+	  .help = "the doubling backoff stops growing here" },
+	{ .key = NULL },
+};
+
+static void retry_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map)
+{
+	struct config *c = CONFIG_OF(base, retry);
+	yaml_node_t *init = cfg_find(retry_keys, nodes, "initial_backoff");
+	yaml_node_t *max = cfg_find(retry_keys, nodes, "max_backoff");
+	const char *init_text = retry_keys[0].def, *max_text = retry_keys[1].def;
+
+	if (init && init->type == YAML_SCALAR_NODE)
+		init_text = (const char *)init->data.scalar.value;
+	if (max && max->type == YAML_SCALAR_NODE)
+		max_text = (const char *)max->data.scalar.value;
+
+	if (c->retry.max_backoff_ms >= c->retry.initial_backoff_ms)
+		return;
+	if (max)
+		cfg_error(ld, max, "retry.max_backoff: must be at least retry.initial_backoff (%s), got %s",
+			  init_text, max_text);
+	else
+		cfg_error(ld, init, "retry.initial_backoff: must be at most retry.max_backoff (%s), got %s",
+			  max_text, init_text);
+}
+
+static const struct cfg_key root_keys[] = {
+	{ .key = "endpoint", .type = CFG_SECTION, .offset = offsetof(struct config, endpoint), .sub = endpoint_keys,
+	  .post = endpoint_post, .help = "where and how events are delivered" },
+	{ .key = "agent", .type = CFG_SECTION, .offset = offsetof(struct config, agent), .sub = agent_keys,
+	  .post = agent_post, .help = "state, ids and logging" },
+	{ .key = "batch", .type = CFG_SECTION, .offset = offsetof(struct config, batch), .sub = batch_keys,
+	  .help = "request sizes" },
+	{ .key = "retry", .type = CFG_SECTION, .offset = offsetof(struct config, retry), .sub = retry_keys,
+	  .post = retry_post, .help = "backoff after failures" },
+	{ .key = "inputs", .type = CFG_CUSTOM, .flags = CFG_REQUIRED, .parse = cfg_parse_inputs,
+	  .help = "the log files to follow" },
+	{ .key = NULL },
+};
+
+/* ---- the document ---- */
+
+/* libyaml's own message, at its position: "did not find expected key (while parsing a block
+ * mapping at line 2, column 3)". */
+static void report_syntax(struct cfg_loader *ld, const yaml_parser_t *p)
+{
+	yaml_node_t at = { .start_mark = p->problem_mark };
+	const char *problem = p->problem ? p->problem : "invalid YAML";
+
+	if (p->error == YAML_READER_ERROR)
+		cfg_error(ld, NULL, "invalid input at byte %zu: %s", p->problem_offset, problem);
+	else if (p->context)
+		cfg_error(ld, &at, "%s (%s at line %lu, column %lu)", problem, p->context,
+			  (unsigned long)p->context_mark.line + 1, (unsigned long)p->context_mark.column + 1);
+	else
+		cfg_error(ld, &at, "%s", problem);
+}
+
+/* Parses the file's only document into doc. Returns 0, -EINVAL (reported), or another negative
+ * errno when the file cannot be read (reported too). doc is only to be deleted on 0. */
+static int load_document(struct cfg_loader *ld, yaml_document_t *doc)
+{
+	yaml_parser_t parser;
+	yaml_document_t extra;
+	struct stat st;
+	int r = 0;
+	FILE *f;
+
+	f = fopen(ld->path, "re");
+	if (!f || fstat(fileno(f), &st) < 0 || (S_ISDIR(st.st_mode) && (errno = EISDIR))) {
+		r = -errno;
+		cfg_error(ld, NULL, "cannot read the configuration: %s", strerror(errno));
+		goto out;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size > CONFIG_MAX_BYTES) {
+		r = -EFBIG;
+		cfg_error(ld, NULL, "the configuration is larger than 1 MiB");
+		goto out;
+	}
+	ld->mode = st.st_mode;
+	if (!yaml_parser_initialize(&parser)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, doc)) {
+		r = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		report_syntax(ld, &parser);
+	} else if (!yaml_parser_load(&parser, &extra)) {
+		/* a broken second document is still a broken file */
+		r = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
+		report_syntax(ld, &parser);
+		yaml_document_delete(doc);
+	} else {
+		if (yaml_document_get_root_node(&extra))
+			cfg_error(ld, yaml_document_get_root_node(&extra),
+				  "only one YAML document is allowed in the configuration");
+		yaml_document_delete(&extra);
+	}
+	yaml_parser_delete(&parser);
+out:
+	if (f)
+		fclose(f);
+	return r;
+}
+
+static int diag_take(struct cfg_loader *ld, struct config_diag *diag)
+{
+	int r = 0;
+
+	if (diag) {
+		r = cfg_msgs_move(&ld->errors, &diag->errors, &diag->nerrors);
+		if (!r)
+			r = cfg_msgs_move(&ld->warnings, &diag->warnings, &diag->nwarnings);
+	}
+	cfg_msgs_free(&ld->errors);
+	cfg_msgs_free(&ld->warnings);
+	return r;
+}
+
+int config_load(const char *path, int flags, struct config **ret, struct config_diag *diag)
+{
+	struct cfg_loader ld = { .path = path, .flags = flags };
+	struct config *c = NULL;
+	yaml_document_t doc;
+	bool have_doc = false;
+	int r;
+
+	r = load_document(&ld, &doc);
+	if (r < 0)
+		goto out;
+	have_doc = true;
+	ld.doc = &doc;
+	ld.root = yaml_document_get_root_node(&doc);
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!ld.root)
+		cfg_error(&ld, NULL, "the configuration is empty");
+	else if (ld.root->type != YAML_MAPPING_NODE)
+		cfg_error(&ld, ld.root, "expected a mapping at the top level, got %s", cfg_kind(ld.root));
+	else
+		cfg_apply(&ld, root_keys, ld.root, c, &(struct cfg_section){ .name = "" }, NULL);
+	if (ld.oom)
+		r = -ENOMEM;
+	else if (ld.errors.n)
+		r = -EINVAL;
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	if (diag_take(&ld, diag) < 0 && !r)
+		r = -ENOMEM;
+	if (r < 0) {
+		config_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->endpoint.url);
+	free(c->endpoint.username);
+	if (c->endpoint.password)
+		explicit_bzero(c->endpoint.password, strlen(c->endpoint.password));
+	free(c->endpoint.password);
+	free(c->endpoint.password_file);
+	free(c->endpoint.password_env);
+	free(c->endpoint.ca_file);
+	free(c->agent.state_dir);
+	free(c->agent.id_namespace);
+	for (size_t i = 0; i < c->ninputs; i++)
+		cfg_input_free(&c->inputs[i]);
+	free(c->inputs);
+	free(c);
+}
+
+/* Frees what config_load put in d (the struct itself is the caller's) and empties it. */
+void config_diag_free(struct config_diag *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->nerrors; i++)
+		free(d->errors[i]);
+	for (size_t i = 0; i < d->nwarnings; i++)
+		free(d->warnings[i]);
+	free(d->errors);
+	free(d->warnings);
+	*d = (struct config_diag){ 0 };
+}

@@ -1,0 +1,149 @@
+/* Private to config/: the loader state, the declarative key tables and the engine that applies them
+ * to libyaml nodes (config_schema.c), the sections (config.c) and the inputs (config_input.c). */
+#ifndef ONSIDE_CONFIG_INTERNAL_H
+#define ONSIDE_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <yaml.h>
+
+#include "config.h"
+
+/* No section has more keys than this (the engine keeps per-key state on the stack). */
+#define CFG_MAX_KEYS 24
+/* Longest dotted key name in a message, e.g. "inputs[12].event.installation_id". */
+#define CFG_NAME_MAX 128
+
+/* One diagnostic before it is handed to the caller: sorted by position at the end so that errors
+ * come out in document order even when a check runs after its section was walked. */
+struct cfg_msg {
+	unsigned long line; /* 1-based; 0 = no position ("FILE: message") */
+	unsigned long col;
+	size_t seq; /* report order, to keep the sort stable */
+	char *text; /* the complete "FILE:LINE:COLUMN: message" */
+};
+
+struct cfg_msgs {
+	struct cfg_msg *v;
+	size_t n;
+	size_t cap;
+};
+
+struct cfg_loader {
+	const char *path; /* as given, printed in every message */
+	int flags;        /* CONFIG_NEED_CREDENTIALS */
+	mode_t mode;      /* of the configuration file, for the inline-password warning */
+	yaml_document_t *doc;
+	yaml_node_t *root;
+	struct cfg_msgs errors;
+	struct cfg_msgs warnings;
+	size_t seq;
+	bool oom; /* an allocation failed somewhere: the load fails with -ENOMEM */
+};
+
+enum cfg_type {
+	CFG_STRING,   /* char * */
+	CFG_BOOL,     /* bool: true/false/yes/no */
+	CFG_UINT,     /* uint64_t in [min, max] */
+	CFG_DURATION, /* uint64_t milliseconds in [min, max] */
+	CFG_SIZE,     /* uint64_t bytes in [min, max] */
+	CFG_ENUM,     /* int: index into names */
+	CFG_STRLIST,  /* char ** plus a size_t count at count_offset */
+	CFG_NODE,     /* yaml_node_t *: kept for the handler that converts it */
+	CFG_SECTION,  /* a nested mapping with its own table `sub`, at base + offset */
+	CFG_CUSTOM,   /* parse() does everything, also when the key is absent (node NULL) */
+};
+
+#define CFG_REQUIRED 0x1    /* absence is an error at the position of the mapping */
+#define CFG_NONEMPTY 0x2    /* string lists: at least one item */
+#define CFG_SCALAR_LIST 0x4 /* string lists: a single string is a list of one */
+#define CFG_SECRET 0x8      /* never echo the value in a message */
+
+struct cfg_key;
+
+/* Extra validation of a string (or of each item of a string list). Reports its own error at node
+ * and returns -EINVAL, or returns 0. */
+typedef int (*cfg_check_fn)(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
+			    const char *value);
+/* CFG_CUSTOM: parses node (NULL when the key is absent) into base. */
+typedef void (*cfg_parse_fn)(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
+/* CFG_SECTION: cross-key checks once the section was applied; nodes[i] is the value node of
+ * sub[i] (NULL when absent), map the section's mapping (NULL when absent). */
+typedef void (*cfg_post_fn)(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes,
+			    yaml_node_t *map);
+
+struct cfg_key {
+	const char *key;
+	enum cfg_type type;
+	size_t offset;
+	size_t count_offset; /* CFG_STRLIST */
+	const char *def;     /* default, parsed like a configured value; NULL = none */
+	uint64_t min;
+	uint64_t max;
+	const char *const *names; /* CFG_ENUM, NULL-terminated */
+	unsigned flags;
+	cfg_check_fn check;
+	cfg_parse_fn parse;
+	const struct cfg_key *sub; /* CFG_SECTION */
+	cfg_post_fn post;          /* CFG_SECTION */
+	const char *help;
+};
+
+/* Where a table is applied: name prefixes every message ("" = the top level); hint, when not NULL,
+ * is appended to unknown-key messages (e.g. which keys a parser type takes). */
+struct cfg_section {
+	const char *name;
+	const char *hint;
+};
+
+/* config_schema.c: messages */
+void cfg_error(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void cfg_warning(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void cfg_msgs_free(struct cfg_msgs *m);
+/* Sorts m by position and appends its texts to *list (taking them over). Returns 0 or -ENOMEM. */
+int cfg_msgs_move(struct cfg_msgs *m, char ***list, size_t *n);
+
+/* config_schema.c: nodes */
+yaml_node_t *cfg_node(struct cfg_loader *ld, int index);
+bool cfg_is_null(const yaml_node_t *node);
+const char *cfg_kind(const yaml_node_t *node);
+/* The scalar's text, or NULL after reporting "NAME: expected WHAT, got a mapping" (or a NUL byte). */
+const char *cfg_scalar(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
+		       const char *what);
+char *cfg_strdup(struct cfg_loader *ld, const char *s);
+/* Adds one to a growing array of elem-size items; returns the new item (zeroed) or NULL on OOM. */
+void *cfg_grow(struct cfg_loader *ld, void *arrayp, size_t *n, size_t elem);
+/* The value node of the key named key in keys, from an apply's nodes array. */
+yaml_node_t *cfg_find(const struct cfg_key *keys, yaml_node_t *const *nodes, const char *key);
+
+/* config_schema.c: the engine. Applies keys to map (NULL or a YAML null: every key takes its
+ * default) into base. ret_nodes, when not NULL, receives the value node of each key. */
+void cfg_apply(struct cfg_loader *ld, const struct cfg_key *keys, yaml_node_t *map, void *base,
+	       const struct cfg_section *sec, yaml_node_t **ret_nodes);
+void cfg_strv_free(char **v, size_t n);
+
+/* config_schema.c: checks shared by the tables */
+int cfg_check_abspath(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
+		      const char *value);
+int cfg_check_nonempty(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
+		       const char *value);
+
+/* config_input.c */
+void cfg_parse_inputs(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
+void cfg_input_free(struct config_input *in);
+
+/* config_check.c: a YAML mapping to JSON text (plugin options), see there for the scalar rules. */
+char *cfg_options_json(struct cfg_loader *ld, yaml_node_t *node, const char *name);
+/* config_check.c: a regex checked with PCRE2; reports at node and returns -EINVAL when invalid. */
+int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
+		    const char *pattern, bool need_names);
+/* config_check.c: a template checked with template_compile(); reports at node with the column of the
+ * problem inside the scalar when it can be mapped. */
+int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
+		       const char *value);
+
+#endif
