@@ -593,7 +593,7 @@ int agent_new(struct config *cfg, const char *config_path, bool once, struct age
 {
 	struct agent *a = calloc(1, sizeof(*a));
 	struct checkpoint *cp = NULL;
-	int r;
+	int r = -ENOMEM;
 
 	if (!a) {
 		config_free(cfg);

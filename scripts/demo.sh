@@ -5,8 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DONSIDE_TESTS=OFF >/dev/null
+cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target onside-agent >/dev/null
 work=$(mktemp -d /tmp/onside-demo.XXXXXX)
 standin_pid=
 cleanup() {
