@@ -145,18 +145,55 @@ static void json_destroy(void *state)
 	free(st);
 }
 
-/* json-c saturates integers that do not fit 64 bits instead of failing; sending the clamped value
- * would silently change the data, so these two values are refused (an honest one is vanishingly
- * rare and still ends in the dead-letter file, not lost). */
-static bool number_suspect(struct json_object *v, const char *text)
+/* json-c (0.15, 0.16) saturates integers that do not fit 64 bits instead of failing; sending the
+ * clamped value would silently change the data, so the saturated values are refused (an honest one is
+ * vanishingly rare and still ends in the dead-letter file, not lost). NaN and Infinity, which json-c
+ * accepts, are not JSON at all. */
+static bool number_suspect(struct json_object *v)
 {
 	if (json_object_is_type(v, json_type_double))
 		return !isfinite(json_object_get_double(v));
-	return strcmp(text, "-9223372036854775808") == 0 || strcmp(text, "18446744073709551615") == 0;
+	return json_object_get_int64(v) == INT64_MIN || json_object_get_uint64(v) == UINT64_MAX;
+}
+
+/* The same check inside an array, which is sent as one JSON text. Recursion is bounded by the
+ * tokener's depth limit. */
+static bool array_suspect(struct json_object *v)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(v)) {
+	case json_type_int:
+	case json_type_double:
+		return number_suspect(v);
+	case json_type_array:
+		n = json_object_array_length(v);
+		for (i = 0; i < n; i++)
+			if (array_suspect(json_object_array_get_idx(v, i)))
+				return true;
+		return false;
+	case json_type_object: {
+		json_object_object_foreach(v, key, val) {
+			(void)key;
+			if (array_suspect(val))
+				return true;
+		}
+		return false;
+	}
+	default:
+		return false;
+	}
 }
 
 static int emit_members(struct walk *w, struct json_object *obj, const char *prefix, size_t plen,
 			int depth);
+
+static int out_of_range(struct walk *w, const char *name, size_t nlen)
+{
+	snprintf(w->reason, w->reasonlen, "number out of range in \"%.*s\"",
+		 (int)(nlen > 200 ? 200 : nlen), name);
+	return -ERANGE;
+}
 
 /* Emits one member; for an object, also its members under "name.". Returns 0, 1 when the sink wants
  * no more fields, or a negative errno with the reason filled in. */
@@ -179,14 +216,15 @@ static int emit_value(struct walk *w, const char *name, size_t nlen, struct json
 	case json_type_int:
 	case json_type_double:
 		/* Doubles keep their source text ("9.90" stays "9.90"): json-c stores it. */
+		if (number_suspect(v))
+			return out_of_range(w, name, nlen);
 		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-		if (text && number_suspect(v, text)) {
-			snprintf(w->reason, w->reasonlen, "number out of range in \"%.*s\"",
-				 (int)(nlen > 200 ? 200 : nlen), name);
-			return -ERANGE;
-		}
 		type = ONSIDE_T_NUMBER;
 		break;
+	case json_type_array:
+		if (array_suspect(v))
+			return out_of_range(w, name, nlen);
+		/* fall through */
 	default: /* object, array */
 		text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
 							 JSON_C_TO_STRING_NOSLASHESCAPE);

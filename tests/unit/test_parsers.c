@@ -250,10 +250,14 @@ static void test_json_numbers_out_of_range(void **unused)
 	nomatch_s(p, "{\"n\":123456789012345678901234567890}", "number out of range in \"n\"");
 	nomatch_s(p, "{\"o\":{\"n\":-99999999999999999999}}", "number out of range in \"o.n\"");
 	nomatch_s(p, "{\"n\":NaN}", "number out of range in \"n\"");
+	nomatch_s(p, "{\"a\":[1,{\"b\":[18446744073709551616]}]}", "number out of range in \"a\"");
+	nomatch_s(p, "{\"n\":-Infinity}", "number out of range in \"n\"");
 	assert_int_equal(parse(p, "{\"n\":9223372036854775807,\"m\":-9223372036854775807}"),
 			 ONSIDE_PARSE_OK);
 	field(0, "n", "9223372036854775807", ONSIDE_T_NUMBER);
 	field(1, "m", "-9223372036854775807", ONSIDE_T_NUMBER);
+	assert_int_equal(parse(p, "{\"a\":[18446744073709551614,-9223372036854775807]}"), ONSIDE_PARSE_OK);
+	field(0, "a", "[18446744073709551614,-9223372036854775807]", ONSIDE_T_JSON);
 	parser_free(p);
 }
 
