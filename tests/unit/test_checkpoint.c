@@ -50,10 +50,11 @@ static void rm_tree(const char *dir)
 
 static int setup(void **state)
 {
+	static const char mkdtemp_suffix[] = { 'X', 'X', 'X', 'X', 'X', 'X', '\0' };
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_checkpoint.XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_checkpoint.%s", mkdtemp_suffix);
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, CHECKPOINT_FILE);
 	umask(022);

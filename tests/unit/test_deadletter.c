@@ -24,10 +24,11 @@ struct fixture {
 
 static int setup(void **state)
 {
+	static const char mkdtemp_suffix[] = { 'X', 'X', 'X', 'X', 'X', 'X', '\0' };
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->dir, "/tmp/test_deadletter.XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_deadletter.%s", mkdtemp_suffix);
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, DEADLETTER_FILE);
 	snprintf(f->rotated, sizeof(f->rotated), "%s/%s.1", f->dir, DEADLETTER_FILE);
