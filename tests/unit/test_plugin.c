@@ -121,6 +121,14 @@ static void test_kv_plugin_options(void **unused)
 	assert_int_equal(parser_parse(p, "a:1;b:x|y", 9, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
 	assert_int_equal(rec.n, 2);
 	assert_memory_equal(record_get(&rec, "b", 1)->value, "x|y", 3);
+	/* empty items are ignored; NUL bytes are data */
+	assert_int_equal(parser_parse(p, ";a:\0;;b:;", 9, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	assert_int_equal(record_get(&rec, "a", 1)->value_len, 1);
+	assert_int_equal(record_get(&rec, "a", 1)->value[0], '\0');
+	assert_int_equal(record_get(&rec, "b", 1)->value_len, 0);
+	assert_int_equal(parser_parse(p, "a:1;:2", 6, &rec, reason, sizeof(reason)), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "item at byte 4 has an empty key");
 	parser_free(p);
 
 	p = NULL;
