@@ -1,7 +1,7 @@
 /* The logfmt parser: `key=value key="quoted value" flag` pairs separated by spaces or tabs.
  *
  *   key=value        value runs to the next space or tab ('=' inside it is kept: URLs carry them)
- *   key="a \"b\""    backslash escapes \" \\ \n \t \r \uXXXX (UTF-8 out, surrogate pairs joined)
+ *   key="a \"b\""    backslash escapes \" \\ \n \t \r \uHHHH (UTF-8 out, surrogate pairs joined)
  *   key=             the empty string
  *   key              a flag: the value true, as a boolean
  *
@@ -121,7 +121,7 @@ static size_t put_utf8(char *o, uint32_t cp)
 	return 4;
 }
 
-/* Decodes \uXXXX (and its low surrogate, if it is a high one) at c->i, which points at the 'u'.
+/* Decodes \uHHHH (and its low surrogate, if it is a high one) at c->i, which points at the 'u'.
  * Returns the bytes written to o (at most 4, never more than the input consumed). */
 static int unicode_escape(struct cursor *c, char *o, size_t *ret_n)
 {

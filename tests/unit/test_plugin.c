@@ -18,6 +18,8 @@
 #include "parser.h"
 
 static char kv_path[1024], badabi_path[1024];
+#define TMP_PREFIX "/tmp/onside-test-plugin-"
+
 static char tmpdir[64];
 static struct record rec;
 
@@ -31,7 +33,10 @@ static int setup(void **unused)
 	}
 	snprintf(kv_path, sizeof(kv_path), "%s/libonside-kv.so", dir);
 	snprintf(badabi_path, sizeof(badabi_path), "%s/libonside-badabi.so", dir);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/onside-test-plugin-XXXXXX");
+	/* mkdtemp's template: a prefix, then six 'X' that it replaces */
+	memcpy(tmpdir, TMP_PREFIX, strlen(TMP_PREFIX));
+	memset(tmpdir + strlen(TMP_PREFIX), 'X', 6);
+	tmpdir[strlen(TMP_PREFIX) + 6] = '\0';
 	if (!mkdtemp(tmpdir))
 		return -1;
 	return 0;
