@@ -48,8 +48,8 @@ struct mapper {
 	enum config_payload_mode payload_mode;
 	struct payload_item *payload;
 	size_t npayload;
-	/* PAYLOAD_ALL: per record field, whether it was written to the payload (a JSON object written
-	 * whole makes its "parent.child" fields redundant). */
+	/* PAYLOAD_ALL: per record field, whether it is in the payload, itself or inside a JSON object
+	 * written whole (which makes its "parent.child" fields redundant). */
 	bool emitted[RECORD_MAX_FIELDS];
 	struct buf name, time_in, iid, eid, tmp; /* scratch, reused line after line */
 };
@@ -396,4 +396,188 @@ static int build_event(struct mapper *m, const struct line_src *src, struct even
 		return MAP_REJECT;
 	}
 	return derive_id(m, src, ev, reason, reasonlen);
+}
+
+/* Writes "name":value with the field's type kept. Strings and JSON text must be valid UTF-8: the API
+ * refuses anything else, and the caller dead-letters the raw line instead. */
+static int write_member(struct buf *out, bool *first, const char *name, size_t name_len,
+			const char *value, size_t value_len, int type, char *reason, size_t reasonlen)
+{
+	int r;
+
+	if (!utf8_valid(name, name_len) || !utf8_valid(value, value_len)) {
+		snprintf(reason, reasonlen, "payload.%.*s is not valid UTF-8", (int)name_len, name);
+		return MAP_REJECT;
+	}
+	if (!*first && (r = buf_putc(out, ',')) < 0)
+		return r;
+	*first = false;
+	if ((r = jsonw_string(out, name, name_len)) < 0 || (r = buf_putc(out, ':')) < 0)
+		return r;
+	if (type == ONSIDE_T_STRING)
+		r = jsonw_string(out, value, value_len);
+	else
+		r = buf_append(out, value, value_len);
+	return r < 0 ? r : MAP_EVENT;
+}
+
+static bool name_in(const char *name, size_t len, const struct template *t)
+{
+	size_t i, n = t ? template_nfields(t) : 0, flen;
+
+	for (i = 0; i < n; i++) {
+		const char *f = template_field(t, i, &flen);
+		if (flen == len && memcmp(f, name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* True when field i is "parent.child" and its parent object was written whole already. The json
+ * parser emits a parent right before its children, so the backwards scan is short. */
+static bool parent_emitted(const struct mapper *m, size_t i)
+{
+	const struct field *f = &m->rec->f[i];
+	const char *dot = NULL, *p;
+	size_t plen, j;
+
+	for (p = f->name; p < f->name + f->name_len; p++)
+		if (*p == '.')
+			dot = p;
+	if (!dot)
+		return false;
+	plen = (size_t)(dot - f->name);
+	for (j = i; j-- > 0;) {
+		const struct field *g = &m->rec->f[j];
+		if (g->name_len == plen && memcmp(g->name, f->name, plen) == 0)
+			return m->emitted[j] && g->type == ONSIDE_T_JSON;
+	}
+	return false;
+}
+
+static int payload_all(struct mapper *m, struct buf *out, bool *first, char *reason, size_t reasonlen)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < m->rec->n; i++) {
+		const struct field *f = &m->rec->f[i];
+
+		/* A field inside an object already written counts as written, so that its own children
+		 * are recognized too. */
+		m->emitted[i] = parent_emitted(m, i);
+		if (m->emitted[i] || name_in(f->name, f->name_len, m->t_name) ||
+		    name_in(f->name, f->name_len, m->t_time) || name_in(f->name, f->name_len, m->t_iid) ||
+		    name_in(f->name, f->name_len, m->t_eid))
+			continue;
+		r = write_member(out, first, f->name, f->name_len, f->value, f->value_len, f->type, reason,
+				 reasonlen);
+		if (r != MAP_EVENT)
+			return r;
+		m->emitted[i] = true;
+	}
+	return MAP_EVENT;
+}
+
+/* PAYLOAD_LIST copies fields as they are (absent ones are left out); PAYLOAD_MAP renders templates,
+ * where a template that is exactly one ${field} keeps that field's type. */
+static int payload_items(struct mapper *m, struct buf *out, bool *first, char *reason,
+			 size_t reasonlen)
+{
+	const struct field *f;
+	bool single;
+	size_t i;
+	int r;
+
+	for (i = 0; i < m->npayload; i++) {
+		const struct payload_item *it = &m->payload[i];
+
+		if (m->payload_mode == PAYLOAD_LIST) {
+			f = record_get(m->rec, it->name, it->name_len);
+		} else {
+			f = template_single(it->tmpl, m->rec, &single);
+			if (!single) {
+				r = render(m, it->tmpl, &m->tmp, reason, reasonlen);
+				if (r == MAP_REJECT)
+					continue; /* a missing field leaves the key out, as in a list */
+				if (r != MAP_EVENT)
+					return r;
+				r = write_member(out, first, it->name, it->name_len, m->tmp.data, m->tmp.len,
+						 ONSIDE_T_STRING, reason, reasonlen);
+				if (r != MAP_EVENT)
+					return r;
+				continue;
+			}
+		}
+		if (!f)
+			continue;
+		r = write_member(out, first, it->name, it->name_len, f->value, f->value_len, f->type,
+				 reason, reasonlen);
+		if (r != MAP_EVENT)
+			return r;
+	}
+	return MAP_EVENT;
+}
+
+static int write_event(struct mapper *m, const struct event *ev, struct buf *out, char *reason,
+		       size_t reasonlen)
+{
+	bool first = true;
+	int r;
+
+	if ((r = buf_puts(out, "{\"event_name\":")) < 0 ||
+	    (r = jsonw_string(out, m->name.data, m->name.len)) < 0 ||
+	    (r = buf_puts(out, ",\"payload\":{")) < 0)
+		return r;
+	if (m->payload_mode == PAYLOAD_ALL)
+		r = payload_all(m, out, &first, reason, reasonlen);
+	else
+		r = payload_items(m, out, &first, reason, reasonlen);
+	if (r != MAP_EVENT)
+		return r;
+	if ((r = buf_puts(out, "},\"event_datetime\":\"")) < 0 ||
+	    (r = buf_append(out, ev->time, ev->time_len)) < 0 ||
+	    (r = buf_puts(out, "\",\"event_id\":\"")) < 0 ||
+	    (r = buf_append(out, ev->id, EVENTID_LEN)) < 0 ||
+	    (r = buf_puts(out, "\",\"installation_id\":")) < 0 ||
+	    (r = jsonw_string(out, m->iid.data, m->iid.len)) < 0 || (r = buf_putc(out, '}')) < 0)
+		return r;
+	return MAP_EVENT;
+}
+
+int mapper_process(struct mapper *m, const struct line_src *src, struct buf *out, char *reason,
+		   size_t reasonlen)
+{
+	char preason[256] = "";
+	size_t start = out->len;
+	struct event ev;
+	int r;
+
+	if (reasonlen)
+		reason[0] = '\0';
+	r = parser_parse(m->parser, src->line, src->len, m->rec, preason, sizeof(preason));
+	if (r == ONSIDE_PARSE_SKIP) {
+		snprintf(reason, reasonlen, "parser skipped the line");
+		return MAP_SKIP;
+	}
+	if (r != ONSIDE_PARSE_OK) {
+		snprintf(reason, reasonlen, "parse error: %s", preason);
+		return MAP_REJECT;
+	}
+	r = apply_match(m, reason, reasonlen);
+	if (r == MAP_EVENT)
+		r = build_event(m, src, &ev, reason, reasonlen);
+	if (r == MAP_EVENT)
+		r = write_event(m, &ev, out, reason, reasonlen);
+	if (r != MAP_EVENT) {
+		/* out may hold a partial event (or, with a NULL data, nothing at all) */
+		if (out->data)
+			buf_truncate(out, start);
+		if (r < 0)
+			snprintf(reason, reasonlen, "%s", r == -E2BIG ? "event does not fit in the request body" :
+				 strerror(-r));
+	} else if (reasonlen) {
+		reason[0] = '\0'; /* a payload template may have left "missing field" there */
+	}
+	return r;
 }
