@@ -34,7 +34,7 @@ static const struct cfg_key endpoint_keys[] = {
 	  .help = "file holding the password (one trailing newline ignored)" },
 	{ .key = "password_env", .type = CFG_STRING, EP(password_env), .check = cfg_check_nonempty,
 	  .help = "environment variable holding the password" },
-	{ .key = "password", .type = CFG_STRING, EP(password), .flags = CFG_SECRET, .check = cfg_check_nonempty,
+	{ .key = "password", .type = CFG_STRING, EP(password), .flags = CFG_SECRET,
 	  .help = "inline password (discouraged)" },
 	{ .key = "ca_file", .type = CFG_STRING, EP(ca_file), .check = cfg_check_abspath,
 	  .help = "CA bundle to trust instead of the system's" },
@@ -330,9 +330,12 @@ static int load_document(struct cfg_loader *ld, yaml_document_t *doc)
 	FILE *f;
 
 	f = fopen(ld->path, "re");
-	if (!f || fstat(fileno(f), &st) < 0 || (S_ISDIR(st.st_mode) && (errno = EISDIR))) {
+	if (!f || fstat(fileno(f), &st) < 0)
 		r = -errno;
-		cfg_error(ld, NULL, "cannot read the configuration: %s", strerror(errno));
+	else if (S_ISDIR(st.st_mode))
+		r = -EISDIR; /* fopen() opens a directory for reading; only the reads fail */
+	if (r) {
+		cfg_error(ld, NULL, "cannot read the configuration: %s", strerror(-r));
 		goto out;
 	}
 	if (S_ISREG(st.st_mode) && st.st_size > CONFIG_MAX_BYTES) {

@@ -59,7 +59,7 @@ enum cfg_type {
 #define CFG_REQUIRED 0x1    /* absence is an error at the position of the mapping */
 #define CFG_NONEMPTY 0x2    /* string lists: at least one item */
 #define CFG_SCALAR_LIST 0x4 /* string lists: a single string is a list of one */
-#define CFG_SECRET 0x8      /* never echo the value in a message */
+#define CFG_SECRET 0x8      /* never echo the value: only the engine's non-empty check runs */
 
 struct cfg_key;
 

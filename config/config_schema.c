@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 struct unit {
 	const char *name;
 	uint64_t mult;
@@ -139,7 +141,7 @@ bool cfg_is_null(const yaml_node_t *node)
 	if (!node || node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
 		return false;
 	s = (const char *)node->data.scalar.value;
-	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+	for (size_t i = 0; i < NELEM(nulls); i++)
 		if (!strcmp(s, nulls[i]))
 			return true;
 	return false;
@@ -265,7 +267,7 @@ int config_parse_duration(const char *s, uint64_t *ret_ms)
 {
 	uint64_t v;
 
-	if (!s || parse_with_unit(s, duration_units, sizeof(duration_units) / sizeof(duration_units[0]), &v))
+	if (!s || parse_with_unit(s, duration_units, NELEM(duration_units), &v))
 		return -EINVAL;
 	*ret_ms = v;
 	return 0;
@@ -275,7 +277,7 @@ int config_parse_size(const char *s, uint64_t *ret_bytes)
 {
 	uint64_t v;
 
-	if (!s || parse_with_unit(s, size_units, sizeof(size_units) / sizeof(size_units[0]), &v))
+	if (!s || parse_with_unit(s, size_units, NELEM(size_units), &v))
 		return -EINVAL;
 	*ret_bytes = v;
 	return 0;
@@ -302,7 +304,7 @@ static void fmt_units(char *buf, size_t len, uint64_t v, const struct unit *unit
 static void fmt_bound(char *buf, size_t len, const struct cfg_key *k, uint64_t v)
 {
 	if (k->type == CFG_DURATION)
-		fmt_units(buf, len, v, duration_units, sizeof(duration_units) / sizeof(duration_units[0]),
+		fmt_units(buf, len, v, duration_units, NELEM(duration_units),
 			  "0s");
 	else if (k->type == CFG_SIZE && k->min % 1024 == 0 && k->max % 1024 == 0)
 		fmt_units(buf, len, v, size_units + 1, 3, "0"); /* KiB, MiB, GiB */
@@ -337,7 +339,12 @@ static int parse_string(struct cfg_loader *ld, const struct cfg_key *k, const ya
 	const char *s = cfg_scalar(ld, node, name, "a string");
 	char *copy;
 
-	if (!s || (k->check && k->check(ld, node, name, s)))
+	if (s && (k->flags & CFG_SECRET) && !s[0]) {
+		/* a secret gets no table check: only this one, which cannot echo it */
+		cfg_error(ld, node, "%s: must not be empty", name);
+		return -EINVAL;
+	}
+	if (!s || (!(k->flags & CFG_SECRET) && k->check && k->check(ld, node, name, s)))
 		return -EINVAL;
 	copy = cfg_strdup(ld, s);
 	if (!copy)
@@ -377,9 +384,9 @@ static int parse_number(struct cfg_loader *ld, const struct cfg_key *k, const ya
 	if (!s)
 		return -EINVAL;
 	if (k->type == CFG_DURATION)
-		r = parse_with_unit(s, duration_units, sizeof(duration_units) / sizeof(duration_units[0]), &v);
+		r = parse_with_unit(s, duration_units, NELEM(duration_units), &v);
 	else if (k->type == CFG_SIZE)
-		r = parse_with_unit(s, size_units, sizeof(size_units) / sizeof(size_units[0]), &v);
+		r = parse_with_unit(s, size_units, NELEM(size_units), &v);
 	else
 		r = parse_with_unit(s, size_units, 1, &v); /* digits only */
 	if (r == -ERANGE && k->type == CFG_UINT) {
@@ -505,7 +512,7 @@ static void apply_default(struct cfg_loader *ld, const struct cfg_key *k, void *
 		/* the tables' defaults are valid by construction (the tests load them) */
 		if (k->def)
 			parse_with_unit(k->def, k->type == CFG_DURATION ? duration_units : size_units,
-					k->type == CFG_DURATION ? 5 : 7, &v);
+					k->type == CFG_DURATION ? NELEM(duration_units) : NELEM(size_units), &v);
 		*(uint64_t *)dst = v;
 		break;
 	case CFG_ENUM:
