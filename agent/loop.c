@@ -132,7 +132,10 @@ static int fd_sync(struct loop *l, int fd, int mask)
 		return 0;
 	}
 	op = f->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	if (epoll_ctl(l->epfd, op, fd, &ev) < 0)
+	/* ENOENT on MOD: the fd was closed (which drops it from the epoll set) and its number
+	 * reused before the owner told us; register the new file */
+	if (epoll_ctl(l->epfd, op, fd, &ev) < 0 &&
+	    (op != EPOLL_CTL_MOD || errno != ENOENT || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0))
 		return -errno;
 	f->in_epoll = true;
 	return 0;

@@ -112,6 +112,31 @@ static void test_fd_write_and_mod(void **state)
 	loop_free(l);
 }
 
+static void test_fd_closed_and_reused_without_delete(void **state)
+{
+	struct loop *l = loop_new();
+	struct rec r = {0};
+	int a[2], b[2], timed_out = 0;
+
+	assert_int_equal(pipe(a), 0);
+	assert_int_equal(loop_add_fd(l, a[0], LOOP_READ, read_cb, &r), 0);
+	/* closed behind the loop's back: the kernel drops it from the epoll set */
+	close(a[0]);
+	assert_int_equal(pipe(b), 0);
+	assert_int_equal(b[0], a[0]);
+	assert_int_equal(loop_add_fd(l, b[0], LOOP_READ, read_cb, &r), 0);
+	loop_add_timer(l, GUARD_MS, guard_cb, &timed_out);
+	assert_int_equal(write(b[1], "z", 1), 1);
+	assert_int_equal(loop_run(l), 0);
+	assert_int_equal(timed_out, 0);
+	assert_int_equal(r.byte, 'z');
+	loop_del_fd(l, b[0]);
+	close(a[1]);
+	close(b[0]);
+	close(b[1]);
+	loop_free(l);
+}
+
 struct order {
 	int seq[16];
 	int n;
@@ -410,6 +435,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fd_readiness),
 		cmocka_unit_test(test_fd_write_and_mod),
+		cmocka_unit_test(test_fd_closed_and_reused_without_delete),
 		cmocka_unit_test(test_timers_fire_in_deadline_order),
 		cmocka_unit_test(test_timer_rearm_and_stop),
 		cmocka_unit_test(test_timer_reset_and_delete),
