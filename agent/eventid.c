@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 struct eventid_file {
@@ -19,6 +20,30 @@ static void evp_check(int ok)
 	if (!ok)
 		abort();
 }
+
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+/* OpenSSL 3 looks EVP_sha256() up in its provider tables (locks and reference counts) at every
+ * EVP_DigestInit_ex; fetching it once keeps that off the per-line path. Kept for the process. */
+static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
+static EVP_MD *sha256_fetched;
+
+static void sha256_fetch(void)
+{
+	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *sha256(void)
+{
+	if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) || !sha256_fetched)
+		return EVP_sha256();
+	return sha256_fetched;
+}
+#else
+static const EVP_MD *sha256(void)
+{
+	return EVP_sha256();
+}
+#endif
 
 static void hex_encode(const unsigned char *p, size_t n, char *out)
 {
@@ -60,7 +85,7 @@ static void digest_start(EVP_MD_CTX *c, const char *ns, size_t nslen, const char
 {
 	static const char zero;
 
-	evp_check(EVP_DigestInit_ex(c, EVP_sha256(), NULL));
+	evp_check(EVP_DigestInit_ex(c, sha256(), NULL));
 	digest_update(c, EVENTID_PREFIX, sizeof(EVENTID_PREFIX)); /* includes the NUL */
 	digest_update(c, ns, nslen);
 	digest_update(c, &zero, 1);
@@ -74,7 +99,7 @@ void eventid_fingerprint(const char *first_line, size_t len, char ret_hex[65])
 
 	if (len > EVENTID_FINGERPRINT_MAX)
 		len = EVENTID_FINGERPRINT_MAX;
-	evp_check(EVP_Digest(first_line, len, md, &mdlen, EVP_sha256(), NULL));
+	evp_check(EVP_Digest(first_line, len, md, &mdlen, sha256(), NULL));
 	hex_encode(md, 32, ret_hex);
 	ret_hex[64] = '\0';
 }
@@ -97,7 +122,7 @@ struct eventid_file *eventid_file_new(const char *ns, size_t nslen, const char *
 	digest_update(f->base, fingerprint_hex, 64);
 	digest_update(f->base, &zero, 1);
 	/* Initialized with the same digest, so OpenSSL 1.1's copy reuses work's state memory. */
-	if (!EVP_DigestInit_ex(f->work, EVP_sha256(), NULL))
+	if (!EVP_DigestInit_ex(f->work, sha256(), NULL))
 		goto fail;
 	return f;
 fail:
