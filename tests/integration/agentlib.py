@@ -438,8 +438,9 @@ class StandIn:
             os.unlink(self.port_file)
         except FileNotFoundError:
             pass
-        self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.dir, "standin.stderr"), "ab"))
+        with open(os.path.join(self.dir, "standin.stderr"), "ab") as err:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.port_file):
             if self.proc.poll() is not None:

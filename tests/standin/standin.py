@@ -414,6 +414,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         data = b""
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        self.close_api_request(status)
         self.send_response(status)
         if status != 204:
             if body is not None:
@@ -506,6 +507,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_any(self):
         self._status = None
+        self._api_open = False
         self._events = 0
         self._bytes = 0
         self._note = ""
@@ -564,13 +566,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             state.requests += 1
             state.in_flight += 1
             state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        self._api_open = True
         try:
             self.serve_events(path)
         finally:
-            with state.lock:
-                state.in_flight -= 1
-                if self._status is not None:
-                    state.by_status[self._status] = state.by_status.get(self._status, 0) + 1
+            self.close_api_request(None)
+
+    def close_api_request(self, status):
+        """Counts the end of an API request once: before its answer is written (so a client that has
+        the answer sees it in /_stats), or after a reset or a vanished client (status None)."""
+        if not self._api_open:
+            return
+        self._api_open = False
+        state = self.server.state
+        with state.lock:
+            state.in_flight -= 1
+            if status is not None:
+                state.by_status[status] = state.by_status.get(status, 0) + 1
 
     def serve_events(self, path):
         state = self.server.state
