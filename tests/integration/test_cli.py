@@ -169,6 +169,11 @@ class BadUsage(CliCase):
         cfg = self.bundled("  password_env: %s\n" % PASSWORD_VAR)
         self.assert_usage_error(["check", "--configure", cfg], "--configure")
 
+    def test_option_that_only_starts_like_input_is_unknown(self):
+        # "--inputs" is not "--input": it must not swallow the next argument as the input name
+        cfg = self.bundled("  password_env: %s\n" % PASSWORD_VAR)
+        self.assert_usage_error(["parse", "-c", cfg, "--inputs", "purchases"], "--inputs")
+
     def test_config_long_forms(self):
         cfg = self.bundled("  password_env: %s\n" % PASSWORD_VAR)
         for args in (["check", "--config", cfg], ["check", "--config=" + cfg]):
@@ -300,6 +305,26 @@ class CheckInvalid(CliCase):
         cfg = self.bundled("  password_env: %s\n" % PASSWORD_VAR)
         self.assert_errors(cfg, ["%s:18:17: endpoint.password_env: environment variable %s is not set"
                                  % (cfg, PASSWORD_VAR)], env=env_with(password=None))
+
+    def test_password_env_empty(self):
+        cfg = self.bundled("  password_env: %s\n" % PASSWORD_VAR)
+        self.assert_errors(cfg, ["%s:18:17: endpoint.password_env: environment variable %s is empty"
+                                 % (cfg, PASSWORD_VAR)], env=env_with(password=""))
+
+    def test_credentials_in_the_url_are_refused_without_echoing_them(self):
+        cfg = self.bundled("  password_env: %s\n" % PASSWORD_VAR)
+        with open(cfg, encoding="utf-8") as f:
+            text = f.read()
+        url_secret = "UrlPw-e2e-41kD"
+        text = text.replace("  url: https://onside.io/", "  url: https://acme:%s@onside.io/" % url_secret)
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write(text)
+        rc, out, err = self.run_check(cfg, secrets=(PASSWORD, url_secret))
+        self.assertEqual(rc, 2, err)
+        self.assertEqual(out, "")
+        lines = err.splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("%s:12:8: endpoint.url: " % cfg), lines[0])
 
     def test_password_file_missing(self):
         pw = self.path("no-such-password")

@@ -128,6 +128,18 @@ class Events(ParseCase):
         self.assertEqual(self.parse(cfg, ["-"], input=content), from_file)
         self.assertEqual(self.parse(cfg, [], input=content), from_file)
 
+    def test_large_input_across_read_chunks(self):
+        # about 3 MiB: lines cross the agent's read-buffer boundaries, ids keep true offsets
+        lines = list(agentlib.purchase_lines(20000, seed=11))
+        content = ("\n".join(lines) + "\n").encode()
+        self.assertGreater(len(content), 3 << 20)
+        log = self.write(content)
+        cfg = self.config(paths=[log])
+        want = agentlib.expected_pos_ids(content, NS, INPUT)
+        for args, stdin in (([log], None), (["-"], content)):
+            objs = self.objects(self.parse(cfg, args, input=stdin))
+            self.assertEqual([o.get("event_id") for o in objs], want)
+
     def test_empty_input_prints_nothing(self):
         self.assertEqual(self.parse(self.config(), [], input=b""), b"")
 
@@ -510,6 +522,23 @@ class Parsers(ParseCase):
         obj = self.objects(out)[0]
         self.assertEqual(list(obj), ["rejected", "line"])
         self.assertEqual(obj["line"], "no colon here")
+
+    def test_plugin_writable_by_others_is_refused(self):
+        so = plugin("libonside-kv.so")
+        if so is None:
+            self.skipTest("no libonside-kv.so in $ONSIDE_PLUGIN_DIR")
+        copy = self.path("libonside-kv-copy.so")
+        shutil.copyfile(so, copy)
+        os.chmod(copy, 0o777)
+        cfg = self.config(input={"parser": {"type": "plugin", "path": copy}})
+        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], env=no_password_env(),
+                           input=(KV_LINE + "\n").encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stdout, b"")
+        self.assertIn(copy.encode(), p.stderr)
+        os.chmod(copy, 0o755)
+        self.check_parser({"type": "plugin", "path": copy}, KV_LINE)
 
     def test_plugin_with_wrong_abi_is_refused(self):
         so = plugin("libonside-badabi.so")
