@@ -43,6 +43,14 @@ static int cli_bad(const char *msg, const char *arg)
 	return 2;
 }
 
+/* "--opt" or "--opt=VALUE" exactly (never a mere prefix such as "--optional"). */
+static bool cli_is(const char *a, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
+}
+
 /* Options that take a value accept "--opt VALUE" and "--opt=VALUE". */
 static const char *cli_value(int argc, char **argv, int *i, const char *name)
 {
@@ -69,7 +77,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *ret)
 			o.cmd = CMD_VERSION;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			o.cmd = CMD_HELP;
-		} else if (strcmp(a, "-c") == 0 || strncmp(a, "--config", 8) == 0) {
+		} else if (strcmp(a, "-c") == 0 || cli_is(a, "--config")) {
 			if (!(o.config = cli_value(argc, argv, &i, a[1] == 'c' ? "-c" : "--config")))
 				return cli_bad("missing value for", a);
 		} else if (strcmp(a, "--once") == 0 && o.cmd == CMD_RUN) {
@@ -78,7 +86,7 @@ int cli_parse(int argc, char **argv, struct cli_opts *ret)
 			o.verbosity++;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			o.verbosity--;
-		} else if (strncmp(a, "--input", 7) == 0 && o.cmd == CMD_PARSE) {
+		} else if (cli_is(a, "--input") && o.cmd == CMD_PARSE) {
 			if (!(o.input = cli_value(argc, argv, &i, "--input")))
 				return cli_bad("missing value for", a);
 		} else if (o.cmd == CMD_PARSE && !o.path && (a[0] != '-' || a[1] == '\0')) {

@@ -22,6 +22,7 @@ struct parse_ctx {
 	struct mapper *m;
 	struct eventid_file *idf;
 	struct buf out;
+	struct buf head; /* the first EVENTID_FINGERPRINT_MAX bytes of the input */
 	char reason[512];
 	int fd_out;
 };
@@ -45,13 +46,14 @@ static int parse_write_out(struct parse_ctx *p, int force)
 	return 0;
 }
 
-/* Ids are derived as `run` would for a file whose first line is the first line read. */
-static int parse_first_line(struct parse_ctx *p, const char *line, size_t len, uint64_t full)
+/* Ids are derived as `run` would for a file whose first line is the first line read: from the raw
+ * bytes (a CR kept, a line longer than max_line_bytes still fingerprinted on its first 4096 bytes). */
+static int parse_first_line(struct parse_ctx *p)
 {
+	const char *lf = memchr(p->head.data, '\n', p->head.len);
 	char fp[65];
 
-	(void)full;
-	eventid_fingerprint(line, len, fp);
+	eventid_fingerprint(p->head.data, lf ? (size_t)(lf - p->head.data) : p->head.len, fp);
 	p->idf = eventid_file_new(p->cfg->agent.id_namespace, strlen(p->cfg->agent.id_namespace),
 				  p->in->name, strlen(p->in->name), fp);
 	return p->idf ? 0 : -ENOMEM;
@@ -82,7 +84,7 @@ static int parse_line(void *data, const char *line, size_t len, uint64_t full, u
 	int r;
 
 	(void)end;
-	if (!p->idf && (r = parse_first_line(p, line, len, full)) < 0)
+	if (!p->idf && (r = parse_first_line(p)) < 0)
 		return r;
 	src.idf = p->idf;
 	if (full != len) {
@@ -134,6 +136,10 @@ static int parse_stream(struct parse_ctx *p, int fd)
 			r = lines_flush(&ls, parse_line, p);
 			break;
 		}
+		if (p->head.len < EVENTID_FINGERPRINT_MAX &&
+		    (r = buf_append(&p->head, chunk, EVENTID_FINGERPRINT_MAX - p->head.len < (size_t)n ?
+					  EVENTID_FINGERPRINT_MAX - p->head.len : (size_t)n)) < 0)
+			break;
 		if ((r = lines_feed(&ls, chunk, (size_t)n, parse_line, p)) < 0)
 			break;
 	}
@@ -173,12 +179,14 @@ int cmd_parse(const struct cli_opts *o)
 		}
 	}
 	buf_init(&p.out, 0);
+	buf_init(&p.head, 0);
 	r = parse_stream(&p, fd);
 	if (r < 0)
 		fprintf(stderr, "onside-agent: parse: %s\n", strerror(-r));
 	else
 		rc = 0;
 	buf_free(&p.out);
+	buf_free(&p.head);
 	if (fd != STDIN_FILENO)
 		close(fd);
 out:

@@ -58,7 +58,8 @@ static void tail_file_free(struct tail_file *f)
 
 /* ---- identity: fingerprint and check hash ---- */
 
-/* The first line's fingerprint, or "" while the first line is shorter than 4096 bytes and has no LF. */
+/* The first line's fingerprint: its bytes before the first LF (CR included), at most 4096. A file
+ * whose only line has no LF yet (read at the end by run --once) is fingerprinted as it is. */
 static void tail_fingerprint(int fd, char ret[65])
 {
 	char b[EVENTID_FINGERPRINT_MAX];
@@ -69,10 +70,7 @@ static void tail_fingerprint(int fd, char ret[65])
 	if (n <= 0)
 		return;
 	lf = memchr(b, '\n', (size_t)n);
-	if (lf)
-		eventid_fingerprint(b, (size_t)(lf - b), ret);
-	else if ((size_t)n == sizeof(b))
-		eventid_fingerprint(b, sizeof(b), ret);
+	eventid_fingerprint(b, lf ? (size_t)(lf - b) : (size_t)n, ret);
 }
 
 /* SHA-256 of the bytes just before offset: proves a saved offset still points into the same bytes. */

@@ -1,6 +1,7 @@
 /* The `inputs` sequence: each input's keys, its parser (whose keys depend on its type), `match`, and
  * the `event` mapping with its templates and payload. */
 #include "config_internal.h"
+#include "parser.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -184,11 +185,42 @@ static char *options_csv(struct cfg_loader *ld, struct parser_scratch *ps, yaml_
 	return json_text(ld, o);
 }
 
+static yaml_node_t *map_value(struct cfg_loader *ld, yaml_node_t *map, const char *key)
+{
+	for (yaml_node_pair_t *p = map && map->type == YAML_MAPPING_NODE ? map->data.mapping.pairs.start : NULL;
+	     p && p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = cfg_node(ld, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
+			return cfg_node(ld, p->value);
+	}
+	return NULL;
+}
+
+/* A plugin that the agent would refuse (ABI, permissions, missing symbol) is a configuration error
+ * at its path, so `check` catches it before a restart does. */
+static void plugin_try(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map, const char *name)
+{
+	const struct onside_parser_ops *ops;
+	yaml_node_t *v = map_value(ld, map, "path");
+	void *handle;
+	char err[512];
+
+	if (!v || !ps->path || ps->path[0] != '/')
+		return;
+	if (plugin_load(ps->path, &ops, &handle, err, sizeof(err)) < 0) {
+		cfg_error(ld, v, "%s.path: %s", name, err);
+		return;
+	}
+	plugin_unload(handle);
+}
+
 static char *options_plugin(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map,
 			    const char *name)
 {
 	char sub[CFG_NAME_MAX];
 
+	plugin_try(ld, ps, map, name);
 	if (!ps->options || cfg_is_null(ps->options))
 		return cfg_strdup(ld, "{}");
 	snprintf(sub, sizeof(sub), "%s.options", name);

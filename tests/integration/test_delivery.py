@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Delivery through the real binary against the stand-in: backfill, follow mode, every response
+path of onside-api.md, restarts, kill -9, backpressure, signals."""
+import json
+import os
+import signal
+import time
+
+import agentlib
+from agentlib import append_lines, expected_pos_ids, purchase_lines, run_agent, wait_for
+
+
+def checkpoint(state):
+    with open(os.path.join(state, "checkpoint.json")) as f:
+        return json.load(f)
+
+
+def deadletters(state):
+    p = os.path.join(state, "dead-letter.jsonl")
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return [json.loads(line) for line in f]
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Delivery(agentlib.AgentTestCase):
+    def once(self, cfg, timeout=120):
+        rc, out, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=timeout)
+        self.assertEqual(rc, 0, err)
+        return err
+
+    def test_backfill_once_delivers_every_line_once_with_derived_ids(self):
+        log = self.write_log(purchase_lines(2500, seed=1))
+        cfg = self.config(paths=[log])
+        self.once(cfg)
+        ids = self.standin.event_ids()
+        self.assertEqual(ids, expected_pos_ids(log))
+        stats = self.standin.stats()
+        self.assertEqual(stats["accepted_requests"], 3)  # 1000 + 1000 + 500
+        cp = checkpoint(self.path("state"))
+        self.assertEqual(cp["version"], 1)
+        self.assertEqual(cp["files"][0]["offset"], os.path.getsize(log))
+        # a second run sends nothing
+        self.once(cfg)
+        self.assertEqual(len(self.standin.event_ids()), 2500)
+
+    def test_events_are_exactly_as_mapped(self):
+        line = ('{"ts":"2026-05-05T14:00:00.25+02:00","event":"Purchase_Completed","install_id":'
+                '"550e8400-e29b-41d4-a716-446655440000","order_id":"A-1","currency":"USD","amount":9.99}')
+        log = self.write_log([line])
+        cfg = self.config(paths=[log])
+        self.once(cfg)
+        ev = self.standin.events()
+        self.assertEqual(ev, [{
+            "event_name": "Purchase_Completed",
+            "payload": {"order_id": "A-1", "currency": "USD", "amount": 9.99},
+            "event_datetime": "2026-05-05T12:00:00.25Z",
+            "event_id": expected_pos_ids(log)[0],
+            "installation_id": "550e8400-e29b-41d4-a716-446655440000"}])
+
+    def test_follow_mode_appends_and_partial_lines(self):
+        log = self.write_log(purchase_lines(3, seed=2))
+        cfg = self.config(paths=[log])
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(3)
+        lines = list(purchase_lines(5, seed=3, start=4))
+        append_lines(log, lines[:2])
+        self.standin.wait_events(5)
+        # a line without its LF is not read until the LF arrives
+        with open(log, "ab") as f:
+            f.write(lines[2].encode()[:40])
+        time.sleep(0.5)
+        self.assertEqual(len(self.standin.events()), 5)
+        with open(log, "ab") as f:
+            f.write(lines[2].encode()[40:] + b"\n")
+        self.standin.wait_events(6)
+        # a new file matching the glob is picked up
+        other = self.path("other.log")
+        cfg2 = cfg
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+        self.assertEqual(checkpoint(self.path("state"))["files"][0]["offset"], os.path.getsize(log))
+        del other, cfg2
+
+    def test_new_file_matching_the_glob_is_followed(self):
+        os.mkdir(self.path("logs"))
+        first = os.path.join(self.path("logs"), "a.purchases.log")
+        append_lines(first, purchase_lines(2, seed=4))
+        cfg = self.config(paths=[os.path.join(self.path("logs"), "*.purchases.log")])
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(2)
+        second = os.path.join(self.path("logs"), "b.purchases.log")
+        append_lines(second, purchase_lines(3, seed=5))
+        self.standin.wait_events(5)
+        append_lines(second, purchase_lines(1, seed=6, start=10))
+        self.standin.wait_events(6)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertEqual(sorted(self.standin.event_ids()),
+                         sorted(expected_pos_ids(first) + expected_pos_ids(second)))
+
+    def test_5xx_then_success_retries_and_loses_nothing(self):
+        self.standin.control(status_script=[503, 500, 502])
+        log = self.write_log(purchase_lines(10, seed=7))
+        cfg = self.config(paths=[log])
+        self.once(cfg)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+        self.assertEqual(self.standin.stats()["by_status"].get("503"), 1)
+
+    def test_429_honours_retry_after(self):
+        self.standin.control(status_script=[429], retry_after=1)
+        log = self.write_log(purchase_lines(5, seed=8))
+        cfg = self.config(paths=[log])
+        start = time.monotonic()
+        self.once(cfg)
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
+    def test_400_isolates_the_rejected_event(self):
+        log = self.write_log(purchase_lines(20, seed=9))
+        ids = expected_pos_ids(log)
+        self.standin.control(reject_ids=[ids[7], ids[13]])
+        cfg = self.config(paths=[log])
+        self.once(cfg)
+        got = self.standin.event_ids()
+        self.assertEqual(sorted(got), sorted(i for k, i in enumerate(ids) if k not in (7, 13)))
+        dl = deadletters(self.path("state"))
+        self.assertEqual(len(dl), 2)
+        with open(log, "rb") as f:
+            lines = f.read().split(b"\n")
+        for entry, k in zip(sorted(dl, key=lambda e: e["offset"]), (7, 13)):
+            self.assertEqual(entry["status"], 400)
+            self.assertEqual(entry["line"], lines[k].decode())
+            self.assertIn(ids[k], entry["response"])
+            self.assertEqual(entry["input"], "purchases")
+            self.assertEqual(entry["path"], log)
+        self.assertEqual(checkpoint(self.path("state"))["files"][0]["offset"], os.path.getsize(log))
+
+    def test_413_splits_the_batch(self):
+        self.standin.control(status_script=[413, 413])
+        log = self.write_log(purchase_lines(40, seed=10))
+        cfg = self.config(paths=[log])
+        self.once(cfg)
+        self.assertEqual(sorted(self.standin.event_ids()), sorted(expected_pos_ids(log)))
+        self.assertGreaterEqual(self.standin.stats()["accepted_requests"], 2)
+
+    def test_wrong_credentials_are_logged_once_and_reload_fixes_them(self):
+        pw = self.path("password")
+        with open(pw, "w") as f:
+            f.write("wrong-password\n")
+        os.chmod(pw, 0o600)
+        log = self.write_log(purchase_lines(3, seed=11))
+        cfg = self.config(paths=[log], endpoint={"password_env": None, "password_file": pw})
+        proc = self.start_agent(["run", "-c", cfg])
+        wait_for(lambda: self.standin.stats()["requests"] >= 3, timeout=15, message="3 refused requests")
+        self.assertEqual(self.standin.events(), [])
+        err = agentlib.agent_stderr(proc)
+        self.assertEqual(err.count("credentials"), 1, err)
+        self.assertNotIn("wrong-password", err)
+        with open(pw, "w") as f:
+            f.write(agentlib.TEST_PASSWORD + "\n")
+        proc.send_signal(signal.SIGHUP)
+        self.standin.wait_events(3, timeout=15)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+        self.assertNotIn(agentlib.TEST_PASSWORD, agentlib.agent_stderr(proc))
+
+    def test_restart_resumes_without_resending(self):
+        log = self.write_log(purchase_lines(50, seed=12))
+        cfg = self.config(paths=[log])
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(50)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        append_lines(log, purchase_lines(30, seed=13, start=51))
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(80)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
+    def test_kill_9_mid_stream_loses_nothing(self):
+        log = self.write_log(purchase_lines(5000, seed=14))
+        cfg = self.config(paths=[log], batch={"max_events": 100, "flush_interval": "100ms"})
+        self.standin.control(slow_seconds=0.05, fault_slow=1.0)
+        proc = self.start_agent(["run", "-c", cfg])
+        wait_for(lambda: len(self.standin.events()) >= 500, timeout=60, message="some deliveries")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.standin.control(fault_slow=0.0)
+        self.once(cfg)
+        got = self.standin.event_ids()
+        want = expected_pos_ids(log)
+        self.assertEqual(set(got), set(want))
+        self.assertTrue(set(got) <= set(want))  # nothing invented
+
+    def test_backpressure_keeps_memory_flat_while_the_api_is_down(self):
+        self.standin.control(mode="down")
+        log = self.write_log(purchase_lines(30000, seed=15))
+        cfg = self.config(paths=[log], retry={"initial_backoff": "50ms", "max_backoff": "200ms"})
+        proc = self.start_agent(["run", "-c", cfg])
+        wait_for(lambda: self.standin.stats()["requests"] >= 5, timeout=15, message="refused requests")
+        rss1 = rss_kib(proc.pid)
+        time.sleep(2)
+        rss2 = rss_kib(proc.pid)
+        # the log file (~5 MB, 30 batches) is the buffer: the agent holds a few batches at most
+        self.assertLess(rss2, 40 * 1024, "RSS %d KiB" % rss2)
+        self.assertLess(rss2 - rss1, 4 * 1024)
+        self.standin.control(mode="up")
+        self.standin.wait_events(30000, timeout=120)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
+    def test_sigterm_finishes_in_flight_and_checkpoints(self):
+        log = self.write_log(purchase_lines(200, seed=16))
+        cfg = self.config(paths=[log])
+        self.standin.control(fault_slow=1.0, slow_seconds=1)
+        proc = self.start_agent(["run", "-c", cfg])
+        wait_for(lambda: self.standin.stats()["requests"] >= 1, timeout=10, message="a request")
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        delivered = len(self.standin.events())
+        self.assertGreater(delivered, 0)
+        cp = checkpoint(self.path("state"))
+        # the checkpoint covers exactly what the server accepted
+        offsets = [off for off, _ in agentlib.file_lines(open(log, "rb").read())]
+        self.assertEqual(cp["files"][0]["offset"],
+                         offsets[delivered] if delivered < len(offsets) else os.path.getsize(log))
+
+    def test_sigusr1_logs_counters(self):
+        log = self.write_log(purchase_lines(5, seed=17))
+        cfg = self.config(paths=[log])
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(5)
+        proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "delivered 5" in agentlib.agent_stderr(proc), timeout=5, message="summary")
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+
+    def test_long_line_is_dead_lettered_and_reading_goes_on(self):
+        lines = list(purchase_lines(3, seed=18))
+        lines.insert(1, "x" * 5000)
+        log = self.write_log(lines)
+        cfg = self.config(paths=[log], input={"max_line_bytes": "1KiB"})
+        self.once(cfg)
+        self.assertEqual(len(self.standin.events()), 3)
+        dl = deadletters(self.path("state"))
+        self.assertEqual(len(dl), 1)
+        self.assertEqual(dl[0]["length"], 5000)
+        self.assertEqual(dl[0]["line"], "x" * 1024)
+        self.assertEqual(dl[0]["offset"], len(lines[0]) + 1)
+
+
+if __name__ == "__main__":
+    agentlib.main()
