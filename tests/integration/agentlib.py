@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import ssl
@@ -61,6 +62,13 @@ def agent_binary():
         if name.startswith("build") and os.access(candidate, os.X_OK):
             return candidate
     raise FileNotFoundError("no agent binary: set ONSIDE_AGENT or build into %s/build" % src)
+
+
+def agent_command():
+    """The agent's command line prefix: $ONSIDE_AGENT_WRAPPER (split like a shell would, e.g.
+    "valgrind --leak-check=full") followed by agent_binary()."""
+    wrapper = os.environ.get("ONSIDE_AGENT_WRAPPER", "")
+    return shlex.split(wrapper) + [agent_binary()]
 
 
 def plugin_dir():
@@ -317,7 +325,7 @@ def run_agent(args, env=None, timeout=60, input=None):
     killing it) when it runs longer than timeout seconds."""
     if isinstance(input, str):
         input = input.encode("utf-8")
-    p = subprocess.run([agent_binary()] + list(args), env=agent_env() if env is None else env,
+    p = subprocess.run(agent_command() + list(args), env=agent_env() if env is None else env,
                        input=input, stdin=None if input is not None else subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return (p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
@@ -334,7 +342,7 @@ def start_agent(args, env=None, stderr_path=None, stdout_path=None):
         fd, stdout_path = tempfile.mkstemp(prefix="onside-agent-", suffix=".stdout")
         os.close(fd)
     with open(stderr_path, "ab") as err, open(stdout_path, "ab") as out:
-        proc = subprocess.Popen([agent_binary()] + list(args), env=agent_env() if env is None else env,
+        proc = subprocess.Popen(agent_command() + list(args), env=agent_env() if env is None else env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
     proc.stderr_path = stderr_path
     proc.stdout_path = stdout_path
