@@ -3,47 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+/* The low-level SHA-256 API: its context is a plain struct, so the per-file prefix state is copied
+ * per line with one assignment (EVP_MD_CTX_copy_ex allocates on OpenSSL 3). It is deprecated, not
+ * removed, in OpenSSL 3, and the same bytes go through the same SHA-256 either way. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 struct eventid_file {
-	EVP_MD_CTX *base; /* fed with everything up to and including FINGERPRINT 0x00 */
-	EVP_MD_CTX *work; /* a copy of base per line, kept so the copy can reuse its memory */
+	SHA256_CTX base; /* fed with everything up to and including FINGERPRINT 0x00 */
 };
 
 static const char hexdigits[] = "0123456789abcdef";
-
-/* The id functions return void (an id always exists for a line); EVP only fails when it cannot
- * allocate, and a made-up id would silently break deduplication, so that is fatal. */
-static void evp_check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-/* OpenSSL 3 looks EVP_sha256() up in its provider tables (locks and reference counts) at every
- * EVP_DigestInit_ex; fetching it once keeps that off the per-line path. Kept for the process. */
-static CRYPTO_ONCE sha256_once = CRYPTO_ONCE_STATIC_INIT;
-static EVP_MD *sha256_fetched;
-
-static void sha256_fetch(void)
-{
-	sha256_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static const EVP_MD *sha256(void)
-{
-	if (!CRYPTO_THREAD_run_once(&sha256_once, sha256_fetch) || !sha256_fetched)
-		return EVP_sha256();
-	return sha256_fetched;
-}
-#else
-static const EVP_MD *sha256(void)
-{
-	return EVP_sha256();
-}
-#endif
 
 static void hex_encode(const unsigned char *p, size_t n, char *out)
 {
@@ -75,31 +45,25 @@ static void uuid4_format(const unsigned char md[32], char ret[37])
 	ret[36] = '\0';
 }
 
-static void digest_update(EVP_MD_CTX *c, const void *p, size_t n)
-{
-	evp_check(EVP_DigestUpdate(c, p, n));
-}
-
 /* Feeds PREFIX 0x00 NS 0x00 KIND 0x00, the part common to both id kinds. */
-static void digest_start(EVP_MD_CTX *c, const char *ns, size_t nslen, const char *kind)
+static void digest_start(SHA256_CTX *c, const char *ns, size_t nslen, const char *kind)
 {
 	static const char zero;
 
-	evp_check(EVP_DigestInit_ex(c, sha256(), NULL));
-	digest_update(c, EVENTID_PREFIX, sizeof(EVENTID_PREFIX)); /* includes the NUL */
-	digest_update(c, ns, nslen);
-	digest_update(c, &zero, 1);
-	digest_update(c, kind, strlen(kind) + 1);
+	SHA256_Init(c);
+	SHA256_Update(c, EVENTID_PREFIX, sizeof(EVENTID_PREFIX)); /* includes the NUL */
+	SHA256_Update(c, ns, nslen);
+	SHA256_Update(c, &zero, 1);
+	SHA256_Update(c, kind, strlen(kind) + 1);
 }
 
 void eventid_fingerprint(const char *first_line, size_t len, char ret_hex[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[SHA256_DIGEST_LENGTH];
 
 	if (len > EVENTID_FINGERPRINT_MAX)
 		len = EVENTID_FINGERPRINT_MAX;
-	evp_check(EVP_Digest(first_line, len, md, &mdlen, sha256(), NULL));
+	SHA256((const unsigned char *)first_line, len, md);
 	hex_encode(md, 32, ret_hex);
 	ret_hex[64] = '\0';
 }
@@ -112,30 +76,16 @@ struct eventid_file *eventid_file_new(const char *ns, size_t nslen, const char *
 
 	if (!f)
 		return NULL;
-	f->base = EVP_MD_CTX_new();
-	f->work = EVP_MD_CTX_new();
-	if (!f->base || !f->work)
-		goto fail;
-	digest_start(f->base, ns, nslen, "pos");
-	digest_update(f->base, input, inlen);
-	digest_update(f->base, &zero, 1);
-	digest_update(f->base, fingerprint_hex, 64);
-	digest_update(f->base, &zero, 1);
-	/* Initialized with the same digest, so OpenSSL 1.1's copy reuses work's state memory. */
-	if (!EVP_DigestInit_ex(f->work, sha256(), NULL))
-		goto fail;
+	digest_start(&f->base, ns, nslen, "pos");
+	SHA256_Update(&f->base, input, inlen);
+	SHA256_Update(&f->base, &zero, 1);
+	SHA256_Update(&f->base, fingerprint_hex, 64);
+	SHA256_Update(&f->base, &zero, 1);
 	return f;
-fail:
-	eventid_file_free(f);
-	return NULL;
 }
 
 void eventid_file_free(struct eventid_file *f)
 {
-	if (!f)
-		return;
-	EVP_MD_CTX_free(f->base);
-	EVP_MD_CTX_free(f->work);
 	free(f);
 }
 
@@ -158,39 +108,26 @@ static size_t offset_text(uint64_t v, char out[21])
 
 void eventid_pos(struct eventid_file *f, uint64_t offset, const char *line, size_t len, char ret[37])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c = f->base;
 	char off[21];
 
-	evp_check(EVP_MD_CTX_copy_ex(f->work, f->base));
-	digest_update(f->work, off, offset_text(offset, off));
-	digest_update(f->work, line, len);
-	evp_check(EVP_DigestFinal_ex(f->work, md, NULL));
+	SHA256_Update(&c, off, offset_text(offset, off));
+	SHA256_Update(&c, line, len);
+	SHA256_Final(md, &c);
 	uuid4_format(md, ret);
-}
-
-/* Key ids are computed per line with no per-file state to hang a context on, so each thread keeps
- * one context for its lifetime instead of allocating one per line. */
-static EVP_MD_CTX *key_ctx(void)
-{
-	static _Thread_local EVP_MD_CTX *ctx;
-
-	if (!ctx) {
-		ctx = EVP_MD_CTX_new();
-		evp_check(ctx != NULL);
-	}
-	return ctx;
 }
 
 void eventid_key(const char *ns, size_t nslen, const char *event_name, size_t name_len,
 		 const struct eventid_value *values, size_t nvalues, char ret[37])
 {
 	static const char zero, unit_sep = 0x1f;
-	EVP_MD_CTX *c = key_ctx();
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	SHA256_CTX c;
 	char lower[64];
 	size_t i, j, n;
 
-	digest_start(c, ns, nslen, "key");
+	digest_start(&c, ns, nslen, "key");
 	/* Only ASCII letters fold: the name's other bytes (UTF-8 included) are hashed unchanged. */
 	for (i = 0; i < name_len; i += n) {
 		n = name_len - i < sizeof(lower) ? name_len - i : sizeof(lower);
@@ -198,15 +135,15 @@ void eventid_key(const char *ns, size_t nslen, const char *event_name, size_t na
 			char ch = event_name[i + j];
 			lower[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 		}
-		digest_update(c, lower, n);
+		SHA256_Update(&c, lower, n);
 	}
-	digest_update(c, &zero, 1);
+	SHA256_Update(&c, &zero, 1);
 	for (i = 0; i < nvalues; i++) {
 		if (i)
-			digest_update(c, &unit_sep, 1);
-		digest_update(c, values[i].p, values[i].len);
+			SHA256_Update(&c, &unit_sep, 1);
+		SHA256_Update(&c, values[i].p, values[i].len);
 	}
-	evp_check(EVP_DigestFinal_ex(c, md, NULL));
+	SHA256_Final(md, &c);
 	uuid4_format(md, ret);
 }
 
