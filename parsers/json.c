@@ -105,16 +105,10 @@ static char *arena_alloc(struct arena *a, size_t n)
 
 static int json_create(const char *options_json, void **ret_state, char *err, size_t errlen)
 {
-	struct json_object *opts = json_tokener_parse(options_json);
 	struct json_state *st;
 
-	if (!opts || !json_object_is_type(opts, json_type_object) ||
-	    json_object_object_length(opts) != 0) {
-		snprintf(err, errlen, "json parser: takes no options");
-		json_object_put(opts);
+	if (parser_no_options(options_json, "json", err, errlen) < 0)
 		return -EINVAL;
-	}
-	json_object_put(opts);
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		snprintf(err, errlen, "out of memory");

@@ -14,7 +14,6 @@
 #include "parser.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +33,10 @@ struct cursor {
 
 static int logfmt_create(const char *options_json, void **ret_state, char *err, size_t errlen)
 {
-	struct json_object *opts = json_tokener_parse(options_json);
 	struct logfmt_state *st;
 
-	if (!opts || !json_object_is_type(opts, json_type_object) ||
-	    json_object_object_length(opts) != 0) {
-		snprintf(err, errlen, "logfmt parser: takes no options");
-		json_object_put(opts);
+	if (parser_no_options(options_json, "logfmt", err, errlen) < 0)
 		return -EINVAL;
-	}
-	json_object_put(opts);
 	st = calloc(1, sizeof(*st));
 	if (!st) {
 		snprintf(err, errlen, "out of memory");

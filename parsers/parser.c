@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 struct parser {
 	const struct onside_parser_ops *ops;
 	void *state;
@@ -165,4 +167,16 @@ void parser_free(struct parser *p)
 		p->ops->destroy(p->state);
 	plugin_unload(p->handle);
 	free(p);
+}
+
+int parser_no_options(const char *options_json, const char *name, char *err, size_t errlen)
+{
+	struct json_object *opts = json_tokener_parse(options_json);
+	int ok = opts && json_object_is_type(opts, json_type_object) && json_object_object_length(opts) == 0;
+
+	json_object_put(opts);
+	if (ok)
+		return 0;
+	snprintf(err, errlen, "%s parser: takes no options", name);
+	return -EINVAL;
 }

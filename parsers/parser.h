@@ -51,6 +51,10 @@ int parser_parse(struct parser *p, const char *line, size_t len, struct record *
 		 size_t reasonlen);
 void parser_free(struct parser *p);
 
+/* For parsers that take no options: 0 when options_json is "{}", else -EINVAL with
+ * "NAME parser: takes no options". */
+int parser_no_options(const char *options_json, const char *name, char *err, size_t errlen);
+
 /* Plugin loading: refuses a file writable by group/others or not owned by root or the current user,
  * a missing symbol, or a mismatched abi, with a message naming the file and the reason. */
 int plugin_load(const char *path, const struct onside_parser_ops **ret_ops, void **ret_handle,
