@@ -17,12 +17,13 @@
 #include "log.h"
 #include "loop.h"
 #include "map.h"
+#include "mapjob.h"
 #include "metrics.h"
 #include "notify.h"
 #include "sender.h"
 #include "tail.h"
 
-#define READ_BUDGET (4u << 20)
+#define READ_BUDGET (2u << 20) /* bytes read per pass: also bounds a mapping job's memory */
 #define CHECKPOINT_DELAY_MS 1000
 #define METRICS_INTERVAL_MS 5000
 #define DEADLETTER_ROTATE ((uint64_t)64 << 20)
@@ -35,11 +36,10 @@ struct agent {
 	struct tail *tail;
 	struct sender *sender;
 	struct deadletter *dl;
-	struct mapper **mappers;
+	struct mapjob *job; /* lines read and not yet mapped */
 	struct batch *cur; /* the batch being built */
 	struct ack *cur_ack;
 	struct ack acks; /* sentinel of the live acks */
-	struct buf scratch;
 	int sigfd;
 	bool want_read;
 	bool stopping;
@@ -152,75 +152,92 @@ static void agent_submit(struct agent *a)
 	}
 }
 
-/* An event that did not fit the current batch starts the next one. */
-static int agent_move_event(struct agent *a, struct tail_file *f, size_t mark, const char *line,
-			    size_t len, uint64_t offset)
+/* Adds one mapped event to the current batch; one that does not fit starts the next batch. */
+static void agent_add_event(struct agent *a, const struct mapjob_item *it)
 {
-	struct batch *b = a->cur;
-	size_t start = mark + (b->n ? 1 : 0);
-	int r;
+	struct batch *b = agent_batch(a);
+	int r = batch_add_event(b, it->out, it->out_len, it->line, it->len, it->offset, it->f);
 
-	buf_reset(&a->scratch);
-	if ((r = buf_append(&a->scratch, b->body.data + start, b->body.len - start)) < 0)
-		return r;
-	batch_event_abort(b, mark);
-	agent_submit(a);
-	b = agent_batch(a);
-	return batch_add_event(b, a->scratch.data, a->scratch.len, line, len, offset, f);
+	if (r == -E2BIG && b->n > 0) {
+		agent_submit(a);
+		b = agent_batch(a);
+		r = batch_add_event(b, it->out, it->out_len, it->line, it->len, it->offset, it->f);
+	}
+	if (r == 0) {
+		a->st.events_built++;
+		tail_mark(it->f, a->cur_ack, it->end);
+		if (b->n >= a->cfg->batch.max_events)
+			agent_submit(a);
+		return;
+	}
+	snprintf(a->reason, sizeof(a->reason), "event larger than batch.max_bytes (%zu bytes)",
+		 (size_t)a->cfg->batch.max_bytes);
+	a->st.rejected_large++;
+	agent_deadletter(a, it->f, it->line, it->len, it->full, it->offset, a->reason, 0, NULL, 0);
+	tail_mark_done(it->f, it->end);
+}
+
+/* One line's outcome, in file order: into a batch, counted as skipped, or dead-lettered. */
+static void agent_take(struct agent *a, const struct mapjob_item *it)
+{
+	a->st.lines_read++;
+	a->st.bytes_read += it->end - it->offset;
+	switch (it->code) {
+	case MAP_EVENT:
+		agent_add_event(a, it);
+		return;
+	case MAP_SKIP:
+		a->st.skipped_match++;
+		tail_mark_done(it->f, it->end);
+		return;
+	case MAPJOB_LONG:
+		snprintf(a->reason, sizeof(a->reason), "line longer than max_line_bytes (%llu bytes)",
+			 (unsigned long long)it->full);
+		a->st.rejected_long++;
+		break;
+	default:
+		snprintf(a->reason, sizeof(a->reason), "%.*s", (int)it->out_len, it->out);
+		a->st.rejected_parse++;
+		break;
+	}
+	agent_deadletter(a, it->f, it->line, it->len, it->full, it->offset, a->reason, 0, NULL, 0);
+	tail_mark_done(it->f, it->end);
+}
+
+/* Maps the lines read so far on every core, then takes their outcomes in order. */
+static void agent_consume(struct agent *a)
+{
+	struct mapjob_item it;
+	size_t n = mapjob_count(a->job);
+
+	if (!n)
+		return;
+	mapjob_run(a->job);
+	for (size_t i = 0; i < n; i++) {
+		mapjob_get(a->job, i, &it);
+		agent_take(a, &it);
+	}
+	mapjob_reset(a->job);
+}
+
+/* Lines one read pass may collect: what the batches with room left can hold (memory stays bounded
+ * while the API is slow). */
+static size_t agent_job_limit(const struct agent *a)
+{
+	size_t slots = a->cfg->batch.max_in_flight + 2, pending = sender_pending(a->sender);
+
+	return (pending < slots ? slots - pending : 1) * a->cfg->batch.max_events;
 }
 
 static int agent_line(void *data, struct tail_file *f, const char *line, size_t len, uint64_t full,
 		      uint64_t offset, uint64_t end)
 {
 	struct agent *a = data;
-	struct line_src src = {line, len, offset, f->idf};
-	struct batch *b;
-	size_t mark;
-	int r;
+	int r = mapjob_add(a->job, f, line, len, full, offset, end);
 
-	a->st.lines_read++;
-	a->st.bytes_read += end - offset;
-	if (full != len) {
-		snprintf(a->reason, sizeof(a->reason), "line longer than max_line_bytes (%llu bytes)",
-			 (unsigned long long)full);
-		a->st.rejected_long++;
-		agent_deadletter(a, f, line, len, full, offset, a->reason, 0, NULL, 0);
-		tail_mark_done(f, end);
-		return 0;
-	}
-	b = agent_batch(a);
-	mark = batch_event_begin(b);
-	r = mapper_process(a->mappers[f->input], &src, &b->body, a->reason, sizeof(a->reason));
-	if (r == MAP_EVENT) {
-		/* does it fit? (checked here, before commit, while its bytes are still in the body) */
-		if (b->n > 0 && (b->n >= b->max_events || b->body.len + BATCH_TAIL_LEN > b->max_bytes))
-			r = agent_move_event(a, f, mark, line, len, offset);
-		else
-			r = batch_event_commit(b, mark, line, len, offset, f);
-		if (r == 0) {
-			a->st.events_built++;
-			tail_mark(f, a->cur_ack, end);
-			if (a->cur->n >= a->cfg->batch.max_events)
-				agent_submit(a);
-			return !agent_room(a) ? -EAGAIN : 0;
-		}
-		snprintf(a->reason, sizeof(a->reason), "event larger than batch.max_bytes (%zu bytes)",
-			 (size_t)a->cfg->batch.max_bytes);
-		a->st.rejected_large++;
-	} else {
-		batch_event_abort(b, mark);
-		if (r == MAP_SKIP) {
-			a->st.skipped_match++;
-			tail_mark_done(f, end);
-			return 0;
-		}
-		if (r < 0)
-			snprintf(a->reason, sizeof(a->reason), "event too large to build");
-		a->st.rejected_parse++;
-	}
-	agent_deadletter(a, f, line, len, full, offset, a->reason, 0, NULL, 0);
-	tail_mark_done(f, end);
-	return 0;
+	if (r < 0)
+		return r;
+	return mapjob_count(a->job) >= agent_job_limit(a) ? -EAGAIN : 0;
 }
 
 /* ---- delivery results ---- */
@@ -506,6 +523,7 @@ static void agent_once_step(struct agent *a)
 	if (!tail_once_read(a->tail) || a->once_timer)
 		return;
 	wait = tail_once_flush_partials(a->tail, a->cfg->batch.flush_interval_ms);
+	agent_consume(a);
 	if (wait) {
 		a->once_timer = loop_add_timer(a->loop, (int64_t)wait, agent_once_cb, a);
 		return;
@@ -524,6 +542,7 @@ static void agent_before_sleep(struct loop *l, void *data)
 
 	if (!a->stopping && a->want_read && agent_room(a)) {
 		tail_read(a->tail, READ_BUDGET, &more);
+		agent_consume(a);
 		a->want_read = more;
 		if (tail_advance(a->tail))
 			a->ckpt_dirty = true;
@@ -564,6 +583,14 @@ static int agent_open_state(struct agent *a, struct checkpoint **ret_cp)
 	return r;
 }
 
+/* Mapping runs on every core, up to 4 (more buys little: the sender and the reads stay on one). */
+static unsigned agent_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n <= 1 ? 0 : n >= 4 ? 3 : (unsigned)n - 1;
+}
+
 static int agent_build(struct agent *a)
 {
 	struct sender_opts so;
@@ -571,15 +598,9 @@ static int agent_build(struct agent *a)
 	struct tail_cbs tc = {agent_line, agent_wake, a};
 	char err[512];
 
-	a->mappers = calloc(a->cfg->ninputs, sizeof(*a->mappers));
-	if (!a->mappers)
-		return -ENOMEM;
-	for (size_t i = 0; i < a->cfg->ninputs; i++) {
-		if (mapper_create(&a->cfg->inputs[i], a->cfg->agent.id_namespace, &a->mappers[i], err,
-				  sizeof(err)) < 0) {
-			log_errorx("agent", "input %s: %s", a->cfg->inputs[i].name, err);
-			return -EINVAL;
-		}
+	if (mapjob_new(a->cfg, agent_threads(), &a->job, err, sizeof(err)) < 0) {
+		log_errorx("agent", "%s", err);
+		return -EINVAL;
 	}
 	agent_sender_opts(a->cfg, &so);
 	a->loop = loop_new();
@@ -604,7 +625,6 @@ int agent_new(struct config *cfg, const char *config_path, bool once, struct age
 	a->sigfd = -1;
 	a->acks.prev = a->acks.next = &a->acks;
 	a->config_path = strdup(config_path);
-	buf_init(&a->scratch, 0);
 	if (!a->config_path || (r = agent_build(a)) < 0 || (r = agent_open_state(a, &cp)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = tail_start(a->tail, cp, once)) < 0) {
 		checkpoint_free(cp);
@@ -661,14 +681,11 @@ void agent_free(struct agent *a)
 		a->acks.next = x->next;
 		free(x);
 	}
-	for (size_t i = 0; a->mappers && i < a->cfg->ninputs; i++)
-		mapper_free(a->mappers[i]);
-	free(a->mappers);
+	mapjob_free(a->job);
 	deadletter_close(a->dl);
 	if (a->sigfd >= 0)
 		close(a->sigfd);
 	loop_free(a->loop);
-	buf_free(&a->scratch);
 	config_free(a->cfg);
 	free(a->config_path);
 	free(a);
