@@ -56,7 +56,7 @@ ls -l "$work/host"
 # ---- the API stand-in, on the host's loopback (the roots share the network namespace) ----
 
 start_standin() {
-	rec=$1
+	local rec=$1 i
 	if [ -n "$standin_pid" ]; then
 		kill "$standin_pid" 2>/dev/null || true
 		wait "$standin_pid" 2>/dev/null || true
@@ -78,7 +78,7 @@ start_standin() {
 
 # The .debs to test on SUITE: the host's if apt can install them there, else built in the suite.
 debs_for() {
-	suite=$1 r=$2
+	local suite=$1 r=$2 b
 	mkdir -p "$r/tmp/pkgs"
 	cp "$work/host/onside-agent_${version}_$arch.deb" "$r/tmp/pkgs/"
 	if in_root "$r" sh -c "cd /tmp/pkgs && apt-get install -y -q --dry-run ./onside-agent_${version}_$arch.deb" \
@@ -108,7 +108,7 @@ debs_for() {
 }
 
 test_deb_suite() {
-	suite=$1
+	local suite=$1 r deb1 deb2 pw uid got v n
 	ensure_base_root "$suite"
 	r=$(fresh_root "$suite" base install)
 	mount_root "$r"
@@ -219,6 +219,7 @@ test_deb_suite() {
 # ---- the RPM ----
 
 test_rpm() {
+	local rpmf s
 	command -v rpm >/dev/null || die "rpm is missing (apt-get install rpm)"
 	rpmf=$(ls "$work"/host/onside-agent-"$version"-*.rpm 2>/dev/null | head -n1)
 	[ -n "$rpmf" ] || die "no .rpm was built (is rpmbuild installed?)"
@@ -253,10 +254,10 @@ test_rpm() {
 	expect_stat "$s" /usr/share/man/man5/onside-agent.yaml.5.gz "root:root 644"
 	rpm --root "$s" -q --configfiles onside-agent | grep -qx /etc/onside-agent/agent.yaml ||
 		die "agent.yaml is not a %config file"
-	rpm --root "$s" -V onside-agent || die "rpm -V reports changed files right after install"
+	rpm --root "$s" -V --nodeps onside-agent || die "rpm -V reports changed files right after install"
 	echo "ok: rpm -V clean; agent.yaml is %config(noreplace)"
 	echo "edited" >>"$s/etc/onside-agent/agent.yaml"
-	rpm --root "$s" -e onside-agent || die "rpm -e failed"
+	rpm --root "$s" -e --nodeps onside-agent || die "rpm -e failed"
 	[ -f "$s/etc/onside-agent/agent.yaml.rpmsave" ] || die "rpm -e did not keep the edited agent.yaml as .rpmsave"
 	echo "ok: rpm -e kept the edited configuration as agent.yaml.rpmsave"
 	rm -rf "$s"

@@ -1,5 +1,6 @@
 # Shared by install-test.sh and legacy-build.sh: clean Debian roots made with debootstrap, cached
-# under $ONSIDE_ROOTS (default /var/tmp/onside-roots), and helpers to use them. Sourced, not run.
+# under $ONSIDE_ROOTS (default /var/tmp/onside-roots), and helpers to use them. Sourced, not run;
+# needs a shell with `local` (dash, bash).
 #
 #   $ONSIDE_ROOTS/SUITE.base    debootstrap --variant=minbase SUITE (never modified after creation)
 #   $ONSIDE_ROOTS/SUITE.build   SUITE.base plus the packages needed to build and test the agent
@@ -16,6 +17,7 @@ die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 # The Debian mirror this machine's apt uses (the first non-security "deb" source).
 debian_mirror() {
+	local m
 	m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' /etc/apt/sources.list.d/*.sources 2>/dev/null |
 		grep -v -e security -e '^$' | grep -i debian | head -n1)
 	if [ -z "$m" ]; then
@@ -26,6 +28,7 @@ debian_mirror() {
 }
 
 need_host_tools() {
+	local t
 	for t in debootstrap chroot; do
 		command -v "$t" >/dev/null || die "$t is missing (apt-get install debootstrap)"
 	done
@@ -34,8 +37,8 @@ need_host_tools() {
 
 # SUITE.base, created once.
 ensure_base_root() {
-	suite=$1
-	base=$ONSIDE_ROOTS/$suite.base
+	local suite=$1
+	local base=$ONSIDE_ROOTS/$suite.base
 	[ -f "$base/.onside-complete" ] && return 0
 	mkdir -p "$ONSIDE_ROOTS"
 	rm -rf "$base.tmp"
@@ -48,8 +51,8 @@ ensure_base_root() {
 
 # SUITE.build: the base plus BUILD_DEPS, created once.
 ensure_build_root() {
-	suite=$1
-	build=$ONSIDE_ROOTS/$suite.build
+	local suite=$1
+	local build=$ONSIDE_ROOTS/$suite.build
 	ensure_base_root "$suite"
 	[ -f "$build/.onside-build-deps" ] && return 0
 	say "installing the build dependencies into $build (once; cached)"
@@ -67,7 +70,7 @@ ensure_build_root() {
 
 # A fresh copy of SUITE.KIND (base or build) at SUITE.NAME; prints its path.
 fresh_root() {
-	suite=$1 kind=$2 name=$3
+	local suite=$1 kind=$2 name=$3 dst
 	dst=$ONSIDE_ROOTS/$suite.$name
 	umount_root "$dst"
 	rm -rf "$dst"
@@ -77,20 +80,21 @@ fresh_root() {
 
 # /proc (and /dev/pts, /dev/shm for tools that want them) inside a root; resolv.conf for apt.
 mount_root() {
-	r=$1
+	local r=$1
 	cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
 	mountpoint -q "$r/proc" || mount -t proc proc "$r/proc"
 	MOUNTED="$r $MOUNTED"
 }
 
 umount_root() {
-	r=$1
+	local r=$1
 	if [ -d "$r/proc" ] && mountpoint -q "$r/proc"; then
 		umount "$r/proc" || umount -l "$r/proc"
 	fi
 }
 
 umount_all() {
+	local r
 	for r in $MOUNTED; do
 		umount_root "$r"
 	done
@@ -98,7 +102,7 @@ umount_all() {
 }
 
 in_root() {
-	r=$1
+	local r=$1
 	shift
 	DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$r" "$@"
 }
@@ -106,7 +110,7 @@ in_root() {
 # Copies the source tree into ROOT/src: the working tree without build directories and .git
 # (ONSIDE_SOURCE=head: the committed tree, `git archive HEAD`).
 copy_source() {
-	src=$1 r=$2
+	local src=$1 r=$2
 	rm -rf "$r/src"
 	mkdir -p "$r/src"
 	if [ "${ONSIDE_SOURCE:-worktree}" = head ]; then
@@ -118,7 +122,7 @@ copy_source() {
 
 # Checks "owner:group mode" of a path inside a root.
 expect_stat() {
-	r=$1 path=$2 want=$3
+	local r=$1 path=$2 want=$3 got
 	got=$(in_root "$r" stat -c '%U:%G %a' "$path" 2>/dev/null) || die "$path does not exist"
 	[ "$got" = "$want" ] || die "$path is $got, expected $want"
 	echo "ok: $path $got"
