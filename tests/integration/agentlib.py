@@ -68,7 +68,7 @@ def agent_command():
     """The agent's command line prefix: $ONSIDE_AGENT_WRAPPER (split like a shell would, e.g.
     "valgrind --leak-check=full") followed by agent_binary()."""
     wrapper = os.environ.get("ONSIDE_AGENT_WRAPPER", "")
-    return shlex.split(wrapper) + [agent_binary()]
+    return shlex.split(wrapper) + [os.path.abspath(agent_binary())]
 
 
 def plugin_dir():
