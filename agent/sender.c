@@ -18,15 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "httpresp.h"
 #include "log.h"
 
 #define SENDER_MAX_SLOTS 16
-#define SENDER_RESPONSE_MAX (64 * 1024)
 #define COMP "sender"
 
 struct sender_job {
@@ -289,23 +288,7 @@ static void piece_refused(struct sender *s, struct sender_piece *p, const struct
 
 static int status_class(long status, CURLcode res)
 {
-	if (res != CURLE_OK)
-		return SENDER_ST_TRANSPORT;
-	if (status >= 200 && status < 300)
-		return SENDER_ST_204;
-	switch (status) {
-	case 400:
-		return SENDER_ST_400;
-	case 401:
-	case 403:
-		return SENDER_ST_401_403;
-	case 413:
-		return SENDER_ST_413;
-	case 429:
-		return SENDER_ST_429;
-	}
-	/* 5xx, and anything else that is neither success nor 4xx (1xx, 3xx) counts as "other" */
-	return status >= 500 && status < 600 ? SENDER_ST_5XX : SENDER_ST_OTHER_4XX;
+	return res != CURLE_OK ? SENDER_ST_TRANSPORT : httpresp_class(status);
 }
 
 static void slot_finish(struct sender *s, struct sender_slot *slot, CURLcode res)
@@ -363,58 +346,19 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *data)
 {
 	struct sender_slot *slot = data;
 	size_t n = size * nmemb;
-	size_t room = SENDER_RESPONSE_MAX - slot->resp.len;
 
 	/* keep the start of the body (for the dead-letter file) but accept the rest: returning less
 	 * than n would fail the transfer */
-	(void)buf_append(&slot->resp, ptr, n < room ? n : room);
+	httpresp_body(&slot->resp, ptr, n);
 	return n;
-}
-
-static int64_t parse_retry_after(const char *v)
-{
-	char *end;
-	long long secs;
-	time_t t;
-
-	if (*v >= '0' && *v <= '9') {
-		secs = strtoll(v, &end, 10);
-		if (*end && *end != ' ' && *end != '\t')
-			return -1;
-		return secs > INT64_MAX / 1000 ? INT64_MAX : (int64_t)secs * 1000;
-	}
-	t = curl_getdate(v, NULL);
-	if (t == (time_t)-1)
-		return -1;
-	t -= time(NULL);
-	return t > 0 ? (int64_t)t * 1000 : 0;
 }
 
 static size_t on_header(char *ptr, size_t size, size_t nitems, void *data)
 {
-	static const char name[] = "retry-after:";
 	struct sender_slot *slot = data;
-	size_t n = size * nitems, vlen;
-	char value[128];
-	const char *v;
+	size_t n = size * nitems;
 
-	if (n >= 5 && !strncmp(ptr, "HTTP/", 5)) {
-		slot->retry_after_ms = -1; /* a new response starts */
-		return n;
-	}
-	if (n <= sizeof(name) - 1 || strncasecmp(ptr, name, sizeof(name) - 1))
-		return n;
-	v = ptr + sizeof(name) - 1;
-	vlen = n - (sizeof(name) - 1);
-	while (vlen && (*v == ' ' || *v == '\t'))
-		v++, vlen--;
-	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
-		vlen--;
-	if (!vlen || vlen >= sizeof(value))
-		return n;
-	memcpy(value, v, vlen);
-	value[vlen] = '\0';
-	slot->retry_after_ms = parse_retry_after(value);
+	(void)httpresp_header(ptr, n, time(NULL), &slot->retry_after_ms);
 	return n;
 }
 
@@ -616,7 +560,7 @@ struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const 
 		s->rng = 1;
 	for (unsigned i = 0; i < SENDER_MAX_SLOTS; i++) {
 		s->slots[i].s = s;
-		buf_init(&s->slots[i].resp, SENDER_RESPONSE_MAX);
+		buf_init(&s->slots[i].resp, HTTPRESP_BODY_MAX);
 	}
 	h = curl_slist_append(NULL, "Content-Type: application/json");
 	s->headers = h;
