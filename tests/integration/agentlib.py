@@ -144,7 +144,8 @@ def expected_pos_ids(content_or_path, namespace="test-ns", input_name="purchases
             content = f.read()
     else:
         content = bytes(content_or_path)
-    return [event_id_pos(namespace, input_name, content, off, line) for off, line in file_lines(content)]
+    first = content.split(b"\n", 1)[0]  # the fingerprint's input, cut once (not per line)
+    return [event_id_pos(namespace, input_name, first, off, line) for off, line in file_lines(content)]
 
 
 # --- example purchase lines ----------------------------------------------------------------------

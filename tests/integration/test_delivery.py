@@ -253,6 +253,37 @@ class Delivery(agentlib.AgentTestCase):
         self.assertEqual(dl[0]["line"], "x" * 1024)
         self.assertEqual(dl[0]["offset"], len(lines[0]) + 1)
 
+    def test_out_of_order_completions_never_move_the_checkpoint_past_undelivered_lines(self):
+        log = self.write_log(purchase_lines(20000, seed=19))
+        cfg = self.config(paths=[log], batch={"max_events": 100, "max_in_flight": 4,
+                                              "flush_interval": "100ms"})
+        # a third of the requests answer late, so later batches complete before earlier ones
+        self.standin.control(fault_slow=0.3, slow_seconds=0.3, seed=5)
+        content = open(log, "rb").read()
+        ids = expected_pos_ids(content)
+        ends = [off + len(line) + 1 for off, line in agentlib.file_lines(content)]
+        proc = self.start_agent(["run", "-c", cfg])
+        checked = 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(self.standin.events()) < len(ids):
+            try:
+                offset = checkpoint(self.path("state"))["files"][0]["offset"]
+            except (FileNotFoundError, IndexError, ValueError):
+                time.sleep(0.05)
+                continue
+            delivered = set(self.standin.event_ids())
+            covered = [i for i, end in enumerate(ends) if end <= offset]
+            missing = [i for i in covered if ids[i] not in delivered]
+            self.assertEqual(missing, [], "checkpoint %d covers undelivered lines" % offset)
+            checked += 1
+            time.sleep(0.1)
+        self.assertGreater(checked, 3)
+        self.standin.wait_events(len(ids), timeout=60)
+        self.assertGreater(self.standin.stats()["max_in_flight"], 1)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertEqual(sorted(set(self.standin.event_ids())), sorted(ids))
+        self.assertEqual(checkpoint(self.path("state"))["files"][0]["offset"], len(content))
+
 
 if __name__ == "__main__":
     agentlib.main()
