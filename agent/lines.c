@@ -18,15 +18,18 @@ void lines_reset(struct lines *s, uint64_t offset)
 	s->offset = offset;
 	s->start = offset;
 	s->carry_len = 0;
+	s->last = 0;
 }
 
-static int lines_emit(const char *p, size_t len, uint64_t full, uint64_t start, uint64_t end,
+/* lastc: the line's last byte (before its LF), whether or not it was kept. */
+static int lines_emit(const char *p, size_t len, uint64_t full, char lastc, uint64_t start, uint64_t end,
 		      size_t max, lines_cb cb, void *cbdata)
 {
-	/* the id contract drops one CR directly before the LF; a truncated line has none to drop */
-	if (full == len && len > 0 && p[len - 1] == '\r') {
-		len--;
+	/* the id contract drops one CR directly before the LF; a line's length never counts it */
+	if (full > 0 && lastc == '\r') {
 		full--;
+		if (len > full)
+			len = (size_t)full;
 	}
 	if (len > max)
 		len = max;
@@ -48,6 +51,8 @@ static int lines_carry(struct lines *s, const char *p, size_t n)
 			return r;
 	}
 	s->carry_len += n;
+	if (n)
+		s->last = p[n - 1];
 	return 0;
 }
 
@@ -67,14 +72,15 @@ int lines_feed(struct lines *s, const char *data, size_t n, lines_cb cb, void *c
 			if ((r = lines_carry(s, p, seg)) < 0)
 				return r;
 			s->offset += seg + 1;
-			r = lines_emit(s->carry.data, s->carry.len, s->carry_len, s->start, s->offset,
-				       s->max_line, cb, cbdata);
+			r = lines_emit(s->carry.data, s->carry.len, s->carry_len, s->last, s->start,
+				       s->offset, s->max_line, cb, cbdata);
 			buf_reset(&s->carry);
 			s->carry_len = 0;
 		} else {
 			uint64_t start = s->offset;
 			s->offset += seg + 1;
-			r = lines_emit(p, seg, seg, start, s->offset, s->max_line, cb, cbdata);
+			r = lines_emit(p, seg, seg, seg ? p[seg - 1] : 0, start, s->offset, s->max_line,
+				       cb, cbdata);
 		}
 		p = lf + 1;
 		if (r < 0)
@@ -94,7 +100,8 @@ int lines_flush(struct lines *s, lines_cb cb, void *cbdata)
 
 	if (!s->carry_len)
 		return 0;
-	r = lines_emit(s->carry.data, s->carry.len, s->carry_len, s->start, s->offset, s->max_line, cb,
+	/* no LF: the line ends at the end of the data, a CR there is its own byte */
+	r = lines_emit(s->carry.data, s->carry.len, s->carry_len, 0, s->start, s->offset, s->max_line, cb,
 		       cbdata);
 	buf_reset(&s->carry);
 	s->carry_len = 0;

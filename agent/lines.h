@@ -17,6 +17,7 @@ struct lines {
 	uint64_t start;     /* file offset where the unfinished line starts */
 	uint64_t carry_len; /* full length of the unfinished line so far (may exceed carry.len) */
 	size_t max_line;
+	char last; /* the last byte fed of the unfinished line */
 };
 
 /* A complete line: bytes [line, line+len) without the LF and without one CR before it; full_len is
