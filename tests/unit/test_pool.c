@@ -1,0 +1,82 @@
+/* The fork-join pool: every index is run exactly once, by the participant whose part it is, and
+ * pool_run returns only when all parts are done. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define N 100003
+
+struct job {
+	unsigned char hits[N];
+	unsigned who[N];
+};
+
+static void run_part(void *arg, unsigned who, size_t begin, size_t end)
+{
+	struct job *j = arg;
+
+	for (size_t i = begin; i < end; i++) {
+		j->hits[i]++;
+		j->who[i] = who;
+	}
+}
+
+static void check_pool(unsigned threads)
+{
+	static struct job j;
+	struct pool *p = NULL;
+	unsigned seen[8] = {0};
+
+	assert_int_equal(pool_new(threads, &p), 0);
+	assert_int_equal(pool_size(p), threads + 1);
+	for (int round = 0; round < 50; round++) {
+		memset(&j, 0, sizeof(j));
+		pool_run(p, N, run_part, &j);
+		for (size_t i = 0; i < N; i++) {
+			assert_int_equal(j.hits[i], 1);
+			seen[j.who[i]]++;
+		}
+	}
+	for (unsigned k = 0; k <= threads; k++)
+		assert_true(seen[k] > 0); /* every participant took part */
+	/* a tiny job runs on the caller alone */
+	memset(&j, 0, sizeof(j));
+	pool_run(p, 3, run_part, &j);
+	assert_int_equal(j.hits[0] + j.hits[1] + j.hits[2], 3);
+	assert_int_equal(j.who[2], 0);
+	pool_run(p, 0, run_part, &j);
+	pool_free(p);
+}
+
+static void test_no_threads(void **state)
+{
+	(void)state;
+	check_pool(0);
+}
+
+static void test_one_thread(void **state)
+{
+	(void)state;
+	check_pool(1);
+}
+
+static void test_three_threads(void **state)
+{
+	(void)state;
+	check_pool(3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_threads),
+		cmocka_unit_test(test_one_thread),
+		cmocka_unit_test(test_three_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
