@@ -1,0 +1,152 @@
+/* The line-to-event pipeline: data[0] picks an input configuration built by hand (json parser,
+ * templates, a time kind with a timezone, each payload mode, match, key ids); every further line is
+ * mapped as if it came from one file. An event must append exactly one strict JSON object with the
+ * five API members; anything else must leave the buffer as it was. */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "eventid.h"
+#include "fuzz.h"
+#include "map.h"
+
+#define NS "3d1219c7c4c5404aaa1f6d2a48adfda4"
+#define PREFIX "["
+
+static struct config_payload_item list_items[] = { { "currency", NULL }, { "amount", NULL },
+						   { "order_id", NULL }, { "meta.a", NULL } };
+static struct config_payload_item map_items[] = {
+	{ "price", "${amount}" }, { "label", "${currency} ${amount}" }, { "const", "web" },
+	{ "nested", "${meta.a}" }, { "gone", "${nope}" },
+};
+static struct config_match match_purchase[] = { { "event", "^purchase_" } };
+static char *id_fields[] = { "order_id", "currency" };
+
+static struct config_input make_input(unsigned pick)
+{
+	struct config_input in;
+
+	memset(&in, 0, sizeof(in));
+	in.name = "purchases";
+	in.parser.type = "json";
+	in.parser.options_json = "{}";
+	in.event_name = "${event}";
+	in.event_datetime = "${ts}";
+	in.installation_id = "${install_id}";
+	in.time_kind = TIME_ISO8601;
+	in.timezone = "Europe/Berlin";
+	in.payload_mode = PAYLOAD_LIST;
+	in.payload = list_items;
+	in.npayload = sizeof(list_items) / sizeof(list_items[0]);
+	switch (pick) {
+	case 1:
+		in.payload_mode = PAYLOAD_ALL;
+		in.payload = NULL;
+		in.npayload = 0;
+		in.event_id = "${order_id}";
+		in.match = match_purchase;
+		in.nmatch = 1;
+		in.timezone = "America/New_York";
+		break;
+	case 2:
+		in.payload_mode = PAYLOAD_MAP;
+		in.payload = map_items;
+		in.npayload = sizeof(map_items) / sizeof(map_items[0]);
+		in.id_fields = id_fields;
+		in.nid_fields = 2;
+		in.event_name = "shop_${event}";
+		in.timezone = "UTC";
+		break;
+	case 3:
+		in.time_kind = TIME_STRPTIME;
+		in.time_format = "%d/%b/%Y:%H:%M:%S";
+		in.payload_mode = PAYLOAD_ALL;
+		in.payload = NULL;
+		in.npayload = 0;
+		in.installation_id = "${user.install_id}";
+		break;
+	case 4:
+		in.time_kind = TIME_UNIX_MS;
+		in.event_id = "${id}";
+		in.event_datetime = "${meta.ts}";
+		break;
+	}
+	return in;
+}
+
+/* The bytes appended for one event: one strict JSON object with the members the API requires. */
+static void check_event(const char *s, size_t n)
+{
+	static const char *const keys[] = { "event_name", "payload", "event_datetime", "event_id",
+					    "installation_id" };
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o, *v;
+	size_t i;
+
+	if (!tok)
+		return;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, s, (int)n);
+	if (!o || json_tokener_get_parse_end(tok) != n || !json_object_is_type(o, json_type_object) ||
+	    json_object_object_length(o) != 5)
+		abort();
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!json_object_object_get_ex(o, keys[i], &v) ||
+		    !json_object_is_type(v, i == 1 ? json_type_object : json_type_string))
+			abort();
+	json_object_put(o);
+	json_tokener_free(tok);
+}
+
+static void map_lines(struct mapper *m, struct eventid_file *idf, const char *s, size_t n, struct buf *out)
+{
+	char reason[256];
+	uint64_t offset = 0;
+
+	while (n) {
+		const char *lf = memchr(s, '\n', n);
+		size_t l = lf ? (size_t)(lf - s) : n;
+		struct line_src src = { s, l, offset, idf };
+		int r;
+
+		buf_reset(out);
+		(void)buf_puts(out, PREFIX);
+		r = mapper_process(m, &src, out, reason, sizeof(reason));
+		if (r == MAP_EVENT)
+			check_event(out->data + 1, out->len - 1);
+		else if (out->len != 1 || (r >= 0 && ((r != MAP_SKIP && r != MAP_REJECT) || !reason[0])))
+			abort();
+		offset += lf ? l + 1 : l;
+		n -= lf ? l + 1 : l;
+		s += lf ? l + 1 : l;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct config_input in;
+	struct mapper *m = NULL;
+	struct eventid_file *idf;
+	const char *s = (const char *)data + 1, *lf;
+	char err[512], fp[65];
+	struct buf out;
+
+	if (size < 1 || size > FUZZ_MAX_INPUT)
+		return 0;
+	in = make_input(data[0] % 5);
+	if (mapper_create(&in, NS, &m, err, sizeof(err)) != 0)
+		abort();
+	lf = memchr(s, '\n', size - 1);
+	eventid_fingerprint(s, lf ? (size_t)(lf - s) : size - 1, fp);
+	idf = eventid_file_new(NS, strlen(NS), in.name, strlen(in.name), fp);
+	if (!idf)
+		abort();
+	buf_init(&out, 1 << 20);
+	map_lines(m, idf, s, size - 1, &out);
+	buf_free(&out);
+	eventid_file_free(idf);
+	mapper_free(m);
+	return 0;
+}
