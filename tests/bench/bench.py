@@ -541,6 +541,24 @@ def follow(args, tools, workdir, key):
     return row
 
 
+def count_wakeups(pid, seconds):
+    """Sleeps seconds while perf counts pid's returns from epoll_wait/epoll_pwait (each one is a wake-up
+    of its event loop). None when perf or the syscall tracepoints are not available."""
+    if not shutil.which("perf"):
+        time.sleep(seconds)
+        return None
+    r = subprocess.run(["perf", "stat", "-x,", "-e", "syscalls:sys_exit_epoll_wait,syscalls:sys_exit_epoll_pwait",
+                        "-p", str(pid), "--", "sleep", str(seconds)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True)
+    total, seen = 0, False
+    for line in r.stderr.splitlines():
+        field = line.split(",")[0]
+        if field.isdigit():
+            total += int(field)
+            seen = True
+    return total if seen and r.returncode == 0 else None
+
+
 def idle_one(args, tools, workdir):
     agent, sink_bin, _ = tools
     sink = Sink(sink_bin, workdir)
@@ -562,7 +580,7 @@ def idle_one(args, tools, workdir):
             raise RuntimeError("e: only %d of 100 first lines delivered" % s["events"])
         time.sleep(2)  # let the post-delivery checkpoint and metrics writes settle
         cpu0, csw0 = task_counters(proc.pid)
-        time.sleep(args.idle_seconds)
+        wakeups = count_wakeups(proc.pid, args.idle_seconds)
         cpu1, csw1 = task_counters(proc.pid)
         ru, hwm = stop_follow(proc)
         proc = None
@@ -573,7 +591,7 @@ def idle_one(args, tools, workdir):
             proc.wait()
         sink.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
-    return {"cpu": cpu1 - cpu0, "vcsw": csw1[0] - csw0[0], "ivcsw": csw1[1] - csw0[1], "rss_kb": hwm, "requests": s["requests"],
+    return {"cpu": cpu1 - cpu0, "wakeups": wakeups, "vcsw": csw1[0] - csw0[0], "ivcsw": csw1[1] - csw0[1], "rss_kb": hwm, "requests": s["requests"],
             "check": check(s, 100)}
 
 
@@ -590,7 +608,10 @@ def idle(args, tools, workdir):
     row["eps"] = None
     row["cpu_us_ev"] = None
     row["cpu_per_min"] = row["cpu"] * 60.0 / args.idle_seconds
-    row["wakeups_s"] = row["vcsw"] / float(args.idle_seconds)
+    loops = [x["wakeups"] for x in runs if x["wakeups"] is not None]
+    row["loop_wakeups"] = med(loops) if len(loops) == len(runs) else None
+    row["wakeups_s"] = (row["loop_wakeups"] if row["loop_wakeups"] is not None else row["vcsw"]) \
+        / float(args.idle_seconds)
     return row
 
 
@@ -647,8 +668,9 @@ def print_table(rows, ratios, targets, meta):
             notes.append("latency p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (r["p50"], r["p99"], r["max"]))
             notes.append("start-up %.2f s" % r["startup"])
         if "wakeups_s" in r:
-            notes.append("%.4f CPU s/min; context switches %.0f voluntary (%.2f wake-ups/s) + %.0f involuntary"
-                         % (r["cpu_per_min"], r["vcsw"], r["wakeups_s"], r["ivcsw"]))
+            notes.append("%.4f CPU s/min; %s event-loop wake-ups (%.2f/s); context switches %.0f voluntary + "
+                         "%.0f involuntary" % (r["cpu_per_min"], fmt(r["loop_wakeups"], "%.0f"), r["wakeups_s"],
+                                               r["vcsw"], r["ivcsw"]))
         if "mb_s" in r:
             notes.append("%.0f MB/s" % r["mb_s"])
         print("| " + " | ".join([
@@ -693,8 +715,8 @@ def targets_for(rows_by_key, ratios_by_key):
     e = rows_by_key.get("e")
     if e:
         t.append(("e: <= 0.01 CPU s per idle minute", "%.4f" % e["cpu_per_min"], e["cpu_per_min"] <= 0.01))
-        t.append(("e: <= 1 wake-up per second (voluntary context switches)", "%.2f/s" % e["wakeups_s"],
-                  e["wakeups_s"] <= 1.0))
+        what = "epoll_wait returns" if e["loop_wakeups"] is not None else "voluntary context switches"
+        t.append(("e: <= 1 wake-up per second (%s)" % what, "%.2f/s" % e["wakeups_s"], e["wakeups_s"] <= 1.0))
     return t
 
 
