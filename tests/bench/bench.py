@@ -618,7 +618,8 @@ def idle(args, tools, workdir):
 # --- profile -------------------------------------------------------------------------------------
 
 def profile(args, tools, workdir):
-    """perf record -g of workload a with a frame-pointer build; prints the top functions by self cost."""
+    """perf record -g (DWARF unwinding, 400 Hz) of workload a with a frame-pointer build; prints the top
+    functions by self cost, then the inclusive cost of the agent's own functions."""
     if not shutil.which("perf"):
         log("perf is not installed: no profile")
         return None
@@ -631,16 +632,21 @@ def profile(args, tools, workdir):
     try:
         cfg = agent_config(os.path.join(run_dir, "agent.yaml"), sink.url, os.path.join(run_dir, "state"), [data])
         log("profiling workload a with perf record -g")
-        sh(["perf", "record", "-q", "-g", "-o", perf_data, "--", agent, "run", "--once", "-c", cfg],
+        sh(["perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "400", "-o", perf_data, "--", agent, "run", "--once", "-c", cfg],
            env=agent_env(), stderr=subprocess.DEVNULL)
         report = subprocess.run(["perf", "report", "-i", perf_data, "--no-children", "--stdio", "-g", "none",
-                                 "--percent-limit", "0.5", "--sort", "symbol,dso"],
+                                 "--percent-limit", "0.5", "-F", "overhead,sym,dso"],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+        incl = subprocess.run(["perf", "report", "-i", perf_data, "--children", "--stdio", "-g", "none",
+                               "--percent-limit", "3", "--sort", "sym,dso"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
     finally:
         sink.stop()
         shutil.rmtree(run_dir, ignore_errors=True)
-    lines = [ln for ln in report.splitlines() if ln.strip() and not ln.startswith("#")]
-    return lines[:15]
+    lines = [ln for ln in report.splitlines() if ln.strip() and not ln.startswith("#")][:15]
+    lines.append("inclusive cost (children, self), above 3%:")
+    lines += [ln for ln in incl.splitlines() if ln.strip() and not ln.startswith("#")][:40]
+    return lines
 
 
 # --- the table -----------------------------------------------------------------------------------
@@ -653,7 +659,7 @@ def fmt(v, spec):
 
 def print_table(rows, ratios, targets, meta):
     print()
-    print("onside-agent benchmark, %s" % meta["date"])
+    print("onside-agent benchmark, %s, agent at %s" % (meta["date"], meta["rev"]))
     print("machine: %s, %d cores (nproc), load average at start %s" % (meta["cpu"], meta["nproc"], meta["load"]))
     print("medians of %d runs; events/s = events delivered / wall seconds; CPU = user+sys of the process" %
           meta["runs"])
@@ -720,6 +726,19 @@ def targets_for(rows_by_key, ratios_by_key):
     return t
 
 
+def revision():
+    """The measured commit, and whether the work tree differs from it (when built from the work tree)."""
+    try:
+        rev = subprocess.run(["git", "-C", TOP, "rev-parse", "--short", "HEAD"], check=True,
+                             stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", TOP, "status", "--porcelain", "--untracked-files=no", "--", "agent",
+                                "parsers", "config", "CMakeLists.txt"], check=True, stdout=subprocess.PIPE,
+                               universal_newlines=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + (" + uncommitted changes" if dirty else "")
+
+
 def machine():
     model = platform.processor() or "unknown"
     try:
@@ -766,6 +785,9 @@ def main():
 
     meta = machine()
     meta["runs"] = args.runs
+    meta["rev"] = revision() if not args.rev else subprocess.run(
+        ["git", "-C", TOP, "rev-parse", "--short", args.rev], check=True, stdout=subprocess.PIPE,
+        universal_newlines=True).stdout.strip()
     tools = build(args)
     workdir = args.workdir or tempfile.mkdtemp(prefix="onside-bench-")
     os.makedirs(workdir, exist_ok=True)
