@@ -12,6 +12,7 @@
 #    edited agent.yaml and the checkpoint; remove keeps state; purge removes state, config and user.
 #    When the host's .deb cannot be installed on the suite (bullseye: it needs libssl3 and glibc
 #    2.34), the .deb is built inside a bullseye root from the source tree and tested instead.
+#    ONSIDE_SOURCE=head builds the committed tree (git archive HEAD) instead of the working tree.
 # 3. The .rpm: rpm -qpl, --requires, --scripts, rpmlint, and an install into a scratch root.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,10 +44,17 @@ note() { summary="$summary$*
 
 # ---- host packages ----
 
-say "building packages $version and $next on the host (build-pkg, build-pkg-next)"
-"$here/build-packages.sh" "$top" "$top/build-pkg" >"$work/build.log" 2>&1 ||
+# ONSIDE_SOURCE=head: build the committed tree (immune to half-done edits in the working tree).
+src=$top
+if [ "${ONSIDE_SOURCE:-worktree}" = head ]; then
+	mkdir -p "$work/export"
+	copy_source "$top" "$work/export"
+	src=$work/export/src
+fi
+say "building packages $version and $next on the host from $src (build-pkg, build-pkg-next)"
+"$here/build-packages.sh" "$src" "$top/build-pkg" >"$work/build.log" 2>&1 ||
 	die "host package build failed: see $work/build.log"
-"$here/build-packages.sh" "$top" "$top/build-pkg-next" "$next" >"$work/build-next.log" 2>&1 ||
+"$here/build-packages.sh" "$src" "$top/build-pkg-next" "$next" >"$work/build-next.log" 2>&1 ||
 	die "host package build ($next) failed: see $work/build-next.log"
 mkdir -p "$work/host"
 cp "$top/build-pkg/onside-agent_${version}_$arch.deb" "$top/build-pkg-next/onside-agent_${next}_$arch.deb" "$work/host/"
