@@ -1,16 +1,16 @@
-#include "tail.h"
+/* The set of followed files: opening, closing and reopening descriptors under a bound, rotation and
+ * truncation, reading into lines, and the per-file delivery ledger. Watches live in tail_watch.c,
+ * identity and checkpoint entries in tail_ckpt.c. */
+#include "tail_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,30 +18,6 @@
 #include "log.h"
 
 #define TAIL_CHUNK (1u << 20)
-#define FILE_WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
-#define DIR_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB)
-
-struct dirwatch {
-	int wd;
-	char *dir;
-};
-
-struct tail {
-	struct loop *loop;
-	const struct config *cfg;
-	struct tail_cbs cbs;
-	int ifd; /* inotify */
-	bool once;
-	struct tail_file **files;
-	size_t n, cap;
-	size_t rr; /* round-robin start for tail_read */
-	struct dirwatch *dirs;
-	size_t ndirs;
-	struct checkpoint *kept; /* checkpoint entries not matched to an open file */
-	char *chunk;
-	uint64_t rotate_timer;
-	struct tail_file *cur; /* the file whose lines are being handed out */
-};
 
 static void tail_file_free(struct tail_file *f)
 {
@@ -56,110 +32,105 @@ static void tail_file_free(struct tail_file *f)
 	free(f);
 }
 
-/* ---- identity: fingerprint and check hash ---- */
+/* ---- descriptors ---- */
 
-/* The first line's fingerprint: its bytes before the first LF (CR included), at most 4096. A file
- * whose only line has no LF yet (read at the end by run --once) is fingerprinted as it is. */
-static void tail_fingerprint(int fd, char ret[65])
+struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino)
 {
-	char b[EVENTID_FINGERPRINT_MAX];
-	ssize_t n = pread(fd, b, sizeof(b), 0);
-	char *lf;
-
-	ret[0] = '\0';
-	if (n <= 0)
-		return;
-	lf = memchr(b, '\n', (size_t)n);
-	eventid_fingerprint(b, lf ? (size_t)(lf - b) : (size_t)n, ret);
-}
-
-/* SHA-256 of the bytes just before offset: proves a saved offset still points into the same bytes. */
-static int tail_check_hash(int fd, uint64_t offset, char ret[65])
-{
-	char b[CHECKPOINT_CHECK_BYTES];
-	size_t want = offset < sizeof(b) ? (size_t)offset : sizeof(b);
-	ssize_t n = pread(fd, b, want, (off_t)(offset - want));
-
-	if (n != (ssize_t)want)
-		return -EIO;
-	eventid_fingerprint(b, want, ret);
-	return 0;
-}
-
-static bool tail_entry_valid(int fd, const struct stat *st, const struct checkpoint_entry *e)
-{
-	char fp[65], check[65];
-
-	if ((uint64_t)st->st_size < e->offset)
-		return false;
-	tail_fingerprint(fd, fp);
-	if (strcmp(fp, e->fingerprint) != 0)
-		return false;
-	if (e->check[0] == '\0')
-		return e->offset == 0;
-	return tail_check_hash(fd, e->offset, check) == 0 && strcmp(check, e->check) == 0;
-}
-
-static const struct checkpoint_entry *tail_find_entry(struct tail *t, const struct stat *st, size_t *ret_i)
-{
-	for (size_t i = 0; t->kept && i < t->kept->n; i++) {
-		const struct checkpoint_entry *e = &t->kept->e[i];
-		if (e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino) {
-			*ret_i = i;
-			return e;
-		}
-	}
+	for (size_t i = 0; i < t->n; i++)
+		if (t->files[i]->dev == dev && t->files[i]->ino == ino && !t->files[i]->detached)
+			return t->files[i];
 	return NULL;
 }
 
-static void tail_drop_entry(struct tail *t, size_t i)
+/* Closes f's descriptor; f keeps its place and its watch. The check hash of its committed offset is
+ * taken first, while the bytes are at hand. */
+void tail_close_fd(struct tail *t, struct tail_file *f)
 {
-	struct checkpoint_entry *e = &t->kept->e[i];
-
-	free(e->path);
-	free(e->input);
-	free(e->last_error);
-	memmove(e, e + 1, (t->kept->n - i - 1) * sizeof(*e));
-	t->kept->n--;
+	if (f->fd < 0)
+		return;
+	if (f->committed > 0 && f->check_offset != f->committed &&
+	    tail_check_hash(f->fd, f->committed, f->check) == 0)
+		f->check_offset = f->committed;
+	close(f->fd);
+	f->fd = -1;
+	t->nopen--;
 }
 
-/* start_at end: after the last complete line, so a line being written is read whole. */
-static uint64_t tail_end_offset(int fd, uint64_t size)
+/* Keeps the open descriptors under max_open by closing the least recently used followed file (not
+ * a rotated one: it may have no name left to reopen it by). Files read to their end go first. */
+static void tail_make_room(struct tail *t)
 {
-	char b[4096];
-	uint64_t pos = size;
+	struct tail_file *victim = NULL;
 
-	while (pos > 0) {
-		size_t want = pos < sizeof(b) ? (size_t)pos : sizeof(b);
-		ssize_t n = pread(fd, b, want, (off_t)(pos - want));
-		char *lf;
-		if (n != (ssize_t)want)
-			return size;
-		lf = memrchr(b, '\n', want);
-		if (lf)
-			return pos - want + (uint64_t)(lf - b) + 1;
-		pos -= want;
+	if (t->nopen < t->max_open)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tail_file *f = t->files[i];
+		if (f->fd < 0 || f->rotated)
+			continue;
+		if (!victim || (victim->ready && !f->ready) ||
+		    (victim->ready == f->ready && f->last_use_ms < victim->last_use_ms))
+			victim = f;
+	}
+	if (victim) {
+		log_debug("tail", "%s: closing its descriptor (%zu open, the bound)", victim->path, t->nopen);
+		tail_close_fd(t, victim);
+	}
+}
+
+/* The bytes just before ls.offset, as read: tail_verify compares them with the file. */
+static void tail_remember(struct tail_file *f, const char *p, size_t n)
+{
+	size_t keep = sizeof(f->tailb), old;
+
+	if (n >= keep) {
+		memcpy(f->tailb, p + n - keep, keep);
+		f->tailn = (unsigned)keep;
+		return;
+	}
+	old = f->tailn + n > keep ? keep - n : f->tailn;
+	memmove(f->tailb, f->tailb + f->tailn - old, old);
+	memcpy(f->tailb + old, p, n);
+	f->tailn = (unsigned)(old + n);
+}
+
+static void tail_load_tail(struct tail_file *f)
+{
+	size_t want = f->ls.offset < sizeof(f->tailb) ? (size_t)f->ls.offset : sizeof(f->tailb);
+	ssize_t n = pread(f->fd, f->tailb, want, (off_t)(f->ls.offset - want));
+
+	f->tailn = n == (ssize_t)want ? (unsigned)want : 0;
+}
+
+/* Reopens a file whose descriptor was closed: at its path if the same inode is still there, else
+ * under a new name in the same directory. The caller reads it with verify set, which catches a
+ * truncation or a rewrite in the meantime. */
+int tail_reopen(struct tail *t, struct tail_file *f)
+{
+	struct stat st;
+	char *path = NULL;
+	int fd;
+
+	tail_make_room(t);
+	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0 && (fd = tail_find_in_dir(f->path, f->dev, f->ino, &path)) < 0)
+		return fd;
+	f->fd = fd;
+	f->verify = true;
+	t->nopen++;
+	if (path) {
+		log_info("tail", "%s: found again as %s", f->path, path);
+		tail_renamed(t, f, path);
+		free(path);
 	}
 	return 0;
 }
 
 /* ---- the set of files ---- */
-
-static struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (t->files[i]->dev == dev && t->files[i]->ino == ino && t->files[i]->fd >= 0)
-			return t->files[i];
-	return NULL;
-}
-
-static struct tail_file *tail_by_wd(struct tail *t, int wd)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (t->files[i]->wd == wd)
-			return t->files[i];
-	return NULL;
-}
 
 static int tail_push(struct tail *t, struct tail_file *f)
 {
@@ -175,86 +146,87 @@ static int tail_push(struct tail *t, struct tail_file *f)
 	return 0;
 }
 
-static void tail_remove(struct tail *t, size_t i)
+void tail_remove(struct tail *t, size_t i)
 {
 	struct tail_file *f = t->files[i];
 
-	if (f->wd >= 0 && t->ifd >= 0)
-		inotify_rm_watch(t->ifd, f->wd);
+	tail_unwatch_file(t, f);
+	if (f->fd >= 0)
+		t->nopen--;
+	if (t->cur == f)
+		t->cur = NULL;
 	tail_file_free(f);
 	memmove(&t->files[i], &t->files[i + 1], (t->n - i - 1) * sizeof(t->files[0]));
 	t->n--;
 }
 
-static void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why);
-
-/* Opens path as a new followed file. initial: found at start (start_at and checkpoint apply). */
-static int tail_open(struct tail *t, const char *path, size_t input, bool initial, bool rotated)
+static struct tail_file *tail_file_new(struct tail *t, const char *path, size_t input, int fd,
+				       const struct stat *st, uint64_t offset)
 {
-	const struct config_input *in = &t->cfg->inputs[input];
+	struct tail_file *f = calloc(1, sizeof(*f));
+
+	if (!f || !(f->path = strdup(path))) {
+		free(f);
+		return NULL;
+	}
+	f->fd = fd;
+	f->wd = -1;
+	f->input = input;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = (uint64_t)st->st_size;
+	f->committed = offset;
+	f->stop_at = t->once ? (uint64_t)st->st_size : UINT64_MAX;
+	f->ready = true;
+	f->verify = true;
+	f->last_change_ms = f->last_use_ms = loop_now_ms();
+	f->check_offset = UINT64_MAX;
+	lines_init(&f->ls, offset, t->cfg->inputs[input].max_line_bytes);
+	tail_load_tail(f);
+	return f;
+}
+
+/* Opens path as a new followed file. TAIL_OPEN_INITIAL: found at start (start_at applies);
+ * TAIL_OPEN_ROTATED: found under a rotated name, to be read to its end and closed. */
+int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flags)
+{
 	struct tail_file *f;
 	struct stat st;
-	uint64_t offset = 0;
-	size_t ei;
-	const struct checkpoint_entry *e;
+	uint64_t offset;
 	int fd, r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	tail_make_room(t);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		log_warn("tail", "cannot open %s", path);
-		return -errno;
+		r = -errno;
+		if (r != -ENOENT)
+			log_warn("tail", "cannot open %s", path);
+		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || tail_by_ino(t, st.st_dev, st.st_ino)) {
 		close(fd);
 		return 0;
 	}
-	e = tail_find_entry(t, &st, &ei);
-	if (e && tail_entry_valid(fd, &st, e)) {
-		offset = e->offset;
-		log_debug("tail", "%s: resuming at offset %llu", path, (unsigned long long)offset);
-	} else if (e) {
-		log_info("tail", "%s: content changed since the checkpoint; reading it from the start", path);
-	} else if (initial && in->start_at == START_AT_END) {
-		offset = tail_end_offset(fd, (uint64_t)st.st_size);
-	}
-	if (e)
-		tail_drop_entry(t, ei);
-
-	f = calloc(1, sizeof(*f));
-	if (!f || !(f->path = strdup(path))) {
-		free(f);
-		close(fd);
+	offset = tail_resume_offset(t, fd, &st, path, flags & TAIL_OPEN_INITIAL, input);
+	f = tail_file_new(t, path, input, fd, &st, offset);
+	if (!f || (r = tail_push(t, f)) < 0) {
+		if (f)
+			tail_file_free(f);
+		else
+			close(fd);
 		return -ENOMEM;
 	}
-	f->fd = fd;
-	f->wd = -1;
-	f->input = input;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	f->size = (uint64_t)st.st_size;
-	f->committed = offset;
-	f->stop_at = t->once ? (uint64_t)st.st_size : UINT64_MAX;
-	f->ready = true;
-	f->last_change_ms = loop_now_ms();
-	f->check_offset = UINT64_MAX;
-	lines_init(&f->ls, offset, in->max_line_bytes);
-	if (!t->once) {
-		f->wd = inotify_add_watch(t->ifd, path, FILE_WATCH_MASK);
-		if (f->wd < 0)
-			log_warn("tail", "%s: cannot watch for appends", path);
-	}
-	if ((r = tail_push(t, f)) < 0) {
-		tail_file_free(f);
-		return r;
-	}
-	if (rotated)
+	t->nopen++;
+	if (!t->once)
+		tail_watch_file(t, f);
+	if (flags & TAIL_OPEN_ROTATED)
 		tail_set_rotated(t, f, "found under a rotated name");
-	log_info("tail", "following %s (input %s) from offset %llu", path, in->name,
+	log_info("tail", "following %s (input %s) from offset %llu", path, t->cfg->inputs[input].name,
 		 (unsigned long long)offset);
 	return 0;
 }
 
-static bool tail_excluded(const struct config_input *in, const char *path)
+bool tail_excluded(const struct config_input *in, const char *path)
 {
 	const char *base = strrchr(path, '/');
 
@@ -266,7 +238,7 @@ static bool tail_excluded(const struct config_input *in, const char *path)
 }
 
 /* Which input a path belongs to, or -1. */
-static ssize_t tail_match(struct tail *t, const char *path)
+ssize_t tail_match(struct tail *t, const char *path)
 {
 	for (size_t i = 0; i < t->cfg->ninputs; i++) {
 		const struct config_input *in = &t->cfg->inputs[i];
@@ -281,16 +253,67 @@ static ssize_t tail_match(struct tail *t, const char *path)
 
 static int64_t tail_rotate_timer(struct loop *l, void *data);
 
-static void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why)
+/* Past TAIL_MAX_ROTATED open rotated files, the one quiet for longest is closed early: its entry goes
+ * to the checkpoint (a restart finds it in its directory), its pending marks stay as a detached
+ * record until their batches are resolved. */
+static void tail_rotated_bound(struct tail *t, struct tail_file *f)
 {
-	if (f->rotated)
+	struct tail_file *victim = NULL;
+	size_t open = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		struct tail_file *g = t->files[i];
+		if (!g->rotated || g->detached)
+			continue;
+		open++;
+		if (g != f && (!victim || g->last_change_ms < victim->last_change_ms))
+			victim = g;
+	}
+	if (open <= TAIL_MAX_ROTATED || !victim)
+		return;
+	log_warnx("tail", "more than %d rotated files open: closing %s at offset %llu of %llu before "
+		  "rotate_wait has passed (the rest is read after a restart if it is still in its directory)",
+		  TAIL_MAX_ROTATED, victim->path, (unsigned long long)victim->ls.offset,
+		  (unsigned long long)victim->size);
+	tail_keep(t, victim);
+	tail_unwatch_file(t, victim);
+	tail_close_fd(t, victim);
+	victim->detached = true;
+	victim->ready = false;
+}
+
+void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why)
+{
+	if (f->rotated || f->detached)
 		return;
 	f->rotated = true;
 	f->ready = true; /* its unread tail is still readable through the open descriptor */
+	f->last_change_ms = loop_now_ms();
+	if (f->fd < 0)
+		tail_reopen(t, f);
 	log_info("tail", "%s: %s; reading it to its end", f->path, why);
+	tail_rotated_bound(t, f);
 	if (!t->rotate_timer && !t->once)
 		t->rotate_timer = loop_add_timer(t->loop, (int64_t)t->cfg->inputs[f->input].rotate_wait_ms,
 						 tail_rotate_timer, t);
+}
+
+/* f was found under another name: a name that no input matches means it was rotated away; a
+ * matching one means it is followed on under that name. */
+void tail_renamed(struct tail *t, struct tail_file *f, const char *path)
+{
+	bool matches = tail_match(t, path) >= 0;
+	char *p;
+
+	f->ready = true;
+	if (strcmp(f->path, path) == 0 || !(p = strdup(path)))
+		return;
+	free(f->path);
+	f->path = p;
+	if (!matches)
+		tail_set_rotated(t, f, "renamed away");
+	else if (f->rotated)
+		f->rotated = false;
 }
 
 /* A rotated file is closed once read to its end, delivered, and quiet for rotate_wait. */
@@ -298,8 +321,23 @@ static bool tail_finished(const struct tail *t, const struct tail_file *f, uint6
 {
 	uint64_t wait = t->cfg->inputs[f->input].rotate_wait_ms;
 
-	return f->rotated && !f->ready && f->mlen == 0 && f->committed >= f->ls.offset &&
+	return f->rotated && !f->detached && !f->ready && f->mlen == 0 && f->committed >= f->ls.offset &&
 	       now - f->last_change_ms >= wait;
+}
+
+static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full, uint64_t offset,
+			uint64_t end);
+
+/* The writer of a rotated file has moved on: a final line without LF will never get one, so it is
+ * handed out as it is rather than dropped. */
+static void tail_flush_rotated(struct tail *t, struct tail_file *f, uint64_t now)
+{
+	if (f->fd < 0 || f->ready || !lines_pending(&f->ls) ||
+	    now - f->last_change_ms < t->cfg->inputs[f->input].rotate_wait_ms)
+		return;
+	t->cur = f;
+	lines_flush(&f->ls, tail_line_cb, t);
+	t->cur = NULL;
 }
 
 static int64_t tail_rotate_timer(struct loop *l, void *data)
@@ -311,17 +349,21 @@ static int64_t tail_rotate_timer(struct loop *l, void *data)
 	(void)l;
 	for (size_t i = 0; i < t->n;) {
 		struct tail_file *f = t->files[i];
+		uint64_t wait = t->cfg->inputs[f->input].rotate_wait_ms, due;
+		if (!f->rotated || f->detached) {
+			i++;
+			continue;
+		}
+		tail_flush_rotated(t, f, now);
 		if (tail_finished(t, f, now)) {
 			log_info("tail", "%s: rotated file done, closing it", f->path);
+			tail_keep(t, f);
 			tail_remove(t, i);
 			continue;
 		}
-		if (f->rotated) {
-			uint64_t wait = t->cfg->inputs[f->input].rotate_wait_ms;
-			uint64_t due = now - f->last_change_ms >= wait ? 1000 : wait - (now - f->last_change_ms);
-			next = !any || due < next ? due : next;
-			any = true;
-		}
+		due = now - f->last_change_ms >= wait ? 1000 : wait - (now - f->last_change_ms);
+		next = !any || due < next ? due : next;
+		any = true;
 		i++;
 	}
 	if (!any) {
@@ -331,9 +373,9 @@ static int64_t tail_rotate_timer(struct loop *l, void *data)
 	return (int64_t)(next < 100 ? 100 : next);
 }
 
-/* A path we follow may now name another file (rename-and-create, symlink switch), or the file at a
- * path may have been truncated (copytruncate). */
-static void tail_consider(struct tail *t, const char *path)
+/* A path we follow may now name another file (rename-and-create, symlink switch, delete and
+ * recreate); a new path may match an input. */
+void tail_consider(struct tail *t, const char *path)
 {
 	ssize_t in = tail_match(t, path);
 	struct tail_file *same;
@@ -343,108 +385,46 @@ static void tail_consider(struct tail *t, const char *path)
 		return;
 	same = tail_by_ino(t, st.st_dev, st.st_ino);
 	if (same) {
-		/* renamed to another matching name: same file, keep following it */
-		if (strcmp(same->path, path) != 0 && same->rotated) {
-			char *p = strdup(path);
-			if (p) {
-				free(same->path);
-				same->path = p;
-				same->rotated = false;
-			}
-		}
+		if (strcmp(same->path, path) != 0 && same->rotated)
+			tail_renamed(t, same, path);
 		same->ready = true;
 		return;
 	}
 	for (size_t i = 0; i < t->n; i++)
-		if (!t->files[i]->rotated && strcmp(t->files[i]->path, path) == 0)
+		if (!t->files[i]->rotated && !t->files[i]->detached && strcmp(t->files[i]->path, path) == 0)
 			tail_set_rotated(t, t->files[i], "replaced by a new file");
-	tail_open(t, path, (size_t)in, false, false);
+	tail_open_path(t, path, (size_t)in, 0);
 }
 
-static void tail_watch_dir(struct tail *t, const char *pattern)
+/* The file at f's path is no longer f (an event was missed, or there are none: poll, overflow). */
+void tail_check_path(struct tail *t, struct tail_file *f)
 {
-	char *copy = strdup(pattern), *dir;
-	struct dirwatch *d;
-	int wd;
+	struct stat st;
 
-	if (!copy)
+	if (f->rotated || f->detached)
 		return;
-	dir = dirname(copy);
-	for (size_t i = 0; i < t->ndirs; i++) {
-		if (strcmp(t->dirs[i].dir, dir) == 0) {
-			free(copy);
-			return;
-		}
-	}
-	wd = inotify_add_watch(t->ifd, dir, DIR_WATCH_MASK | IN_ONLYDIR);
-	if (wd < 0) {
-		log_warn("tail", "cannot watch directory %s for new files", dir);
-		free(copy);
+	if (stat(f->path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
 		return;
-	}
-	d = realloc(t->dirs, (t->ndirs + 1) * sizeof(*d));
-	if (!d || !(dir = strdup(dir))) {
-		free(copy);
-		return;
-	}
-	t->dirs = d;
-	t->dirs[t->ndirs++] = (struct dirwatch){wd, dir};
-	free(copy);
+	tail_set_rotated(t, f, "no longer at its path");
+	tail_consider(t, f->path);
 }
 
-/* Looks for the file of checkpoint entry e in the directory of its old path, under any name. */
-static void tail_find_one(struct tail *t, const struct checkpoint_entry *e)
+/* ---- life cycle ---- */
+
+static size_t tail_fd_bound(void)
 {
-	char dir[PATH_MAX], full[PATH_MAX];
-	uint64_t dev = e->dev, ino = e->ino;
-	ssize_t in = -1;
-	struct dirent *de;
-	char *slash;
-	DIR *d;
+	struct rlimit rl;
 
-	for (size_t k = 0; k < t->cfg->ninputs; k++)
-		if (e->input && strcmp(e->input, t->cfg->inputs[k].name) == 0)
-			in = (ssize_t)k;
-	if (in < 0 || snprintf(dir, sizeof(dir), "%s", e->path) >= (int)sizeof(dir))
-		return;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	d = opendir(dir[0] ? dir : "/");
-	while (d && (de = readdir(d))) {
-		struct stat st;
-		if (snprintf(full, sizeof(full), "%s/%s", dir, de->d_name) >= (int)sizeof(full))
-			continue;
-		if (stat(full, &st) == 0 && (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino) {
-			/* e is dropped from t->kept by tail_open when it is used */
-			tail_open(t, full, (size_t)in, true, true);
-			break;
-		}
-	}
-	if (d)
-		closedir(d);
+	/* half the descriptors for followed files, the rest for sockets and state files */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 16384)
+		return 8192;
+	return rl.rlim_cur / 2 < 16 ? 16 : (size_t)(rl.rlim_cur / 2);
 }
-
-/* Files that were rotated while the agent was stopped: a checkpoint entry whose file no longer sits
- * at its path but is still in the same directory under another name (matching `paths` or not). */
-static void tail_find_moved(struct tail *t)
-{
-	size_t i = 0;
-
-	while (t->kept && i < t->kept->n) {
-		size_t before = t->kept->n;
-		tail_find_one(t, &t->kept->e[i]);
-		if (t->kept->n == before)
-			i++;
-	}
-}
-
-static void tail_inotify_cb(struct loop *l, int fd, int events, void *data);
 
 struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs)
 {
 	struct tail *t = calloc(1, sizeof(*t));
+	const char *idle = getenv("ONSIDE_TEST_IDLE_CLOSE_MS");
 
 	if (!t)
 		return NULL;
@@ -452,6 +432,11 @@ struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tai
 	t->cfg = cfg;
 	t->cbs = *cbs;
 	t->ifd = -1;
+	t->max_open = tail_fd_bound();
+	/* Test knobs (tests/integration/test_many_files.py): a shorter idle timeout, and no inotify so
+	 * that the stat-poll path runs on a filesystem that has inotify. Both unset in production. */
+	t->idle_ms = idle && *idle ? strtoull(idle, NULL, 10) : TAIL_IDLE_CLOSE_MS;
+	t->no_inotify = getenv("ONSIDE_TEST_NO_INOTIFY") && strcmp(getenv("ONSIDE_TEST_NO_INOTIFY"), "1") == 0;
 	t->chunk = malloc(TAIL_CHUNK);
 	if (!t->chunk) {
 		free(t);
@@ -466,32 +451,13 @@ void tail_free(struct tail *t)
 		return;
 	while (t->n)
 		tail_remove(t, t->n - 1);
-	for (size_t i = 0; i < t->ndirs; i++)
-		free(t->dirs[i].dir);
-	if (t->ifd >= 0) {
-		loop_del_fd(t->loop, t->ifd);
-		close(t->ifd);
-	}
+	tail_watch_free(t);
 	if (t->rotate_timer)
 		loop_del_timer(t->loop, t->rotate_timer);
 	checkpoint_free(t->kept);
-	free(t->dirs);
 	free(t->files);
 	free(t->chunk);
 	free(t);
-}
-
-static int tail_copy_checkpoint(struct tail *t, const struct checkpoint *cp)
-{
-	t->kept = checkpoint_new();
-	if (!t->kept)
-		return -ENOMEM;
-	for (size_t i = 0; cp && i < cp->n; i++) {
-		int r = checkpoint_add(t->kept, &cp->e[i]);
-		if (r < 0)
-			return r;
-	}
-	return 0;
 }
 
 int tail_start(struct tail *t, const struct checkpoint *cp, bool once)
@@ -501,108 +467,22 @@ int tail_start(struct tail *t, const struct checkpoint *cp, bool once)
 	t->once = once;
 	if ((r = tail_copy_checkpoint(t, cp)) < 0)
 		return r;
-	if (!once) {
-		t->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (t->ifd < 0)
-			return -errno;
-		if ((r = loop_add_fd(t->loop, t->ifd, LOOP_READ, tail_inotify_cb, t)) < 0)
-			return r;
-	}
+	if (!once && (r = tail_watch_start(t)) < 0)
+		return r;
 	for (size_t i = 0; i < t->cfg->ninputs; i++) {
 		const struct config_input *in = &t->cfg->inputs[i];
 		for (size_t k = 0; k < in->npaths; k++) {
 			glob_t g;
-			if (!once)
-				tail_watch_dir(t, in->paths[k]);
 			if (glob(in->paths[k], 0, NULL, &g) != 0)
 				continue;
 			for (size_t j = 0; j < g.gl_pathc; j++)
 				if (!tail_excluded(in, g.gl_pathv[j]))
-					tail_open(t, g.gl_pathv[j], i, true, false);
+					tail_open_path(t, g.gl_pathv[j], i, TAIL_OPEN_INITIAL);
 			globfree(&g);
 		}
 	}
 	tail_find_moved(t);
 	return 0;
-}
-
-/* ---- inotify ---- */
-
-static void tail_rescan(struct tail *t)
-{
-	for (size_t i = 0; i < t->n; i++)
-		t->files[i]->ready = true;
-	for (size_t i = 0; i < t->cfg->ninputs; i++) {
-		const struct config_input *in = &t->cfg->inputs[i];
-		for (size_t k = 0; k < in->npaths; k++) {
-			glob_t g;
-			if (glob(in->paths[k], 0, NULL, &g) != 0)
-				continue;
-			for (size_t j = 0; j < g.gl_pathc; j++)
-				tail_consider(t, g.gl_pathv[j]);
-			globfree(&g);
-		}
-	}
-}
-
-static void tail_file_event(struct tail *t, struct tail_file *f, uint32_t mask)
-{
-	struct stat st;
-
-	if (mask & IN_IGNORED) {
-		f->wd = -1;
-		return;
-	}
-	f->ready = true;
-	f->last_change_ms = loop_now_ms();
-	if (mask & IN_MOVE_SELF)
-		tail_consider(t, f->path); /* renamed: is something else at its path now? */
-	if ((mask & (IN_ATTRIB | IN_DELETE_SELF)) && fstat(f->fd, &st) == 0 && st.st_nlink == 0)
-		tail_set_rotated(t, f, "deleted");
-	if ((mask & IN_MOVE_SELF) && !f->rotated) {
-		if (stat(f->path, &st) < 0 || st.st_ino != f->ino || st.st_dev != f->dev)
-			tail_set_rotated(t, f, "renamed away");
-	}
-}
-
-static void tail_dir_event(struct tail *t, const struct dirwatch *d, const struct inotify_event *ev)
-{
-	char full[PATH_MAX];
-
-	if (!ev->len || !(ev->mask & (IN_CREATE | IN_MOVED_TO | IN_ATTRIB)))
-		return;
-	if (snprintf(full, sizeof(full), "%s/%s", d->dir, ev->name) >= (int)sizeof(full))
-		return;
-	tail_consider(t, full);
-}
-
-static void tail_inotify_cb(struct loop *l, int fd, int events, void *data)
-{
-	struct tail *t = data;
-	char b[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
-	ssize_t n;
-
-	(void)l;
-	(void)events;
-	while ((n = read(fd, b, sizeof(b))) > 0) {
-		for (char *p = b; p < b + n;) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-			struct tail_file *f;
-
-			p += sizeof(*ev) + ev->len;
-			if (ev->mask & IN_Q_OVERFLOW) {
-				log_warnx("tail", "inotify queue overflow; rescanning every file");
-				tail_rescan(t);
-				continue;
-			}
-			for (size_t i = 0; i < t->ndirs; i++)
-				if (t->dirs[i].wd == ev->wd)
-					tail_dir_event(t, &t->dirs[i], ev);
-			if ((f = tail_by_wd(t, ev->wd)))
-				tail_file_event(t, f, ev->mask);
-		}
-	}
-	t->cbs.wake(t->cbs.data);
 }
 
 /* ---- reading ---- */
@@ -625,75 +505,169 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 	return t->cbs.line(t->cbs.data, f, line, len, full, offset, end);
 }
 
-/* copytruncate or a rewrite: the file is shorter than what we read. The old content's pending
- * marks stay with a detached record (no descriptor) so the checkpoint order holds; the file itself
- * is read again from the start with a new fingerprint. */
-static int tail_truncated(struct tail *t, struct tail_file *f)
+/* copytruncate's copy of f's old content: a regular file in f's directory with f's fingerprint whose
+ * bytes before our read offset are the ones we read. Returns its descriptor or a negative errno. */
+static int tail_find_copy(struct tail *t, struct tail_file *f, struct stat *ret_st, char **ret_path)
 {
-	struct tail_file *old = calloc(1, sizeof(*old));
+	char *dir = strdup(f->path), *slash, pat[4096];
+	glob_t g;
+	int fd = -ENOENT;
 
-	if (!old || !(old->path = strdup(f->path))) {
-		free(old);
-		return -ENOMEM;
+	if (!dir || !(slash = strrchr(dir, '/')) || f->fp[0] == '\0') {
+		free(dir);
+		return -ENOENT;
 	}
-	log_info("tail", "%s: truncated; reading it from the start", f->path);
+	*slash = '\0';
+	if (snprintf(pat, sizeof(pat), "%s/*", dir) >= (int)sizeof(pat) || glob(pat, GLOB_NOSORT, NULL, &g) != 0) {
+		free(dir);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < g.gl_pathc && fd < 0; i++) {
+		unsigned char b[sizeof(f->tailb)];
+		char fp[65];
+		int x = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (x < 0)
+			continue;
+		tail_fingerprint(x, fp);
+		if (fstat(x, ret_st) == 0 && S_ISREG(ret_st->st_mode) && ret_st->st_ino != f->ino &&
+		    (uint64_t)ret_st->st_size >= f->ls.offset && !tail_by_ino(t, ret_st->st_dev, ret_st->st_ino) &&
+		    strcmp(fp, f->fp) == 0 &&
+		    pread(x, b, f->tailn, (off_t)(f->ls.offset - f->tailn)) == (ssize_t)f->tailn &&
+		    memcmp(b, f->tailb, f->tailn) == 0 && (*ret_path = strdup(g.gl_pathv[i]))) {
+			fd = x;
+			break;
+		}
+		close(x);
+	}
+	globfree(&g);
+	free(dir);
+	return fd;
+}
+
+/* Moves f's old content (identity, place, pending marks) into a new record, leaving f empty. */
+static struct tail_file *tail_split(struct tail *t, struct tail_file *f)
+{
+	struct tail_file *old = malloc(sizeof(*old));
+
+	if (!old)
+		return NULL;
+	*old = *f;
 	old->fd = -1;
 	old->wd = -1;
-	old->input = f->input;
-	old->rotated = true;
-	old->committed = f->committed;
-	old->marks = f->marks;
-	old->mhead = f->mhead;
-	old->mlen = f->mlen;
-	old->mcap = f->mcap;
-	lines_init(&old->ls, f->ls.offset, 1);
-	old->check_offset = UINT64_MAX;
+	old->poll = false;
+	old->verify = false;
+	old->path = strdup(f->path);
+	if (!old->path) {
+		free(old);
+		return NULL;
+	}
 	f->marks = NULL;
 	f->mhead = f->mlen = f->mcap = 0;
 	f->committed = 0;
 	f->fp[0] = '\0';
-	eventid_file_free(f->idf);
 	f->idf = NULL;
-	lines_reset(&f->ls, 0);
 	f->check_offset = UINT64_MAX;
-	if (tail_push(t, old) < 0) {
+	f->tailn = 0;
+	f->lines_read = 0;
+	lines_init(&f->ls, 0, t->cfg->inputs[f->input].max_line_bytes);
+	return old;
+}
+
+/* copytruncate or a rewrite: the file no longer holds what we read. Its old content goes on in a
+ * record of its own, so the checkpoint order holds: read on from copytruncate's copy when there is
+ * one (nothing in it is lost even when reading was behind), else only its pending marks are kept.
+ * The file itself is read again from the start with a new fingerprint. */
+static int tail_truncated(struct tail *t, struct tail_file *f)
+{
+	struct tail_file *old;
+	struct stat st;
+	char *copy = NULL;
+	int fd = tail_find_copy(t, f, &st, &copy);
+
+	old = tail_split(t, f);
+	if (!old || tail_push(t, old) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(copy);
 		tail_file_free(old);
 		return -ENOMEM;
 	}
+	old->fd = fd;
+	old->ready = fd >= 0;
+	if (fd < 0) {
+		old->detached = true;
+		log_info("tail", "%s: truncated; reading it from the start", f->path);
+		return 0;
+	}
+	log_info("tail", "%s: truncated; reading its copy %s on from offset %llu, then the file from the start",
+		 f->path, copy, (unsigned long long)old->ls.offset);
+	free(old->path);
+	old->path = copy;
+	old->dev = st.st_dev;
+	old->ino = st.st_ino;
+	old->size = (uint64_t)st.st_size;
+	t->nopen++; /* f keeps its descriptor: old has the copy's */
+	tail_watch_file(t, old);
+	tail_set_rotated(t, old, "copy of truncated content");
 	return 0;
+}
+
+/* Before reading after an event or a reopen: a size below the read offset, other bytes just before
+ * it, or another first line mean the file was truncated or rewritten under us. */
+static int tail_verify(struct tail *t, struct tail_file *f)
+{
+	unsigned char b[sizeof(f->tailb)];
+	struct stat st;
+	char fp[65];
+	bool bad;
+
+	f->verify = false;
+	if (fstat(f->fd, &st) < 0)
+		return -errno;
+	f->size = (uint64_t)st.st_size;
+	bad = f->size < f->ls.offset;
+	if (!bad && f->tailn)
+		bad = pread(f->fd, b, f->tailn, (off_t)(f->ls.offset - f->tailn)) != (ssize_t)f->tailn ||
+		      memcmp(b, f->tailb, f->tailn) != 0;
+	if (!bad && f->fp[0]) {
+		tail_fingerprint(f->fd, fp);
+		bad = strcmp(fp, f->fp) != 0;
+	}
+	if (!bad || f->rotated || t->once)
+		return 0;
+	return tail_truncated(t, f) < 0 ? -ENOMEM : 1;
 }
 
 /* Reads one chunk of f. Returns bytes read (0 at its end) or a negative errno. */
 static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 {
-	uint64_t want = f->stop_at - f->ls.offset;
-	struct stat st;
+	uint64_t want = f->stop_at - f->ls.offset, before;
 	ssize_t n;
 	int r;
 
-	if (f->ls.offset >= f->stop_at || f->fd < 0)
+	if (f->detached || f->ls.offset >= f->stop_at)
 		return 0;
+	if (f->fd < 0 && tail_reopen(t, f) < 0)
+		return 0; /* gone while closed; the poll or an event says what became of it */
+	f->last_use_ms = loop_now_ms();
+	if (f->verify && (r = tail_verify(t, f)) != 0)
+		return r;
 	if (want > TAIL_CHUNK)
 		want = TAIL_CHUNK;
 	n = pread(f->fd, t->chunk, (size_t)want, (off_t)f->ls.offset);
 	if (n < 0)
 		return errno == EINTR ? 1 : -errno;
 	if (n == 0) {
-		if (fstat(f->fd, &st) == 0) {
-			f->size = (uint64_t)st.st_size;
-			if ((uint64_t)st.st_size < f->ls.offset && !f->rotated && !t->once) {
-				if ((r = tail_truncated(t, f)) < 0)
-					return r;
-				return 1;
-			}
-		}
+		f->verify = true; /* at its end: the next read after a change checks first */
 		return 0;
 	}
 	if (f->ls.offset + (uint64_t)n > f->size)
 		f->size = f->ls.offset + (uint64_t)n;
+	before = f->ls.offset;
 	t->cur = f;
 	r = lines_feed(&f->ls, t->chunk, (size_t)n, tail_line_cb, t);
 	t->cur = NULL;
+	tail_remember(f, t->chunk, (size_t)(f->ls.offset - before));
 	return r < 0 ? r : n;
 }
 
@@ -727,6 +701,7 @@ int tail_read(struct tail *t, size_t budget, bool *ret_more)
 	for (size_t i = 0; i < t->n && !more; i++)
 		more = t->files[i]->ready;
 	*ret_more = more;
+	tail_arm_idle(t);
 	return 0;
 }
 
@@ -734,10 +709,36 @@ bool tail_once_read(struct tail *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tail_file *f = t->files[i];
-		if (f->fd >= 0 && (f->ls.offset < f->stop_at || lines_pending(&f->ls)))
+		if (!f->detached && (f->ls.offset < f->stop_at || lines_pending(&f->ls)))
 			return false;
 	}
 	return true;
+}
+
+/* A final line without LF of a file read to its stop offset: handed out once the file has not
+ * changed for quiet_ms; left for the next run if the file grew. Returns the ms still to wait. */
+static uint64_t tail_once_partial(struct tail *t, struct tail_file *f, uint64_t quiet_ms,
+				  const struct timespec *now)
+{
+	struct stat st;
+	int64_t age_ms;
+
+	if (fstat(f->fd, &st) < 0)
+		return 0;
+	age_ms = (int64_t)(now->tv_sec - st.st_mtim.tv_sec) * 1000 + (now->tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+	if ((uint64_t)st.st_size == f->stop_at && age_ms >= (int64_t)quiet_ms) {
+		t->cur = f;
+		lines_flush(&f->ls, tail_line_cb, t);
+		t->cur = NULL;
+	} else if ((uint64_t)st.st_size != f->stop_at) {
+		/* it grew: the final line got its LF or more; the bytes up to the size at start were
+		 * read, so the partial line is left for the next run */
+		lines_reset(&f->ls, f->ls.start);
+		f->stop_at = f->ls.offset;
+	} else {
+		return quiet_ms - (uint64_t)age_ms;
+	}
+	return 0;
 }
 
 uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms)
@@ -748,28 +749,15 @@ uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms)
 	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
-		struct stat st;
-		int64_t age_ms;
+		uint64_t left;
 
-		if (f->fd < 0 || f->ls.offset < f->stop_at || !lines_pending(&f->ls))
+		if (f->detached || f->ls.offset < f->stop_at || !lines_pending(&f->ls))
 			continue;
-		if (fstat(f->fd, &st) < 0)
+		if (f->fd < 0 && tail_reopen(t, f) < 0)
 			continue;
-		age_ms = (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-			 (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-		if ((uint64_t)st.st_size == f->stop_at && age_ms >= (int64_t)quiet_ms) {
-			t->cur = f;
-			lines_flush(&f->ls, tail_line_cb, t);
-			t->cur = NULL;
-		} else if ((uint64_t)st.st_size != f->stop_at) {
-			/* it grew: the final line got its LF or more; the bytes up to the size at start
-			 * were read, so the partial line is left for the next run */
-			lines_reset(&f->ls, f->ls.start);
-			f->stop_at = f->ls.offset;
-		} else {
-			uint64_t left = quiet_ms - (uint64_t)age_ms;
+		left = tail_once_partial(t, f, quiet_ms, &now);
+		if (left)
 			wait = !wait || left < wait ? left : wait;
-		}
 	}
 	return wait;
 }
@@ -831,64 +819,14 @@ bool tail_advance(struct tail *t)
 			f->mlen--;
 			moved = true;
 		}
-		/* a detached record of truncated content has nothing left to say once its marks are done */
-		if (f->fd < 0 && f->mlen == 0) {
+		/* a detached record has nothing left to say once its marks are done */
+		if (f->detached && f->mlen == 0) {
 			tail_remove(t, i);
 			continue;
 		}
 		i++;
 	}
 	return moved;
-}
-
-/* ---- checkpoint ---- */
-
-static int tail_entry(struct tail *t, struct tail_file *f, int64_t now, struct checkpoint *cp)
-{
-	struct checkpoint_entry e = {0};
-
-	if (f->check_offset != f->committed) {
-		if (f->committed == 0)
-			f->check[0] = '\0';
-		else if (tail_check_hash(f->fd, f->committed, f->check) < 0)
-			return 0; /* unreadable now (truncated under us): the next save will tell */
-		f->check_offset = f->committed;
-	}
-	if (f->fp[0] == '\0' && f->committed > 0)
-		tail_fingerprint(f->fd, f->fp);
-	e.path = f->path;
-	e.input = (char *)t->cfg->inputs[f->input].name;
-	memcpy(e.fingerprint, f->fp, sizeof(e.fingerprint));
-	e.dev = (uint64_t)f->dev;
-	e.ino = (uint64_t)f->ino;
-	e.offset = f->committed;
-	memcpy(e.check, f->check, sizeof(e.check));
-	e.size = f->size;
-	e.last_delivery = f->last_delivery;
-	e.updated = now;
-	return checkpoint_add(cp, &e);
-}
-
-int tail_checkpoint(struct tail *t, struct checkpoint **ret)
-{
-	struct checkpoint *cp = checkpoint_new();
-	struct timespec ts;
-	int r = 0;
-
-	if (!cp)
-		return -ENOMEM;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	for (size_t i = 0; i < t->n && r == 0; i++)
-		if (t->files[i]->fd >= 0)
-			r = tail_entry(t, t->files[i], ts.tv_sec, cp);
-	for (size_t i = 0; t->kept && i < t->kept->n && r == 0; i++)
-		r = checkpoint_add(cp, &t->kept->e[i]);
-	if (r < 0) {
-		checkpoint_free(cp);
-		return r;
-	}
-	*ret = cp;
-	return 0;
 }
 
 size_t tail_nfiles(const struct tail *t) { return t->n; }
@@ -900,7 +838,7 @@ void tail_progress(struct tail *t, uint64_t *ret_done, uint64_t *ret_total)
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tail_file *f = t->files[i];
-		if (f->fd < 0)
+		if (f->detached)
 			continue;
 		done += f->ls.offset;
 		total += f->stop_at == UINT64_MAX ? f->size : f->stop_at;

@@ -40,6 +40,10 @@ struct mark {
 	uint64_t end;
 };
 
+/* A followed file. fd is -1 for a detached record (the pending marks of content that was truncated
+ * away) and for a file whose descriptor was closed while idle or to stay under the open-file bound:
+ * such a file keeps its place (ls, committed, identity) and is reopened, its identity checked, on the
+ * next change. */
 struct tail_file {
 	char *path;
 	size_t input; /* index into config inputs */
@@ -57,11 +61,17 @@ struct tail_file {
 	size_t mhead, mlen, mcap;
 	bool ready;          /* there may be bytes to read */
 	bool rotated;        /* renamed away, deleted or truncated: read to its end, then close */
+	bool detached;       /* a record of truncated content: no file, only marks */
+	bool poll;           /* no inotify events for it: the slow stat poll looks at it */
+	bool verify;         /* check for truncation or a rewrite before the next read */
 	uint64_t last_change_ms;
+	uint64_t last_use_ms; /* last event or read: the least recently used descriptor is closed first */
 	int64_t last_delivery;
 	uint64_t lines_read;
 	char check[65];          /* cached checkpoint check hash ... */
 	uint64_t check_offset;   /* ... for this offset */
+	unsigned char tailb[64]; /* the bytes just before ls.offset as they were read ... */
+	unsigned tailn;          /* ... (how many): a rewrite or truncation shows there */
 };
 
 struct tail_cbs {

@@ -1,0 +1,336 @@
+/* The tailer's side of the checkpoint: a file's identity (first-line fingerprint, device, inode), the
+ * check hash that validates a saved offset, matching saved entries to files at start (also under a
+ * new name in the same directory), the entries written, and pruning entries of files long gone. */
+#include "tail_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The first line's fingerprint: its bytes before the first LF (CR included), at most 4096. A file
+ * whose only line has no LF yet (read at the end by run --once) is fingerprinted as it is. */
+void tail_fingerprint(int fd, char ret[65])
+{
+	char b[EVENTID_FINGERPRINT_MAX];
+	ssize_t n = pread(fd, b, sizeof(b), 0);
+	char *lf;
+
+	ret[0] = '\0';
+	if (n <= 0)
+		return;
+	lf = memchr(b, '\n', (size_t)n);
+	eventid_fingerprint(b, lf ? (size_t)(lf - b) : (size_t)n, ret);
+}
+
+/* SHA-256 of the bytes just before offset: proves a saved offset still points into the same bytes. */
+int tail_check_hash(int fd, uint64_t offset, char ret[65])
+{
+	char b[CHECKPOINT_CHECK_BYTES];
+	size_t want = offset < sizeof(b) ? (size_t)offset : sizeof(b);
+	ssize_t n = pread(fd, b, want, (off_t)(offset - want));
+
+	if (n != (ssize_t)want)
+		return -EIO;
+	eventid_fingerprint(b, want, ret);
+	return 0;
+}
+
+static bool tail_entry_valid(int fd, const struct stat *st, const struct checkpoint_entry *e)
+{
+	char fp[65], check[65];
+
+	if ((uint64_t)st->st_size < e->offset)
+		return false;
+	tail_fingerprint(fd, fp);
+	if (e->offset > 0 && strcmp(fp, e->fingerprint) != 0)
+		return false;
+	if (e->check[0] == '\0')
+		return e->offset == 0;
+	return tail_check_hash(fd, e->offset, check) == 0 && strcmp(check, e->check) == 0;
+}
+
+/* The saved entry of a file, by device and inode (tail_resume_offset falls back to the path). */
+const struct checkpoint_entry *tail_find_entry(struct tail *t, const struct stat *st, size_t *ret_i)
+{
+	for (size_t i = 0; t->kept && i < t->kept->n; i++) {
+		const struct checkpoint_entry *e = &t->kept->e[i];
+		if (e->dev == (uint64_t)st->st_dev && e->ino == (uint64_t)st->st_ino) {
+			*ret_i = i;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static const struct checkpoint_entry *tail_find_by_path(struct tail *t, const char *path, size_t *ret_i)
+{
+	for (size_t i = 0; t->kept && i < t->kept->n; i++) {
+		if (t->kept->e[i].path && strcmp(t->kept->e[i].path, path) == 0) {
+			*ret_i = i;
+			return &t->kept->e[i];
+		}
+	}
+	return NULL;
+}
+
+void tail_drop_entry(struct tail *t, size_t i)
+{
+	struct checkpoint_entry *e = &t->kept->e[i];
+
+	free(e->path);
+	free(e->input);
+	free(e->last_error);
+	memmove(e, e + 1, (t->kept->n - i - 1) * sizeof(*e));
+	t->kept->n--;
+}
+
+/* start_at end: after the last complete line, so a line being written is read whole. */
+static uint64_t tail_end_offset(int fd, uint64_t size)
+{
+	char b[4096];
+	uint64_t pos = size;
+
+	while (pos > 0) {
+		size_t want = pos < sizeof(b) ? (size_t)pos : sizeof(b);
+		ssize_t n = pread(fd, b, want, (off_t)(pos - want));
+		char *lf;
+		if (n != (ssize_t)want)
+			return size;
+		lf = memrchr(b, '\n', want);
+		if (lf)
+			return pos - want + (uint64_t)(lf - b) + 1;
+		pos -= want;
+	}
+	return 0;
+}
+
+/* Where to start reading a file just opened, from its saved entry (which is used up). A file found at
+ * start with no entry of its own, at a path the checkpoint knows, replaced that path's file while the
+ * agent was stopped: everything in it is new, whatever start_at says. */
+uint64_t tail_resume_offset(struct tail *t, int fd, const struct stat *st, const char *path, bool initial,
+			    size_t input)
+{
+	const struct checkpoint_entry *e;
+	uint64_t offset = 0;
+	size_t ei;
+
+	e = tail_find_entry(t, st, &ei);
+	if (!e && (e = tail_find_by_path(t, path, &ei))) {
+		if (!tail_entry_valid(fd, st, e)) {
+			log_info("tail", "%s: a new file since the checkpoint; reading it from the start", path);
+			return 0; /* the old file's entry stays for tail_find_moved */
+		}
+		log_info("tail", "%s: device or inode changed but the content matches the checkpoint", path);
+	}
+	if (e && tail_entry_valid(fd, st, e)) {
+		offset = e->offset;
+		log_debug("tail", "%s: resuming at offset %llu", path, (unsigned long long)offset);
+	} else if (e) {
+		log_info("tail", "%s: content changed since the checkpoint; reading it from the start", path);
+	} else if (initial && t->cfg->inputs[input].start_at == START_AT_END) {
+		offset = tail_end_offset(fd, (uint64_t)st->st_size);
+	}
+	if (e)
+		tail_drop_entry(t, ei);
+	return offset;
+}
+
+/* Opens the regular file dev/ino in the directory of path, under any name. Returns the descriptor
+ * (and its path) or a negative errno. */
+int tail_find_in_dir(const char *path, dev_t dev, ino_t ino, char **ret_path)
+{
+	char dir[PATH_MAX], full[PATH_MAX];
+	struct dirent *de;
+	char *slash;
+	int fd = -ENOENT;
+	DIR *d;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) || !(slash = strrchr(dir, '/')))
+		return -ENAMETOOLONG;
+	*slash = '\0';
+	d = opendir(dir[0] ? dir : "/");
+	while (d && fd < 0 && (de = readdir(d))) {
+		struct stat st;
+		int x;
+		if (de->d_ino != ino || snprintf(full, sizeof(full), "%s/%s", dir, de->d_name) >= (int)sizeof(full))
+			continue;
+		x = open(full, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (x < 0)
+			continue;
+		if (fstat(x, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino &&
+		    (*ret_path = strdup(full)))
+			fd = x;
+		else
+			close(x);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+/* Rotations while the agent was stopped: a checkpoint entry whose file is no longer at its path but
+ * still in the same directory under another name (matching `paths` or not), with bytes past the
+ * saved offset, is followed as rotated: read to its end, then closed. */
+static bool tail_find_one(struct tail *t, size_t i)
+{
+	const struct checkpoint_entry *e = &t->kept->e[i];
+	size_t before = t->kept->n;
+	struct stat st;
+	char *path = NULL;
+	int fd;
+
+	for (size_t k = 0; k < t->cfg->ninputs; k++) {
+		if (!e->input || strcmp(e->input, t->cfg->inputs[k].name) != 0 || !e->path)
+			continue;
+		fd = tail_find_in_dir(e->path, (dev_t)e->dev, (ino_t)e->ino, &path);
+		if (fd < 0)
+			return false;
+		if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != e->offset && !tail_by_ino(t, st.st_dev, st.st_ino))
+			tail_open_path(t, path, k, TAIL_OPEN_INITIAL | TAIL_OPEN_ROTATED);
+		close(fd);
+		free(path);
+		break;
+	}
+	return t->kept->n != before;
+}
+
+void tail_find_moved(struct tail *t)
+{
+	size_t i = 0;
+
+	while (t->kept && i < t->kept->n)
+		if (!tail_find_one(t, i))
+			i++;
+}
+
+int tail_copy_checkpoint(struct tail *t, const struct checkpoint *cp)
+{
+	t->kept = checkpoint_new();
+	if (!t->kept)
+		return -ENOMEM;
+	for (size_t i = 0; cp && i < cp->n; i++) {
+		int r = checkpoint_add(t->kept, &cp->e[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The check hash for f's committed offset. A closed descriptor is reopened for it only if the file
+ * is still where it was; otherwise the last offset with a known hash is saved (lines past it are
+ * resent after a restart, with the same ids). */
+static uint64_t tail_entry_check(struct tail_file *f)
+{
+	struct stat st;
+	int fd = f->fd;
+
+	if (f->check_offset == f->committed)
+		return f->committed;
+	if (f->committed == 0) {
+		f->check[0] = '\0';
+		f->check_offset = 0;
+		return 0;
+	}
+	if (fd < 0) {
+		fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0 && tail_check_hash(fd, f->committed, f->check) == 0)
+		f->check_offset = f->committed;
+	if (fd >= 0 && fd != f->fd)
+		close(fd);
+	return f->check_offset == UINT64_MAX ? 0 : f->check_offset;
+}
+
+static int tail_entry(struct tail *t, struct tail_file *f, int64_t now, struct checkpoint *cp)
+{
+	struct checkpoint_entry e = {0};
+
+	e.offset = tail_entry_check(f);
+	if (f->fp[0] == '\0' && e.offset > 0 && f->fd >= 0)
+		tail_fingerprint(f->fd, f->fp);
+	e.path = f->path;
+	e.input = (char *)t->cfg->inputs[f->input].name;
+	memcpy(e.fingerprint, f->fp, sizeof(e.fingerprint));
+	e.dev = (uint64_t)f->dev;
+	e.ino = (uint64_t)f->ino;
+	memcpy(e.check, e.offset ? f->check : "", e.offset ? sizeof(e.check) : 1);
+	e.size = f->size;
+	e.last_delivery = f->last_delivery;
+	e.updated = now;
+	return checkpoint_add(cp, &e);
+}
+
+/* A rotated file is closed: its entry stays in the checkpoint, so that a restart neither reads it
+ * again (if its new name matches `paths`) nor misses its tail (if it was closed early). */
+int tail_keep(struct tail *t, struct tail_file *f)
+{
+	size_t i;
+
+	if (f->detached)
+		return 0;
+	for (i = 0; i < t->kept->n; i++)
+		if (t->kept->e[i].dev == (uint64_t)f->dev && t->kept->e[i].ino == (uint64_t)f->ino)
+			tail_drop_entry(t, i--);
+	return tail_entry(t, f, (int64_t)time(NULL), t->kept);
+}
+
+/* Housekeeping: an entry of a file not followed now, not updated for a day past its rotate_wait and
+ * not sitting at its path any more, is dropped (a server rotating hourly keeps about a day of them). */
+static bool tail_prunable(struct tail *t, const struct checkpoint_entry *e, int64_t now)
+{
+	uint64_t wait_ms = 0;
+	struct stat st;
+
+	for (size_t k = 0; k < t->cfg->ninputs; k++)
+		if (e->input && strcmp(e->input, t->cfg->inputs[k].name) == 0)
+			wait_ms = t->cfg->inputs[k].rotate_wait_ms;
+	if (now - e->updated < (int64_t)(wait_ms / 1000) + TAIL_PRUNE_AGE_S)
+		return false;
+	if (e->path && stat(e->path, &st) == 0 && (uint64_t)st.st_dev == e->dev && (uint64_t)st.st_ino == e->ino)
+		return false;
+	if (e->offset < e->size)
+		log_warnx("tail", "%s: forgetting its checkpoint entry: the file is gone with %llu bytes not "
+			  "delivered", e->path ? e->path : "?", (unsigned long long)(e->size - e->offset));
+	else
+		log_debug("tail", "%s: gone and delivered; pruning its checkpoint entry", e->path ? e->path : "?");
+	return true;
+}
+
+int tail_checkpoint(struct tail *t, struct checkpoint **ret)
+{
+	struct checkpoint *cp = checkpoint_new();
+	struct timespec ts;
+	int r = 0;
+
+	if (!cp)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	for (size_t i = 0; i < t->n && r == 0; i++)
+		if (!t->files[i]->detached)
+			r = tail_entry(t, t->files[i], ts.tv_sec, cp);
+	for (size_t i = 0; t->kept && i < t->kept->n && r == 0;) {
+		if (tail_prunable(t, &t->kept->e[i], ts.tv_sec)) {
+			tail_drop_entry(t, i);
+			continue;
+		}
+		r = checkpoint_add(cp, &t->kept->e[i++]);
+	}
+	if (r < 0) {
+		checkpoint_free(cp);
+		return r;
+	}
+	*ret = cp;
+	return 0;
+}

@@ -1,0 +1,95 @@
+/* Internals shared by the tailer's three files: tail.c (the set of files, rotation, reading, the
+ * ledger), tail_watch.c (inotify, directory watches, the stat-poll fallback, idle closing) and
+ * tail_ckpt.c (identity, checkpoint entries, finding files rotated while the agent was stopped). */
+#ifndef ONSIDE_TAIL_INT_H
+#define ONSIDE_TAIL_INT_H
+
+#include <sys/stat.h>
+
+#include "tail.h"
+
+/* Rotated-away files kept open to be read to their end; past this the oldest is closed with a
+ * warning (its checkpoint entry stays, so a restart still finds it in its directory). */
+#define TAIL_MAX_ROTATED 128
+/* A file with no change for this long has its descriptor closed; it keeps its place. */
+#define TAIL_IDLE_CLOSE_MS (5 * 60 * 1000)
+/* The stat poll for paths without inotify events. */
+#define TAIL_POLL_MS 2000
+/* Checkpoint entries of files no longer followed are pruned this long after their last update
+ * (plus the input's rotate_wait). */
+#define TAIL_PRUNE_AGE_S (24 * 3600)
+
+enum { TAIL_OPEN_INITIAL = 1, TAIL_OPEN_ROTATED = 2 };
+
+struct dirwatch {
+	int wd; /* -1: polled, or gone */
+	bool poll;
+	char *dir;
+};
+
+struct wdslot {
+	int wd; /* 0: empty (inotify never hands out 0) */
+	struct tail_file *f; /* NULL for a directory */
+	size_t dir;
+};
+
+struct tail {
+	struct loop *loop;
+	const struct config *cfg;
+	struct tail_cbs cbs;
+	int ifd; /* inotify; -1 in --once mode or when inotify is unavailable */
+	bool once;
+	bool no_inotify;    /* ONSIDE_TEST_NO_INOTIFY=1: take the poll path everywhere */
+	bool poll_dirs;     /* some directory is polled: re-expand the globs on every poll */
+	unsigned poll_logged; /* reasons already logged (bits) */
+	bool rotated_logged;
+	struct tail_file **files;
+	size_t n, cap;
+	size_t rr; /* round-robin start for tail_read */
+	struct dirwatch *dirs;
+	size_t ndirs;
+	struct wdslot *wds; /* open-addressing table: watch descriptor -> file or directory */
+	size_t wdcap, wdn;
+	struct checkpoint *kept; /* checkpoint entries not matched to a followed file */
+	char *chunk;
+	uint64_t rotate_timer, poll_timer, idle_timer;
+	size_t nopen, max_open;
+	uint64_t idle_ms;
+	struct tail_file *cur; /* the file whose lines are being handed out */
+};
+
+/* tail.c */
+int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flags);
+void tail_consider(struct tail *t, const char *path);
+void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why);
+struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino);
+ssize_t tail_match(struct tail *t, const char *path);
+bool tail_excluded(const struct config_input *in, const char *path);
+int tail_reopen(struct tail *t, struct tail_file *f);
+void tail_close_fd(struct tail *t, struct tail_file *f);
+void tail_remove(struct tail *t, size_t i);
+void tail_renamed(struct tail *t, struct tail_file *f, const char *path);
+void tail_check_path(struct tail *t, struct tail_file *f);
+
+/* tail_watch.c */
+int tail_watch_start(struct tail *t);
+void tail_watch_free(struct tail *t);
+void tail_watch_file(struct tail *t, struct tail_file *f);
+void tail_unwatch_file(struct tail *t, struct tail_file *f);
+void tail_watch_patterns(struct tail *t);
+void tail_rescan(struct tail *t);
+void tail_arm_idle(struct tail *t);
+
+/* tail_ckpt.c */
+void tail_fingerprint(int fd, char ret[65]);
+int tail_check_hash(int fd, uint64_t offset, char ret[65]);
+const struct checkpoint_entry *tail_find_entry(struct tail *t, const struct stat *st, size_t *ret_i);
+void tail_drop_entry(struct tail *t, size_t i);
+uint64_t tail_resume_offset(struct tail *t, int fd, const struct stat *st, const char *path, bool initial,
+			    size_t input);
+int tail_find_in_dir(const char *path, dev_t dev, ino_t ino, char **ret_path);
+void tail_find_moved(struct tail *t);
+int tail_keep(struct tail *t, struct tail_file *f);
+int tail_copy_checkpoint(struct tail *t, const struct checkpoint *cp);
+
+#endif
