@@ -540,6 +540,12 @@ static void agent_before_sleep(struct loop *l, void *data)
 	struct agent *a = data;
 	bool more = false;
 
+	/* new files' identities reach the checkpoint before any of their lines is sent: after a crash,
+	 * one of them rotated away while the agent was down is still found by them */
+	if (!a->once && tail_new_files(a->tail)) {
+		a->ckpt_dirty = true;
+		agent_save_checkpoint(a);
+	}
 	if (!a->stopping && a->want_read && agent_room(a)) {
 		tail_read(a->tail, READ_BUDGET, &more);
 		agent_consume(a);

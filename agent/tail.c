@@ -217,6 +217,7 @@ int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flag
 		return -ENOMEM;
 	}
 	t->nopen++;
+	t->added = true;
 	if (!t->once)
 		tail_watch_file(t, f);
 	if (flags & TAIL_OPEN_ROTATED)
@@ -827,6 +828,14 @@ bool tail_advance(struct tail *t)
 		i++;
 	}
 	return moved;
+}
+
+bool tail_new_files(struct tail *t)
+{
+	bool added = t->added;
+
+	t->added = false;
+	return added;
 }
 
 size_t tail_nfiles(const struct tail *t) { return t->n; }

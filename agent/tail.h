@@ -105,6 +105,10 @@ void tail_mark_done(struct tail_file *f, uint64_t end); /* a line needs no deliv
  * Returns true if any offset moved. Also closes rotated files that are finished. */
 bool tail_advance(struct tail *t);
 
+/* True once after files were added since the last call: the checkpoint should record their identities
+ * before their lines are sent, so that a crash followed by a rotation still finds them. */
+bool tail_new_files(struct tail *t);
+
 /* Checkpoint of every file (plus the kept entries from start). */
 int tail_checkpoint(struct tail *t, struct checkpoint **ret);
 

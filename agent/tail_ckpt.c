@@ -124,7 +124,10 @@ uint64_t tail_resume_offset(struct tail *t, int fd, const struct stat *st, const
 
 	e = tail_find_entry(t, st, &ei);
 	if (!e && (e = tail_find_by_path(t, path, &ei))) {
-		if (!tail_entry_valid(fd, st, e)) {
+		char fp[65];
+		tail_fingerprint(fd, fp);
+		/* only the same content counts: a new file's first line differs, or is not known yet */
+		if (!e->fingerprint[0] || strcmp(fp, e->fingerprint) != 0 || !tail_entry_valid(fd, st, e)) {
 			log_info("tail", "%s: a new file since the checkpoint; reading it from the start", path);
 			return 0; /* the old file's entry stays for tail_find_moved */
 		}
@@ -283,6 +286,7 @@ int tail_keep(struct tail *t, struct tail_file *f)
 	for (i = 0; i < t->kept->n; i++)
 		if (t->kept->e[i].dev == (uint64_t)f->dev && t->kept->e[i].ino == (uint64_t)f->ino)
 			tail_drop_entry(t, i--);
+	t->added = true; /* the set changed: worth saving soon */
 	return tail_entry(t, f, (int64_t)time(NULL), t->kept);
 }
 

@@ -42,7 +42,7 @@ struct tail {
 	bool no_inotify;    /* ONSIDE_TEST_NO_INOTIFY=1: take the poll path everywhere */
 	bool poll_dirs;     /* some directory is polled: re-expand the globs on every poll */
 	unsigned poll_logged; /* reasons already logged (bits) */
-	bool rotated_logged;
+	bool added;         /* a file was added since tail_new_files */
 	struct tail_file **files;
 	size_t n, cap;
 	size_t rr; /* round-robin start for tail_read */
