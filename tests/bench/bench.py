@@ -335,6 +335,7 @@ def backfill(args, tools, workdir, regex):
     rows = {"cat": [], "jsonc": [], "agent": [], "syslog-ng": []}
     checks = {"agent": [], "syslog-ng": []}
     requests = {"agent": [], "syslog-ng": []}
+    sink_cpu = {"agent": [], "syslog-ng": []}
     use_sng = not args.no_syslog_ng and shutil.which("syslog-ng")
     try:
         run_measured(["cat", data])  # warm the page cache
@@ -347,13 +348,17 @@ def backfill(args, tools, workdir, regex):
             cfg = agent_config(os.path.join(run_dir, "agent.yaml"), sink.url, os.path.join(run_dir, "state"),
                                [data], parser={"type": "regex", "pattern": REGEX} if regex else None)
             sink.reset()
+            sink_cpu0 = task_counters(sink.proc.pid)[0]
             rows["agent"].append(run_measured([agent, "run", "--once", "-c", cfg], env=agent_env()))
+            sink_cpu["agent"].append(task_counters(sink.proc.pid)[0] - sink_cpu0)
             s = sink.stats()
             checks["agent"].append(check(s, n))
             requests["agent"].append(s["requests"])
             if use_sng:
                 sink.reset()
+                sink_cpu0 = task_counters(sink.proc.pid)[0]
                 res, s = run_syslog_ng(args, run_dir, data, sink, n, regex)
+                sink_cpu["syslog-ng"].append(task_counters(sink.proc.pid)[0] - sink_cpu0)
                 rows["syslog-ng"].append(res)
                 checks["syslog-ng"].append(check(s, n))
                 requests["syslog-ng"].append(s["requests"])
@@ -379,6 +384,8 @@ def backfill(args, tools, workdir, regex):
             "check": ";".join(sorted(set(checks[name]))) if name in checks else "",
             "mb_s": size / 1e6 / med([x.wall for x in rs]),
         }
+        if sink_cpu.get(name):
+            row["sink_cpu"] = med(sink_cpu[name])
         row["eps"] = n / row["wall"]
         row["cpu_us_ev"] = row["cpu"] / n * 1e6
         refs[name] = row
@@ -679,6 +686,8 @@ def print_table(rows, ratios, targets, meta):
                                                r["vcsw"], r["ivcsw"]))
         if "mb_s" in r:
             notes.append("%.0f MB/s" % r["mb_s"])
+        if "sink_cpu" in r:
+            notes.append("sink CPU %.2f s" % r["sink_cpu"])
         print("| " + " | ".join([
             r["workload"], str(r["runs"]), fmt(r["wall"], "%.3f"), fmt(r.get("eps"), "%.0f"),
             fmt(r["cpu"], "%.3f"), fmt(r.get("cpu_us_ev"), "%.2f"), fmt(r["rss_mb"], "%.1f"),
