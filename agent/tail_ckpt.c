@@ -1,13 +1,16 @@
-/* The tailer's side of the checkpoint: a file's identity (first-line fingerprint, device, inode), the
- * check hash that validates a saved offset, matching saved entries to files at start (also under a
- * new name in the same directory), the entries written, and pruning entries of files long gone. */
+/* Identity: a file's first-line fingerprint, device and inode, the check hash that validates a saved
+ * offset, matching saved entries to files at start (also under a new name in the same directory), the
+ * entries written, pruning entries of files long gone, and noticing that a followed file no longer
+ * holds what was read (truncation, rewrite), with copytruncate's copy found to read on from. */
 #include "tail_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -337,4 +340,139 @@ int tail_checkpoint(struct tail *t, struct checkpoint **ret)
 	}
 	*ret = cp;
 	return 0;
+}
+
+/* ---- truncation and rewrites ---- */
+
+/* copytruncate's copy of f's old content: a regular file in f's directory with f's fingerprint whose
+ * bytes before our read offset are the ones we read. Returns its descriptor or a negative errno. */
+static int tail_find_copy(struct tail *t, struct tail_file *f, struct stat *ret_st, char **ret_path)
+{
+	char *dir = strdup(f->path), *slash, pat[4096];
+	glob_t g;
+	int fd = -ENOENT;
+
+	if (!dir || !(slash = strrchr(dir, '/')) || f->fp[0] == '\0') {
+		free(dir);
+		return -ENOENT;
+	}
+	*slash = '\0';
+	if (snprintf(pat, sizeof(pat), "%s/*", dir) >= (int)sizeof(pat) || glob(pat, GLOB_NOSORT, NULL, &g) != 0) {
+		free(dir);
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < g.gl_pathc && fd < 0; i++) {
+		unsigned char b[sizeof(f->tailb)];
+		char fp[65];
+		int x = open(g.gl_pathv[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (x < 0)
+			continue;
+		tail_fingerprint(x, fp);
+		if (fstat(x, ret_st) == 0 && S_ISREG(ret_st->st_mode) && ret_st->st_ino != f->ino &&
+		    (uint64_t)ret_st->st_size >= f->ls.offset && !tail_by_ino(t, ret_st->st_dev, ret_st->st_ino) &&
+		    strcmp(fp, f->fp) == 0 &&
+		    pread(x, b, f->tailn, (off_t)(f->ls.offset - f->tailn)) == (ssize_t)f->tailn &&
+		    memcmp(b, f->tailb, f->tailn) == 0 && (*ret_path = strdup(g.gl_pathv[i]))) {
+			fd = x;
+			break;
+		}
+		close(x);
+	}
+	globfree(&g);
+	free(dir);
+	return fd;
+}
+
+/* Moves f's old content (identity, place, pending marks) into a new record, leaving f empty. */
+static struct tail_file *tail_split(struct tail *t, struct tail_file *f)
+{
+	struct tail_file *old = malloc(sizeof(*old));
+
+	if (!old)
+		return NULL;
+	*old = *f;
+	old->fd = -1;
+	old->wd = -1;
+	old->poll = false;
+	old->verify = false;
+	old->path = strdup(f->path);
+	if (!old->path) {
+		free(old);
+		return NULL;
+	}
+	f->marks = NULL;
+	f->mhead = f->mlen = f->mcap = 0;
+	f->committed = 0;
+	f->fp[0] = '\0';
+	f->idf = NULL;
+	f->check_offset = UINT64_MAX;
+	f->tailn = 0;
+	f->lines_read = 0;
+	lines_init(&f->ls, 0, t->cfg->inputs[f->input].max_line_bytes);
+	return old;
+}
+
+/* copytruncate or a rewrite: the file no longer holds what we read. Its old content goes on in a
+ * record of its own, so the checkpoint order holds: read on from copytruncate's copy when there is
+ * one (nothing in it is lost even when reading was behind), else only its pending marks are kept.
+ * The file itself is read again from the start with a new fingerprint. */
+static int tail_truncated(struct tail *t, struct tail_file *f)
+{
+	struct tail_file *old;
+	struct stat st;
+	char *copy = NULL;
+	int fd = tail_find_copy(t, f, &st, &copy);
+
+	old = tail_split(t, f);
+	if (!old || tail_push(t, old) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(copy);
+		tail_file_free(old);
+		return -ENOMEM;
+	}
+	old->fd = fd;
+	old->ready = fd >= 0;
+	if (fd < 0) {
+		old->detached = true;
+		log_info("tail", "%s: truncated; reading it from the start", f->path);
+		return 0;
+	}
+	log_info("tail", "%s: truncated; reading its copy %s on from offset %llu, then the file from the start",
+		 f->path, copy, (unsigned long long)old->ls.offset);
+	free(old->path);
+	old->path = copy;
+	old->dev = st.st_dev;
+	old->ino = st.st_ino;
+	old->size = (uint64_t)st.st_size;
+	t->nopen++; /* f keeps its descriptor: old has the copy's */
+	tail_watch_file(t, old);
+	tail_set_rotated(t, old, "copy of truncated content");
+	return 0;
+}
+
+/* Before reading after an event or a reopen: a size below the read offset, other bytes just before
+ * it, or another first line mean the file was truncated or rewritten under us. */
+int tail_verify(struct tail *t, struct tail_file *f)
+{
+	unsigned char b[sizeof(f->tailb)];
+	struct stat st;
+	char fp[65];
+	bool bad;
+
+	f->verify = false;
+	if (fstat(f->fd, &st) < 0)
+		return -errno;
+	f->size = (uint64_t)st.st_size;
+	bad = f->size < f->ls.offset;
+	if (!bad && f->tailn)
+		bad = pread(f->fd, b, f->tailn, (off_t)(f->ls.offset - f->tailn)) != (ssize_t)f->tailn ||
+		      memcmp(b, f->tailb, f->tailn) != 0;
+	if (!bad && f->fp[0]) {
+		tail_fingerprint(f->fd, fp);
+		bad = strcmp(fp, f->fp) != 0;
+	}
+	if (!bad || f->rotated || t->once)
+		return 0;
+	return tail_truncated(t, f) < 0 ? -ENOMEM : 1;
 }

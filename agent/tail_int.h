@@ -68,6 +68,8 @@ bool tail_excluded(const struct config_input *in, const char *path);
 int tail_reopen(struct tail *t, struct tail_file *f);
 void tail_close_fd(struct tail *t, struct tail_file *f);
 void tail_remove(struct tail *t, size_t i);
+int tail_push(struct tail *t, struct tail_file *f);
+void tail_file_free(struct tail_file *f);
 void tail_renamed(struct tail *t, struct tail_file *f, const char *path);
 void tail_check_path(struct tail *t, struct tail_file *f);
 
@@ -91,5 +93,8 @@ int tail_find_in_dir(const char *path, dev_t dev, ino_t ino, char **ret_path);
 void tail_find_moved(struct tail *t);
 int tail_keep(struct tail *t, struct tail_file *f);
 int tail_copy_checkpoint(struct tail *t, const struct checkpoint *cp);
+/* Before reading after a change: returns 1 if f was truncated or rewritten (its old content then
+ * goes on in a record of its own), 0, or a negative errno. */
+int tail_verify(struct tail *t, struct tail_file *f);
 
 #endif
