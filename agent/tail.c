@@ -577,7 +577,8 @@ bool tail_once_read(struct tail *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tail_file *f = t->files[i];
-		if (!f->detached && (f->ls.offset < f->stop_at || lines_pending(&f->ls)))
+		/* a final line without LF does not count: tail_once_flush_partials decides on it */
+		if (!f->detached && f->ls.offset < f->stop_at)
 			return false;
 	}
 	return true;
