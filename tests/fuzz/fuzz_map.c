@@ -3,6 +3,7 @@
  * mapped as if it came from one file. An event must append exactly one strict JSON object with the
  * five API members; anything else must leave the buffer as it was. */
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,9 @@
 #include "config.h"
 #include "eventid.h"
 #include "fuzz.h"
+#include "jsonw.h"
 #include "map.h"
+#include "timefmt.h"
 
 #define NS "3d1219c7c4c5404aaa1f6d2a48adfda4"
 #define PREFIX "["
@@ -76,7 +79,18 @@ static struct config_input make_input(unsigned pick)
 	return in;
 }
 
-/* The bytes appended for one event: one strict JSON object with the members the API requires. */
+static bool is_string_where(struct json_object *v, bool (*ok)(const char *, size_t))
+{
+	return ok(json_object_get_string(v), (size_t)json_object_get_string_len(v));
+}
+
+static bool is_utc_time(const char *s, size_t n)
+{
+	return n >= 20 && n < TIMEFMT_MAX && s[4] == '-' && s[10] == 'T' && s[n - 1] == 'Z';
+}
+
+/* The bytes appended for one event: one strict JSON object in valid UTF-8 with the members the API
+ * requires, the ids UUIDs and the time in UTC. */
 static void check_event(const char *s, size_t n)
 {
 	static const char *const keys[] = { "event_name", "payload", "event_datetime", "event_id",
@@ -87,6 +101,8 @@ static void check_event(const char *s, size_t n)
 
 	if (!tok)
 		return;
+	if (!utf8_valid(s, n))
+		abort();
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, s, (int)n);
 	if (!o || json_tokener_get_parse_end(tok) != n || !json_object_is_type(o, json_type_object) ||
@@ -96,6 +112,10 @@ static void check_event(const char *s, size_t n)
 		if (!json_object_object_get_ex(o, keys[i], &v) ||
 		    !json_object_is_type(v, i == 1 ? json_type_object : json_type_string))
 			abort();
+	if (!json_object_object_get_ex(o, "event_id", &v) || !is_string_where(v, uuid_is_valid) ||
+	    !json_object_object_get_ex(o, "installation_id", &v) || !is_string_where(v, uuid_is_valid) ||
+	    !json_object_object_get_ex(o, "event_datetime", &v) || !is_string_where(v, is_utc_time))
+		abort();
 	json_object_put(o);
 	json_tokener_free(tok);
 }
