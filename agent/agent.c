@@ -37,6 +37,8 @@ struct agent {
 	struct sender *sender;
 	struct deadletter *dl;
 	struct mapjob *job; /* lines read and not yet mapped */
+	struct config **old; /* configurations replaced by reloads, still referenced */
+	size_t nold;
 	struct batch *cur; /* the batch being built */
 	struct ack *cur_ack;
 	struct ack acks; /* sentinel of the live acks */
@@ -62,7 +64,7 @@ static void agent_deadletter(struct agent *a, struct tail_file *f, const char *l
 			     const char *resp, size_t resp_len)
 {
 	struct deadletter_entry e = {
-		.input = a->cfg->inputs[f->input].name,
+		.input = f->in->name,
 		.path = f->path,
 		.offset = offset,
 		.reason = reason,
@@ -419,14 +421,40 @@ static void agent_sender_opts(const struct config *c, struct sender_opts *o)
 	};
 }
 
-/* SIGHUP: load and validate the new file; an invalid one is refused and the old one stays. The
- * endpoint (url, credentials, CA, timeouts, backoffs) and the log level apply to the next request;
- * inputs, batching and the state directory are fixed for the life of the process. */
+static unsigned agent_threads(void);
+
+/* Retired configurations stay alive while files of removed inputs still point into them. */
+static void agent_drop_old_configs(struct agent *a, bool all)
+{
+	if (!a->nold || (!all && tail_nretired(a->tail) > 0))
+		return;
+	for (size_t i = 0; i < a->nold; i++)
+		config_free(a->old[i]);
+	free(a->old);
+	a->old = NULL;
+	a->nold = 0;
+}
+
+static bool agent_reload_allowed(const struct agent *a, const struct config *c)
+{
+	if (strcmp(c->agent.state_dir, a->cfg->agent.state_dir) == 0 &&
+	    strcmp(c->agent.id_namespace, a->cfg->agent.id_namespace) == 0)
+		return true;
+	log_errorx("config", "reload refused: agent.state_dir and agent.id_namespace cannot change while "
+		   "running (the checkpoint and every event id depend on them); restart the agent");
+	return false;
+}
+
+/* SIGHUP: load and validate the new file; an invalid one is refused and the old one stays. A valid
+ * one is swapped in: new inputs start, removed ones stop after their in-flight batches, the endpoint
+ * and credentials apply to the next request and batch limits to the next batch. */
 static void agent_reload(struct agent *a)
 {
 	struct config_diag d = {0};
-	struct config *c = NULL;
+	struct config *c = NULL, **old;
+	struct mapjob *job = NULL;
 	struct sender_opts o;
+	char err[512];
 
 	if (config_load(a->config_path, CONFIG_NEED_CREDENTIALS, &c, &d) < 0) {
 		for (size_t i = 0; i < d.nerrors; i++)
@@ -436,16 +464,34 @@ static void agent_reload(struct agent *a)
 		return;
 	}
 	config_diag_free(&d);
-	agent_sender_opts(c, &o);
-	if (sender_set_opts(a->sender, &o) < 0) {
-		log_errorx("config", "reload: cannot apply the new endpoint settings");
+	old = realloc(a->old, (a->nold + 1) * sizeof(*old));
+	if (old)
+		a->old = old;
+	if (!old || !agent_reload_allowed(a, c)) {
 		config_free(c);
 		return;
 	}
+	if (mapjob_new(c, agent_threads(), &job, err, sizeof(err)) < 0) {
+		log_errorx("config", "reload refused: %s", err);
+		config_free(c);
+		return;
+	}
+	agent_sender_opts(c, &o);
+	if (sender_set_opts(a->sender, &o) < 0) {
+		log_errorx("config", "reload refused: cannot apply the new endpoint settings");
+		mapjob_free(job);
+		config_free(c);
+		return;
+	}
+	/* lines are mapped in the loop turn that reads them: the job is empty here */
+	mapjob_free(a->job);
+	a->job = job;
+	tail_reconfigure(a->tail, c);
+	a->old[a->nold++] = a->cfg;
+	a->cfg = c;
 	log_set_level(c->agent.log_level);
-	log_info("config", "reloaded %s (endpoint and log level applied; input, batch and state changes "
-		 "take effect at the next restart)", a->config_path);
-	config_free(c);
+	a->want_read = true;
+	log_info("config", "reloaded %s: %zu input%s", a->config_path, c->ninputs, c->ninputs == 1 ? "" : "s");
 }
 
 static void agent_signal_cb(struct loop *l, int fd, int events, void *data)
@@ -555,6 +601,7 @@ static void agent_before_sleep(struct loop *l, void *data)
 	}
 	if (a->once && !a->stopping)
 		agent_once_step(a);
+	agent_drop_old_configs(a, false);
 	if (a->stopping && sender_pending(a->sender) == 0)
 		loop_stop(l);
 	/* more to read: do not let epoll_wait block */
@@ -688,6 +735,7 @@ void agent_free(struct agent *a)
 		free(x);
 	}
 	mapjob_free(a->job);
+	agent_drop_old_configs(a, true);
 	deadletter_close(a->dl);
 	if (a->sigfd >= 0)
 		close(a->sigfd);

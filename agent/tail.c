@@ -172,6 +172,7 @@ static struct tail_file *tail_file_new(struct tail *t, const char *path, size_t 
 	f->fd = fd;
 	f->wd = -1;
 	f->input = input;
+	f->in = &t->cfg->inputs[input];
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->size = (uint64_t)st->st_size;
@@ -295,7 +296,7 @@ void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why)
 	log_info("tail", "%s: %s; reading it to its end", f->path, why);
 	tail_rotated_bound(t, f);
 	if (!t->rotate_timer && !t->once)
-		t->rotate_timer = loop_add_timer(t->loop, (int64_t)t->cfg->inputs[f->input].rotate_wait_ms,
+		t->rotate_timer = loop_add_timer(t->loop, (int64_t)f->in->rotate_wait_ms,
 						 tail_rotate_timer, t);
 }
 
@@ -320,7 +321,7 @@ void tail_renamed(struct tail *t, struct tail_file *f, const char *path)
 /* A rotated file is closed once read to its end, delivered, and quiet for rotate_wait. */
 static bool tail_finished(const struct tail *t, const struct tail_file *f, uint64_t now)
 {
-	uint64_t wait = t->cfg->inputs[f->input].rotate_wait_ms;
+	uint64_t wait = f->in->rotate_wait_ms;
 
 	return f->rotated && !f->detached && !f->ready && f->mlen == 0 && f->committed >= f->ls.offset &&
 	       now - f->last_change_ms >= wait;
@@ -334,7 +335,7 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 static void tail_flush_rotated(struct tail *t, struct tail_file *f, uint64_t now)
 {
 	if (f->fd < 0 || f->ready || !lines_pending(&f->ls) ||
-	    now - f->last_change_ms < t->cfg->inputs[f->input].rotate_wait_ms)
+	    now - f->last_change_ms < f->in->rotate_wait_ms)
 		return;
 	t->cur = f;
 	lines_flush(&f->ls, tail_line_cb, t);
@@ -350,7 +351,7 @@ static int64_t tail_rotate_timer(struct loop *l, void *data)
 	(void)l;
 	for (size_t i = 0; i < t->n;) {
 		struct tail_file *f = t->files[i];
-		uint64_t wait = t->cfg->inputs[f->input].rotate_wait_ms, due;
+		uint64_t wait = f->in->rotate_wait_ms, due;
 		if (!f->rotated || f->detached) {
 			i++;
 			continue;
@@ -496,7 +497,7 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 
 	if (!f->idf) {
 		const char *ns = t->cfg->agent.id_namespace;
-		const char *name = t->cfg->inputs[f->input].name;
+		const char *name = f->in->name;
 		tail_fingerprint(f->fd, f->fp);
 		f->idf = eventid_file_new(ns, strlen(ns), name, strlen(name), f->fp);
 		if (!f->idf)
@@ -549,7 +550,7 @@ int tail_read(struct tail *t, size_t budget, bool *ret_more)
 		struct tail_file *f = t->files[i];
 		ssize_t n;
 
-		if (!f->ready)
+		if (!f->ready || f->retired)
 			continue;
 		n = tail_read_file(t, f);
 		if (n == -EAGAIN) { /* the agent has no room for more batches */
@@ -688,14 +689,86 @@ bool tail_advance(struct tail *t)
 			f->mlen--;
 			moved = true;
 		}
-		/* a detached record has nothing left to say once its marks are done */
-		if (f->detached && f->mlen == 0) {
+		/* a detached record has nothing left to say once its marks are done; a retired file leaves
+		 * its place in the checkpoint */
+		if ((f->detached || f->retired) && f->mlen == 0) {
+			if (f->retired)
+				tail_keep(t, f);
 			tail_remove(t, i);
 			continue;
 		}
 		i++;
 	}
 	return moved;
+}
+
+static ssize_t tail_input_named(const struct config *cfg, const char *name)
+{
+	for (size_t k = 0; k < cfg->ninputs; k++)
+		if (strcmp(cfg->inputs[k].name, name) == 0)
+			return (ssize_t)k;
+	return -1;
+}
+
+static bool tail_globs_changed(const struct config *old, const struct config_input *in)
+{
+	const struct config_input *o = &old->inputs[tail_input_named(old, in->name)];
+
+	if (o->npaths != in->npaths)
+		return true;
+	for (size_t k = 0; k < in->npaths; k++)
+		if (strcmp(o->paths[k], in->paths[k]) != 0)
+			return true;
+	return false;
+}
+
+int tail_reconfigure(struct tail *t, const struct config *cfg)
+{
+	const struct config *old = t->cfg;
+
+	t->cfg = cfg;
+	for (size_t i = 0; i < t->n; i++) {
+		struct tail_file *f = t->files[i];
+		ssize_t k = f->retired ? -1 : tail_input_named(cfg, f->in->name);
+
+		if (k >= 0 && (f->rotated || f->detached || tail_match(t, f->path) == k)) {
+			f->input = (size_t)k;
+			f->in = &cfg->inputs[k];
+			continue;
+		}
+		if (!f->retired)
+			log_info("tail", "%s: no longer an input's file; stopping after what is in flight", f->path);
+		f->retired = true;
+		f->ready = false;
+	}
+	/* files of new inputs (or new globs) are seen for the first time: start_at applies to them */
+	for (size_t i = 0; i < cfg->ninputs; i++) {
+		const struct config_input *in = &cfg->inputs[i];
+
+		if (tail_input_named(old, in->name) >= 0 && !tail_globs_changed(old, in))
+			continue;
+		for (size_t k = 0; k < in->npaths; k++) {
+			glob_t g;
+			if (glob(in->paths[k], 0, NULL, &g) != 0)
+				continue;
+			for (size_t j = 0; j < g.gl_pathc; j++)
+				if (!tail_excluded(in, g.gl_pathv[j]))
+					tail_open_path(t, g.gl_pathv[j], i, TAIL_OPEN_INITIAL);
+			globfree(&g);
+		}
+	}
+	if (!t->once)
+		tail_watch_patterns(t);
+	return 0;
+}
+
+size_t tail_nretired(const struct tail *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		n += t->files[i]->retired;
+	return n;
 }
 
 bool tail_new_files(struct tail *t)

@@ -47,6 +47,7 @@ struct mark {
 struct tail_file {
 	char *path;
 	size_t input; /* index into config inputs */
+	const struct config_input *in; /* that input (of the configuration it was last matched with) */
 	int fd;
 	int wd;
 	dev_t dev;
@@ -64,6 +65,7 @@ struct tail_file {
 	bool detached;       /* a record of truncated content: no file, only marks */
 	bool poll;           /* no inotify events for it: the slow stat poll looks at it */
 	bool verify;         /* check for truncation or a rewrite before the next read */
+	bool retired;        /* its input went away in a reload: no more reads; leaves once delivered */
 	uint64_t last_change_ms;
 	uint64_t last_use_ms; /* last event or read: the least recently used descriptor is closed first */
 	int64_t last_delivery;
@@ -108,6 +110,13 @@ bool tail_advance(struct tail *t);
 /* True once after files were added since the last call: the checkpoint should record their identities
  * before their lines are sent, so that a crash followed by a rotation still finds them. */
 bool tail_new_files(struct tail *t);
+
+/* Reload: files of inputs that stay (by name) follow the new input; files of inputs that went, or
+ * no longer matched by their input's globs, are read no more and leave once their lines in flight are
+ * resolved (their place stays in the checkpoint); new globs are expanded and watched. The previous
+ * configuration must stay alive while tail_nretired() > 0 (retired files still point into it). */
+int tail_reconfigure(struct tail *t, const struct config *cfg);
+size_t tail_nretired(const struct tail *t);
 
 /* Checkpoint of every file (plus the kept entries from start). */
 int tail_checkpoint(struct tail *t, struct checkpoint **ret);

@@ -267,7 +267,7 @@ static int tail_entry(struct tail *t, struct tail_file *f, int64_t now, struct c
 	if (f->fp[0] == '\0' && e.offset > 0 && f->fd >= 0)
 		tail_fingerprint(f->fd, f->fp);
 	e.path = f->path;
-	e.input = (char *)t->cfg->inputs[f->input].name;
+	e.input = (char *)f->in->name;
 	memcpy(e.fingerprint, f->fp, sizeof(e.fingerprint));
 	e.dev = (uint64_t)f->dev;
 	e.ino = (uint64_t)f->ino;
@@ -408,7 +408,7 @@ static struct tail_file *tail_split(struct tail *t, struct tail_file *f)
 	f->check_offset = UINT64_MAX;
 	f->tailn = 0;
 	f->lines_read = 0;
-	lines_init(&f->ls, 0, t->cfg->inputs[f->input].max_line_bytes);
+	lines_init(&f->ls, 0, f->in->max_line_bytes);
 	return old;
 }
 

@@ -91,6 +91,51 @@ class Ops(agentlib.AgentTestCase):
         self.assertEqual(agentlib.stop_agent(proc), 0)
         self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
 
+    def test_reload_adds_and_removes_inputs_without_resending(self):
+        a = self.write_log(purchase_lines(5, seed=6), name="a.log")
+        b = self.write_log(purchase_lines(4, seed=7), name="b.log")
+        cfg = self.config(paths=[a])
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(5)
+        # add input "second" for b.log
+        second = agentlib.default_input([b], name="second")
+        self.config(paths=[a], inputs=[agentlib.default_input([a]), second])
+        proc.send_signal(signal.SIGHUP)
+        self.standin.wait_events(9)
+        append_lines(a, purchase_lines(2, seed=8, start=6))
+        append_lines(b, purchase_lines(2, seed=9, start=5))
+        self.standin.wait_events(13)
+        # remove input "purchases": a.log is read no more; b.log goes on
+        self.config(paths=[b], inputs=[second])
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: agentlib.agent_stderr(proc).count("reloaded") >= 2, timeout=5, message="second reload")
+        append_lines(a, purchase_lines(3, seed=10, start=8))
+        append_lines(b, purchase_lines(1, seed=11, start=7))
+        self.standin.wait_events(14)
+        time.sleep(0.5)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        ids = self.standin.event_ids()
+        want_a = expected_pos_ids(a)[:7]
+        want_b = expected_pos_ids(b, input_name="second")
+        self.assertEqual(sorted(ids), sorted(want_a + want_b))
+        self.assertEqual(len(ids), len(set(ids)))
+        err = agentlib.agent_stderr(proc)
+        self.assertIn("no longer an input's file", err)
+
+    def test_reload_cannot_move_the_state_directory(self):
+        log = self.write_log(purchase_lines(2, seed=12))
+        cfg = self.config(paths=[log])
+        proc = self.start_agent(["run", "-c", cfg])
+        self.standin.wait_events(2)
+        self.config(paths=[log], state_dir=self.path("elsewhere"))
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in agentlib.agent_stderr(proc), timeout=5, message="refusal")
+        append_lines(log, purchase_lines(1, seed=13, start=3))
+        self.standin.wait_events(3)
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertFalse(os.path.exists(self.path("elsewhere")))
+        self.assertTrue(os.path.exists(os.path.join(self.path("state"), "checkpoint.json")))
+
 
 if __name__ == "__main__":
     agentlib.main()
