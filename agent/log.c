@@ -20,10 +20,35 @@ void log_init(int level)
 void log_set_level(int level) { log_level = level; }
 int log_get_level(void) { return log_level; }
 
+/* One event, one line: control characters (from file names, server answers, ...) are written as
+ * escapes, so nothing a log line quotes can start a line of its own or drive the terminal. */
+static void log_escape(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *in && o + 5 < outlen; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c >= 0x20 && c != 0x7f) {
+			out[o++] = (char)c;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			out[o++] = '\\';
+			out[o++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xf];
+		}
+	}
+	out[o] = '\0';
+}
+
 static void log_vwrite(int level, const char *comp, int err, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"error", "warn", "info", "debug"};
-	char msg[2048];
+	char msg[2048], safe[4 * 2048];
 	char stamp[32] = "";
 	int n;
 
@@ -34,6 +59,7 @@ static void log_vwrite(int level, const char *comp, int err, const char *fmt, va
 		return;
 	if (err && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(err));
+	log_escape(msg, safe, sizeof(safe));
 	if (log_timestamps) {
 		struct timespec ts;
 		struct tm tm;
@@ -41,7 +67,7 @@ static void log_vwrite(int level, const char *comp, int err, const char *fmt, va
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
 	}
-	fprintf(stderr, "%s%s %s: %s\n", stamp, names[level], comp, msg);
+	fprintf(stderr, "%s%s %s: %s\n", stamp, names[level], comp, safe);
 }
 
 #define LOG_FN(fn, level, witherr)                                                                 \

@@ -25,6 +25,26 @@
 
 #define EP(field) SECTION_AT(endpoint, field)
 
+/* A CA bundle that cannot be read would make every request fail at run time: say so now. */
+static int check_ca_file(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
+{
+	struct stat st;
+	int fd;
+
+	if (cfg_check_abspath(ld, node, name, value) < 0)
+		return -EINVAL;
+	fd = open(value, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cfg_error(ld, node, "%s: cannot read %s: %s", name, value,
+			  fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	close(fd);
+	return 0;
+}
+
 static const struct cfg_key endpoint_keys[] = {
 	{ .key = "url", .type = CFG_STRING, EP(url), .def = CONFIG_DEFAULT_URL, .check = cfg_check_nonempty,
 	  .help = "the events API; http:// is refused unless allow_insecure_http" },
@@ -36,7 +56,7 @@ static const struct cfg_key endpoint_keys[] = {
 	  .help = "environment variable holding the password" },
 	{ .key = "password", .type = CFG_STRING, EP(password), .flags = CFG_SECRET,
 	  .help = "inline password (discouraged)" },
-	{ .key = "ca_file", .type = CFG_STRING, EP(ca_file), .check = cfg_check_abspath,
+	{ .key = "ca_file", .type = CFG_STRING, EP(ca_file), .check = check_ca_file,
 	  .help = "CA bundle to trust instead of the system's" },
 	{ .key = "timeout", .type = CFG_DURATION, EP(timeout_ms), .def = "30s", .min = 1, .max = UINT64_MAX,
 	  .help = "whole-request timeout" },
@@ -370,6 +390,42 @@ out:
 	return r;
 }
 
+/* Replaces every occurrence of secret in each message by "<redacted>". A YAML alias can make the
+ * password the value of another key whose message quotes its value; this is the last line of defence. */
+static void diag_scrub(struct cfg_msgs *m, const char *secret)
+{
+	static const char mask[] = "<redacted>";
+	size_t sl = strlen(secret);
+
+	for (size_t i = 0; i < m->n; i++) {
+		char *t = m->v[i].text, *hit, *out, *w;
+		const char *from;
+		size_t hits = 0, len = strlen(t);
+
+		for (hit = strstr(t, secret); hit; hit = strstr(hit + sl, secret))
+			hits++;
+		if (!hits)
+			continue;
+		out = malloc(len - hits * sl + hits * (sizeof(mask) - 1) + 1);
+		if (!out) {
+			explicit_bzero(t, len); /* better no message than one with the secret */
+			continue;
+		}
+		w = out;
+		from = t;
+		for (; (hit = strstr(from, secret)); from = hit + sl) {
+			memcpy(w, from, (size_t)(hit - from));
+			w += hit - from;
+			memcpy(w, mask, sizeof(mask) - 1);
+			w += sizeof(mask) - 1;
+		}
+		strcpy(w, from);
+		explicit_bzero(t, len);
+		free(t);
+		m->v[i].text = out;
+	}
+}
+
 static int diag_take(struct cfg_loader *ld, struct config_diag *diag)
 {
 	int r = 0;
@@ -416,6 +472,10 @@ int config_load(const char *path, int flags, struct config **ret, struct config_
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
+	if (c && c->endpoint.password && c->endpoint.password[0]) {
+		diag_scrub(&ld.errors, c->endpoint.password);
+		diag_scrub(&ld.warnings, c->endpoint.password);
+	}
 	if (diag_take(&ld, diag) < 0 && !r)
 		r = -ENOMEM;
 	if (r < 0) {

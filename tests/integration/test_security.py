@@ -212,14 +212,16 @@ class Tls(SecurityCase):
         s = self.tls_standin(p["good"])
         missing = self.path("no-such-ca.pem")
         log = self.write_log(purchase_lines(5, seed=105))
-        # at run time: nothing is sent, and the error names the file
-        self.refused(s, log, missing, r"(?i)certificate.*%s" % re.escape(missing))
-        # check, which validates what the configuration points at (password_file, plugins), reports it
+        # the configuration loader validates what it points at (password_file, plugins, ca_file):
+        # check reports it, and run refuses to start, so nothing is sent
         cfg = self.config(name="check.yaml", standin=s, paths=[log], endpoint={"ca_file": missing})
-        rc, out, err = run_agent(["check", "-c", cfg], env=self.env())
-        self.assertEqual(rc, 2, "check accepted a ca_file that does not exist:\n" + out + err)
-        self.assertIn(missing, err)
-        self.assertRegex(err, r"^%s:\d+:\d+: " % re.escape(cfg))
+        for args in (["check", "-c", cfg], ["run", "--once", "-c", cfg]):
+            rc, out, err = run_agent(args, env=self.env())
+            self.assertEqual(rc, 2, "%s accepted a ca_file that does not exist:\n%s%s" % (args[0], out, err))
+            self.assertIn(missing, err)
+            self.assertRegex(err, r"^%s:\d+:\d+: endpoint.ca_file: cannot read " % re.escape(cfg))
+        self.assertEqual(s.stats()["requests"], 0)
+        self.assertEqual(s.events(), [])
 
     def test_verification_cannot_be_turned_off(self):
         p = pki()

@@ -213,14 +213,20 @@ static const char *full_yaml_with_built_plugin(void)
 	at = strstr(text, packaged);
 	assert_non_null(at);
 	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, plugin, at + strlen(packaged));
-	return write_file(0, "full.yaml", out, 0644);
+	/* and ca_file at a file that exists (the loader checks it can be read) */
+	at = strstr(out, "/etc/ssl/ca.pem");
+	assert_non_null(at);
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - out), out, data_path("full.yaml"),
+		 at + strlen("/etc/ssl/ca.pem"));
+	return write_file(0, "full.yaml", text, 0644);
 }
 
-static void test_missing_plugin(void **state)
+static void test_missing_ca_file_and_plugin(void **state)
 {
 	(void)state;
-	EXPECT_FIXTURE("full.yaml", ":62:13: inputs[2].parser.path: plugin /usr/lib/onside-agent/parsers/libonside-kv.so: "
-				    "cannot stat: No such file or directory");
+	EXPECT_FIXTURE("full.yaml", ":6:12: endpoint.ca_file: cannot read /etc/ssl/ca.pem: No such file or directory",
+		       ":62:13: inputs[2].parser.path: plugin /usr/lib/onside-agent/parsers/libonside-kv.so: "
+		       "cannot stat: No such file or directory");
 }
 
 static void test_full_values(void **state)
@@ -233,7 +239,7 @@ static void test_full_values(void **state)
 	assert_string_equal(c->endpoint.url, "http://127.0.0.1:8080/v1/events");
 	assert_true(c->endpoint.allow_insecure_http);
 	assert_string_equal(c->endpoint.password_env, "ONSIDE_TEST_PASSWORD");
-	assert_string_equal(c->endpoint.ca_file, "/etc/ssl/ca.pem");
+	assert_string_equal(c->endpoint.ca_file, data_path("full.yaml"));
 	assert_int_equal(c->endpoint.timeout_ms, 2500);
 	assert_string_equal(c->agent.state_dir, "/tmp/onside-state");
 	assert_string_equal(c->agent.id_namespace, "shop-cluster");
@@ -742,7 +748,7 @@ int main(void)
 		cmocka_unit_test(test_bundled_config),
 		cmocka_unit_test(test_minimal_defaults),
 		cmocka_unit_test(test_full_values),
-		cmocka_unit_test(test_missing_plugin),
+		cmocka_unit_test(test_missing_ca_file_and_plugin),
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_unknown_keys),
