@@ -426,7 +426,7 @@ static unsigned agent_threads(void);
 /* Retired configurations stay alive while files of removed inputs still point into them. */
 static void agent_drop_old_configs(struct agent *a, bool all)
 {
-	if (!a->nold || (!all && tail_nretired(a->tail) > 0))
+	if (!all && (!a->nold || tail_nretired(a->tail) > 0))
 		return;
 	for (size_t i = 0; i < a->nold; i++)
 		config_free(a->old[i]);
