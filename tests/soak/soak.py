@@ -93,7 +93,7 @@ class Writer(threading.Thread):
         os.symlink(os.path.basename(self.link.path), os.path.join(root, "link", "current.log"))
 
     def paths(self):
-        """endpoint-independent input definitions: (name, glob)."""
+        """(input name, path or glob) of each input."""
         return [("app", os.path.join(self.root, "app", "app.log")),
                 ("shop", os.path.join(self.root, "shop", "*.purchases.log")),
                 ("link", os.path.join(self.root, "link", "current.log"))]
