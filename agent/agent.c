@@ -49,6 +49,7 @@ struct agent {
 	bool failed;
 	uint64_t flush_timer, ckpt_timer, metrics_timer, kick_timer, shutdown_timer, progress_timer;
 	uint64_t once_timer;
+	uint64_t metrics_seen; /* agent_activity() at the last metrics write */
 	uint64_t started_ms;
 	struct agent_stats st;
 	char reason[512];
@@ -330,10 +331,29 @@ static void agent_write_metrics(struct agent *a)
 		log_debug("metrics", "cannot write metrics.prom: %s", strerror(-r));
 }
 
+/* Changes whenever a metric may have: lines read, requests, retries, in flight. */
+static uint64_t agent_activity(const struct agent *a)
+{
+	const struct sender_stats *s = sender_stats(a->sender);
+
+	return a->st.lines_read + a->st.batches + s->requests_total + s->retries + s->in_flight +
+	       s->events_delivered + s->events_rejected;
+}
+
+/* metrics.prom is rewritten every few seconds while something happens; an idle agent leaves it
+ * as it is and takes no wake-up for it (the before-sleep hook re-arms the timer on activity). */
 static int64_t agent_metrics_cb(struct loop *l, void *data)
 {
+	struct agent *a = data;
+	uint64_t now = agent_activity(a);
+
 	(void)l;
-	agent_write_metrics(data);
+	if (now == a->metrics_seen) {
+		a->metrics_timer = 0;
+		return LOOP_TIMER_STOP;
+	}
+	a->metrics_seen = now;
+	agent_write_metrics(a);
 	return METRICS_INTERVAL_MS;
 }
 
@@ -607,6 +627,8 @@ static void agent_before_sleep(struct loop *l, void *data)
 	/* more to read: do not let epoll_wait block */
 	if (!a->stopping && a->want_read && agent_room(a) && !a->kick_timer)
 		a->kick_timer = loop_add_timer(l, 0, agent_nop_cb, a);
+	if (!a->metrics_timer && agent_activity(a) != a->metrics_seen)
+		a->metrics_timer = loop_add_timer(l, METRICS_INTERVAL_MS, agent_metrics_cb, a);
 	if (a->ckpt_dirty && !a->ckpt_timer && !a->once)
 		a->ckpt_timer = loop_add_timer(l, CHECKPOINT_DELAY_MS, agent_ckpt_cb, a);
 }
@@ -699,7 +721,8 @@ int agent_run(struct agent *a)
 		log_warnx("agent", "running as root; the packaged service runs as the unprivileged user "
 			  "onside-agent");
 	loop_set_before_sleep(a->loop, agent_before_sleep, a);
-	a->metrics_timer = loop_add_timer(a->loop, METRICS_INTERVAL_MS, agent_metrics_cb, a);
+	agent_write_metrics(a);
+	a->metrics_seen = agent_activity(a);
 	if (a->once && isatty(STDERR_FILENO))
 		a->progress_timer = loop_add_timer(a->loop, 500, agent_progress_cb, a);
 	log_info("agent", "started: %zu files, %zu inputs", tail_nfiles(a->tail), a->cfg->ninputs);

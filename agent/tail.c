@@ -537,6 +537,11 @@ static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 	r = lines_feed(&f->ls, t->chunk, (size_t)n, tail_line_cb, t);
 	t->cur = NULL;
 	tail_remember(f, t->chunk, (size_t)(f->ls.offset - before));
+	if (r == 0 && (uint64_t)n < want) {
+		/* a short read of a regular file: at its end for now; an event says when it grows */
+		f->ready = false;
+		f->verify = true;
+	}
 	return r < 0 ? r : n;
 }
 
