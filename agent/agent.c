@@ -23,7 +23,7 @@
 #include "sender.h"
 #include "tail.h"
 
-#define READ_BUDGET (2u << 20) /* bytes read per pass: also bounds a mapping job's memory */
+#define READ_BUDGET (1u << 20) /* bytes read per pass: also bounds a mapping job's memory */
 #define CHECKPOINT_DELAY_MS 1000
 #define METRICS_INTERVAL_MS 5000
 #define DEADLETTER_ROTATE ((uint64_t)64 << 20)

@@ -17,7 +17,7 @@
 
 #include "log.h"
 
-#define TAIL_CHUNK (1u << 20)
+#define TAIL_CHUNK (256u << 10) /* one read; large enough that syscalls cost nothing per line */
 
 void tail_file_free(struct tail_file *f)
 {
