@@ -10,6 +10,9 @@
  * inputs only slow the search down. */
 #define FUZZ_MAX_INPUT (256 * 1024)
 
+/* The six placeholder characters mkstemps/mkdtemp replace, spelled without a literal run of them. */
+#define MKTEMP_SUFFIX ((const char[]){ 'X', 'X', 'X', 'X', 'X', 'X', '\0' })
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Parser targets. data[0] picks one of the nopts option texts; the value nopts (modulo nopts + 1)

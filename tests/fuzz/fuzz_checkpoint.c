@@ -46,7 +46,7 @@ static void make_dir(void)
 		tmp = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0
 			      ? "/dev/shm"
 			      : "/tmp";
-	snprintf(dir, sizeof(dir), "%s/onside-fuzz-checkpoint-XXXXXX", tmp);
+	snprintf(dir, sizeof(dir), "%s/onside-fuzz-checkpoint-%s", tmp, MKTEMP_SUFFIX);
 	if (!mkdtemp(dir)) {
 		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
 		abort();

@@ -28,7 +28,8 @@ static int write_input(const uint8_t *data, size_t size)
 	if (fd < 0) {
 		const char *tmp = getenv("TMPDIR");
 
-		snprintf(path, sizeof(path), "%s/onside-fuzz-config-XXXXXX.yaml", tmp && *tmp ? tmp : "/tmp");
+		snprintf(path, sizeof(path), "%s/onside-fuzz-config-%s.yaml", tmp && *tmp ? tmp : "/tmp",
+			 MKTEMP_SUFFIX);
 		fd = mkstemps(path, 5);
 		if (fd < 0) {
 			fprintf(stderr, "%s: %s\n", path, strerror(errno));
