@@ -622,8 +622,14 @@ static void agent_before_sleep(struct loop *l, void *data)
 	if (a->once && !a->stopping)
 		agent_once_step(a);
 	agent_drop_old_configs(a, false);
-	if (a->stopping && sender_pending(a->sender) == 0)
+	if (a->stopping && sender_pending(a->sender) && sender_backing_off(a->sender)) {
+		/* nothing in flight to wait for: what is pending is read again at the next start */
+		log_warnx("agent", "stopping with %zu batches not delivered (the API is failing); they will be "
+			  "sent after the next start", sender_pending(a->sender));
 		loop_stop(l);
+	} else if (a->stopping && sender_pending(a->sender) == 0) {
+		loop_stop(l);
+	}
 	/* more to read: do not let epoll_wait block */
 	if (!a->stopping && a->want_read && agent_room(a) && !a->kick_timer)
 		a->kick_timer = loop_add_timer(l, 0, agent_nop_cb, a);

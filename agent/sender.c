@@ -666,3 +666,8 @@ int sender_set_opts(struct sender *s, const struct sender_opts *opts)
 	pump(s);
 	return 0;
 }
+
+bool sender_backing_off(const struct sender *s)
+{
+	return s->backoff_timer != 0 && s->stats.in_flight == 0;
+}

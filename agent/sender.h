@@ -57,6 +57,8 @@ void sender_free(struct sender *s); /* aborts anything in flight (batches are fr
 int sender_submit(struct sender *s, struct batch *b);
 /* Submitted batches not yet delivered (queued, in flight, waiting to retry, or split pieces). */
 size_t sender_pending(const struct sender *s);
+/* Nothing in flight and waiting out a backoff: a stopping agent need not wait for it. */
+bool sender_backing_off(const struct sender *s);
 /* New credentials/url/timeouts for the next request (reload). */
 int sender_set_opts(struct sender *s, const struct sender_opts *opts);
 const struct sender_stats *sender_stats(const struct sender *s);

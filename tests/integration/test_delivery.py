@@ -284,6 +284,25 @@ class Delivery(agentlib.AgentTestCase):
         self.assertEqual(sorted(set(self.standin.event_ids())), sorted(ids))
         self.assertEqual(checkpoint(self.path("state"))["files"][0]["offset"], len(content))
 
+    def test_sigterm_while_the_api_is_down_does_not_wait_for_the_backoff(self):
+        self.standin.control(mode="down")
+        log = self.write_log(purchase_lines(10, seed=20))
+        cfg = self.config(paths=[log], agent={"shutdown_timeout": "20s"},
+                          retry={"initial_backoff": "10s", "max_backoff": "10s"})
+        proc = self.start_agent(["run", "-c", cfg])
+        wait_for(lambda: self.standin.stats()["requests"] >= 1, timeout=10, message="a refused request")
+        time.sleep(0.2)
+        start = time.monotonic()
+        self.assertEqual(agentlib.stop_agent(proc), 0)
+        self.assertLess(time.monotonic() - start, 5.0)
+        self.assertIn("not delivered", agentlib.agent_stderr(proc))
+        self.assertEqual(checkpoint(self.path("state"))["files"][0]["offset"], 0)
+        # and the next start delivers them
+        self.standin.control(mode="up")
+        rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
 
 if __name__ == "__main__":
     agentlib.main()
