@@ -209,8 +209,10 @@ class Delivery(agentlib.AgentTestCase):
         time.sleep(2)
         rss2 = rss_kib(proc.pid)
         # the log file (~5 MB, 30 batches) is the buffer: the agent holds a few batches at most
-        self.assertLess(rss2, 40 * 1024, "RSS %d KiB" % rss2)
-        self.assertLess(rss2 - rss1, 4 * 1024)
+        # (under a wrapper such as valgrind the RSS is the wrapper's, so it says nothing)
+        if not os.environ.get("ONSIDE_AGENT_WRAPPER"):
+            self.assertLess(rss2, 40 * 1024, "RSS %d KiB" % rss2)
+            self.assertLess(rss2 - rss1, 4 * 1024)
         self.standin.control(mode="up")
         self.standin.wait_events(30000, timeout=120)
         self.assertEqual(agentlib.stop_agent(proc), 0)

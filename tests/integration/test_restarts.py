@@ -30,6 +30,8 @@ class Restarts(agentlib.AgentTestCase):
         self.state = self.path("state")
 
     def wait_arrived(self, ids, timeout=60):
+        if os.environ.get("ONSIDE_AGENT_WRAPPER"):
+            timeout *= 5  # under valgrind the agent runs many times slower
         want = set(ids)
         wait_for(lambda: want <= set(self.standin.event_ids()), timeout,
                  message="%d ids to arrive" % len(want))
