@@ -1,4 +1,5 @@
 #include "checkpoint.h"
+#include "parser.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -511,7 +512,7 @@ static int parse_json(const char *text, size_t len, struct json_object **ret, ch
 	tok = json_tokener_new();
 	if (!tok)
 		return -ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, ONSIDE_JSON_TOKENER_FLAGS);
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);

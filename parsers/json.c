@@ -121,8 +121,8 @@ static int json_create(const char *options_json, void **ret_state, char *err, si
 		return -ENOMEM;
 	}
 	/* Strict: no trailing commas, no leading zeros, nothing after the object; what we accept we
-	 * must be able to send on as valid JSON. */
-	json_tokener_set_flags(st->tok, JSON_TOKENER_STRICT);
+	 * must be able to send on as valid JSON (see ONSIDE_JSON_TOKENER_FLAGS for json-c 0.17+). */
+	json_tokener_set_flags(st->tok, ONSIDE_JSON_TOKENER_FLAGS);
 	*ret_state = st;
 	return 0;
 }

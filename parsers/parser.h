@@ -51,6 +51,11 @@ int parser_parse(struct parser *p, const char *line, size_t len, struct record *
 		 size_t reasonlen);
 void parser_free(struct parser *p);
 
+/* json-c tokener flags for our JSON reading (needs <json-c/json.h> where it is used). json-c 0.17 and
+ * 0.18 (Debian 13) reject every byte >= 0x80 inside strings in strict mode, so any UTF-8 text would
+ * be refused: strict parsing only on the versions where it works (Debian 11 and 12). */
+#define ONSIDE_JSON_TOKENER_FLAGS (JSON_C_VERSION_NUM >= 0x001100 ? 0 : JSON_TOKENER_STRICT)
+
 /* For parsers that take no options: 0 when options_json is "{}", else -EINVAL with
  * "NAME parser: takes no options". */
 int parser_no_options(const char *options_json, const char *name, char *err, size_t errlen);
