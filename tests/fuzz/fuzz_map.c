@@ -13,6 +13,7 @@
 #include "fuzz.h"
 #include "jsonw.h"
 #include "map.h"
+#include "parser.h"
 #include "timefmt.h"
 
 #define NS "3d1219c7c4c5404aaa1f6d2a48adfda4"
@@ -103,7 +104,7 @@ static void check_event(const char *s, size_t n)
 		return;
 	if (!utf8_valid(s, n))
 		abort();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, ONSIDE_JSON_TOKENER_FLAGS); /* strict where json-c can (parser.h) */
 	o = json_tokener_parse_ex(tok, s, (int)n);
 	if (!o || json_tokener_get_parse_end(tok) != n || !json_object_is_type(o, json_type_object) ||
 	    json_object_object_length(o) != 5)
