@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,8 +122,8 @@ static int json_create(const char *options_json, void **ret_state, char *err, si
 		return -ENOMEM;
 	}
 	/* Strict: no trailing commas, no leading zeros, nothing after the object; what we accept we
-	 * must be able to send on as valid JSON (see ONSIDE_JSON_TOKENER_FLAGS for json-c 0.17+). */
-	json_tokener_set_flags(st->tok, ONSIDE_JSON_TOKENER_FLAGS);
+	 * must be able to send on as valid JSON (json-c 0.17+: see tokenize()). */
+	json_tokener_set_flags(st->tok, JSON_TOKENER_STRICT);
 	*ret_state = st;
 	return 0;
 }
@@ -280,6 +281,16 @@ static bool only_space(const char *p, size_t n)
 }
 
 /* Tokenizes the line into st->obj, or says why not. */
+#if JSON_C_VERSION_NUM >= 0x001100
+static bool has_high_bytes(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] >= 0x80)
+			return true;
+	return false;
+}
+#endif
+
 static int tokenize(struct json_state *st, const char *line, size_t len, char *reason,
 		    size_t reasonlen)
 {
@@ -304,6 +315,17 @@ static int tokenize(struct json_state *st, const char *line, size_t len, char *r
 	json_tokener_reset(st->tok);
 	st->obj = json_tokener_parse_ex(st->tok, line, (int)len);
 	e = json_tokener_get_error(st->tok);
+#if JSON_C_VERSION_NUM >= 0x001100
+	/* json-c 0.17 and 0.18 refuse every byte >= 0x80 inside a string in strict mode (so all UTF-8
+	 * text); only such a line is parsed again without it, the rest stays strict */
+	if (!st->obj && e == json_tokener_error_parse_string && has_high_bytes(line, len)) {
+		json_tokener_reset(st->tok);
+		json_tokener_set_flags(st->tok, 0);
+		st->obj = json_tokener_parse_ex(st->tok, line, (int)len);
+		e = json_tokener_get_error(st->tok);
+		json_tokener_set_flags(st->tok, JSON_TOKENER_STRICT);
+	}
+#endif
 	end = json_tokener_get_parse_end(st->tok);
 	if (!st->obj && e == json_tokener_continue) {
 		/* A bare number ("42") only ends at a byte that cannot continue it; json-c's own
