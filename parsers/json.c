@@ -353,6 +353,155 @@ static int tokenize(struct json_state *st, const char *line, size_t len, char *r
 	return ONSIDE_PARSE_OK;
 }
 
+/* ---- the flat-object fast path ----
+ * Purchase logs are mostly flat objects of plain strings and integers. Such a line is scanned here
+ * without building and freeing a json-c tree (most of the cost of a line). Anything else (escapes,
+ * control bytes, nesting, arrays, doubles, large or negative-zero integers, duplicate keys, more than
+ * JSON_FAST_MAX fields, any syntax error) is left to json-c, so every value and every message is
+ * exactly what the json-c path gives: the fast path only accepts what json-c accepts unchanged. */
+
+#define JSON_FAST_MAX 64
+
+struct span {
+	const char *k, *v;
+	size_t kl, vl;
+	int type;
+};
+
+static const char *fast_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+/* p is past the opening quote; returns the closing quote of a string without escapes or control
+ * bytes, or NULL. */
+static const char *fast_string(const char *p, const char *e)
+{
+	for (; p < e; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '"')
+			return p;
+		if (c == '\\' || c < 0x20)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* An integer json-c prints back exactly as written: at most 18 digits, no leading zero, not "-0". */
+static const char *fast_int(const char *p, const char *e)
+{
+	const char *s = p;
+
+	if (p < e && *p == '-')
+		p++;
+	if (p >= e || *p < '0' || *p > '9')
+		return NULL;
+	if (*p == '0') {
+		if (*s == '-')
+			return NULL;
+		p++;
+	} else {
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if ((p < e && (*p == '.' || *p == 'e' || *p == 'E' || (*p >= '0' && *p <= '9'))) || p - s > 18)
+		return NULL;
+	return p;
+}
+
+static const char *fast_literal(const char *p, const char *e, int *ret_type)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		int type;
+	} lit[] = {{"true", 4, ONSIDE_T_BOOL}, {"false", 5, ONSIDE_T_BOOL}, {"null", 4, ONSIDE_T_NULL}};
+
+	for (size_t i = 0; i < 3; i++) {
+		if ((size_t)(e - p) >= lit[i].len && memcmp(p, lit[i].text, lit[i].len) == 0) {
+			*ret_type = lit[i].type;
+			return p + lit[i].len;
+		}
+	}
+	return NULL;
+}
+
+/* One member "key": value at p; fills sp and returns the position after the value, or NULL. */
+static const char *fast_member(const char *p, const char *e, struct span *sp)
+{
+	const char *ke, *ve;
+
+	if (p >= e || *p != '"' || !(ke = fast_string(p + 1, e)))
+		return NULL;
+	sp->k = p + 1;
+	sp->kl = (size_t)(ke - sp->k);
+	p = fast_ws(ke + 1, e);
+	if (p >= e || *p != ':')
+		return NULL;
+	p = fast_ws(p + 1, e);
+	if (p < e && *p == '"') {
+		if (!(ve = fast_string(p + 1, e)))
+			return NULL;
+		sp->v = p + 1;
+		sp->type = ONSIDE_T_STRING;
+		sp->vl = (size_t)(ve - sp->v);
+		return ve + 1;
+	}
+	sp->v = p;
+	if (p < e && (*p == '-' || (*p >= '0' && *p <= '9'))) {
+		ve = fast_int(p, e);
+		sp->type = ONSIDE_T_NUMBER;
+	} else {
+		ve = fast_literal(p, e, &sp->type);
+	}
+	if (ve)
+		sp->vl = (size_t)(ve - p);
+	return ve;
+}
+
+/* Returns the number of members (>= 0) when the whole line is such a flat object, else -1. */
+static int fast_scan(const char *line, size_t len, struct span *sp)
+{
+	const char *p = fast_ws(line, line + len), *e = line + len;
+	int n = 0;
+
+	if (p >= e || *p != '{')
+		return -1;
+	p = fast_ws(p + 1, e);
+	if (p < e && *p == '}')
+		return fast_ws(p + 1, e) == e ? 0 : -1;
+	for (;;) {
+		if (n == JSON_FAST_MAX || !(p = fast_member(p, e, &sp[n])))
+			return -1;
+		for (int i = 0; i < n; i++) /* json-c keeps the last of duplicates: its business */
+			if (sp[i].kl == sp[n].kl && memcmp(sp[i].k, sp[n].k, sp[n].kl) == 0)
+				return -1;
+		n++;
+		p = fast_ws(p, e);
+		if (p < e && *p == ',') {
+			p = fast_ws(p + 1, e);
+			continue;
+		}
+		if (p < e && *p == '}')
+			return fast_ws(p + 1, e) == e ? n : -1;
+		return -1;
+	}
+}
+
+int parser_json_fast(const char *line, size_t len, onside_emit_fn emit, void *sink)
+{
+	struct span sp[JSON_FAST_MAX];
+	int n = fast_scan(line, len, sp);
+
+	for (int i = 0; i < n; i++)
+		if (emit(sink, sp[i].k, sp[i].kl, sp[i].v, sp[i].vl, sp[i].type))
+			return -E2BIG;
+	return n < 0 ? -EINVAL : 0;
+}
+
 static int json_parse(void *state, const char *line, size_t len, onside_emit_fn emit, void *sink,
 		      char *reason, size_t reasonlen)
 {
@@ -363,6 +512,13 @@ static int json_parse(void *state, const char *line, size_t len, onside_emit_fn 
 	json_object_put(st->obj);
 	st->obj = NULL;
 	arena_reset(&st->names);
+	rc = parser_json_fast(line, len, emit, sink);
+	if (rc == -E2BIG) {
+		snprintf(reason, reasonlen, "too many fields");
+		return ONSIDE_PARSE_NOMATCH;
+	}
+	if (rc == 0)
+		return ONSIDE_PARSE_OK;
 	rc = tokenize(st, line, len, reason, reasonlen);
 	if (rc != ONSIDE_PARSE_OK)
 		return rc;

@@ -1,0 +1,161 @@
+/* The json parser's fast path against json-c itself: whatever the fast path accepts must give the
+ * fields json-c gives (same names, order, types and text); everything else must be left to json-c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parser.h"
+
+static struct record rec;
+
+/* Compares rec (from the fast path) with json-c's strict parse of the same line. */
+static void same_as_jsonc(const char *line)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *obj;
+	size_t i = 0;
+
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	obj = json_tokener_parse_ex(tok, line, (int)strlen(line));
+	assert_non_null(obj);
+	assert_int_equal(json_object_object_length(obj), rec.n);
+	json_object_object_foreach(obj, key, val) {
+		const struct field *f = &rec.f[i++];
+		const char *text = json_object_get_string(val);
+
+		assert_int_equal(f->name_len, strlen(key));
+		assert_memory_equal(f->name, key, f->name_len);
+		switch (json_object_get_type(val)) {
+		case json_type_string:
+			assert_int_equal(f->type, ONSIDE_T_STRING);
+			break;
+		case json_type_int:
+			assert_int_equal(f->type, ONSIDE_T_NUMBER);
+			break;
+		case json_type_boolean:
+			assert_int_equal(f->type, ONSIDE_T_BOOL);
+			break;
+		case json_type_null:
+			assert_int_equal(f->type, ONSIDE_T_NULL);
+			text = "null";
+			break;
+		default:
+			fail_msg("type %d from the fast path", json_object_get_type(val));
+		}
+		assert_int_equal(f->value_len, strlen(text));
+		assert_memory_equal(f->value, text, f->value_len);
+	}
+	json_object_put(obj);
+	json_tokener_free(tok);
+}
+
+static void fast_ok(const char *line)
+{
+	record_reset(&rec);
+	assert_int_equal(parser_json_fast(line, strlen(line), record_emit, &rec), 0);
+	same_as_jsonc(line);
+}
+
+static void fast_declines(const char *line)
+{
+	record_reset(&rec);
+	assert_int_equal(parser_json_fast(line, strlen(line), record_emit, &rec), -EINVAL);
+	assert_int_equal(rec.n, 0);
+}
+
+static void test_accepted_lines_match_jsonc(void **state)
+{
+	(void)state;
+	fast_ok("{}");
+	fast_ok(" { } ");
+	fast_ok("{\"ts\":\"2026-05-05T12:00:00Z\",\"event\":\"purchase_completed\",\"n\":42,\"neg\":-7,"
+		"\"zero\":0,\"ok\":true,\"no\":false,\"nothing\":null,\"\":\"\"}");
+	fast_ok("{ \"a\" : \"caf\xc3\xa9\" ,\t\"b\":123456789012345678 }\r");
+	fast_ok("{\"bytes\":\"\xff\xfe not UTF-8\",\"del\":\"\x7f\"}");
+}
+
+static void test_everything_else_is_left_to_jsonc(void **state)
+{
+	static const char *const lines[] = {
+		"", "   ", "[1,2]", "\"s\"", "42", "{", "{\"a\":1", "{\"a\":1,}", "{\"a\":1} x", "{\"a\":1}{}",
+		"{\"a\":\"esc\\\"aped\"}", "{\"a\\u0041\":1}", "{\"a\":\"tab\there\"}", "{\"a\":1.5}",
+		"{\"a\":1e3}", "{\"a\":-0}", "{\"a\":01}", "{\"a\":-}", "{\"a\":1234567890123456789}",
+		"{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":1,\"a\":2}", "{\"a\":tru}", "{\"a\":nul}",
+		"{\"a\":TRUE}", "{a:1}", "{'a':1}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{\"a\":\"x\"\"b\"}",
+		"{\"a\":NaN}", "{\"a\":\"x\",}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		fast_declines(lines[i]);
+	/* a NUL byte: never accepted */
+	record_reset(&rec);
+	assert_int_equal(parser_json_fast("{\"a\":\"x\0y\"}", 11, record_emit, &rec), -EINVAL);
+}
+
+static void test_more_than_64_fields_go_to_jsonc(void **state)
+{
+	char line[4096];
+	size_t n = 0;
+
+	(void)state;
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "{");
+	for (int i = 0; i < 65; i++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"k%d\":%d", i ? "," : "", i, i);
+	snprintf(line + n, sizeof(line) - n, "}");
+	fast_declines(line);
+}
+
+/* Seeded random flat objects with random spacing: every one accepted, every one as json-c reads it. */
+static void test_random_flat_objects(void **state)
+{
+	static const char *const ws[] = {"", " ", "\t", "  ", "\r"};
+	char line[8192];
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 2000; round++) {
+		size_t n = 0;
+		int fields = rand_r(&seed) % 12;
+
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s{", ws[rand_r(&seed) % 5]);
+		for (int i = 0; i < fields; i++) {
+			int kind = rand_r(&seed) % 5;
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s\"f%d_%d\"%s:%s", i ? "," : "",
+					      ws[rand_r(&seed) % 5], i, rand_r(&seed) % 100, ws[rand_r(&seed) % 5],
+					      ws[rand_r(&seed) % 5]);
+			if (kind == 0)
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "\"v %d \xc3\xa9/%x\"", rand_r(&seed),
+						      rand_r(&seed));
+			else if (kind == 1)
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "%d", rand_r(&seed) - RAND_MAX / 2);
+			else if (kind == 2)
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "%lld",
+						      (long long)(rand_r(&seed) % 100000000) * 1000000000LL +
+							      rand_r(&seed) % 1000000000);
+			else
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "%s",
+						      kind == 3 ? (rand_r(&seed) % 2 ? "true" : "false") : "null");
+		}
+		snprintf(line + n, sizeof(line) - n, "%s}%s", ws[rand_r(&seed) % 5], ws[rand_r(&seed) % 5]);
+		fast_ok(line);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_accepted_lines_match_jsonc),
+		cmocka_unit_test(test_everything_else_is_left_to_jsonc),
+		cmocka_unit_test(test_more_than_64_fields_go_to_jsonc),
+		cmocka_unit_test(test_random_flat_objects),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
