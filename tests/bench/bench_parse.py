@@ -3,7 +3,7 @@
 lines, median of 5 runs, beside `cat FILE > /dev/null` measured in the same run.
 
 usage: tests/bench/bench_parse.py [--lines N] [--runs R] [--build DIR]
-Builds a Release binary in DIR (default build-bench) first.
+Builds a Release binary in DIR (default build-bench-parse; bench.py owns build-bench) first.
 """
 import argparse
 import os
@@ -46,7 +46,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lines", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--build", default=os.path.join(TOP, "build-bench"))
+    ap.add_argument("--build", default=os.path.join(TOP, "build-bench-parse"))
     args = ap.parse_args()
 
     subprocess.run(["cmake", "-S", TOP, "-B", args.build, "-DCMAKE_BUILD_TYPE=Release", "-DONSIDE_TESTS=OFF"],
