@@ -462,6 +462,22 @@ void tail_free(struct tail *t)
 	free(t);
 }
 
+/* Opens every current match of input i's globs as seen for the first time (start_at applies). */
+static void tail_open_input(struct tail *t, size_t i)
+{
+	const struct config_input *in = &t->cfg->inputs[i];
+
+	for (size_t k = 0; k < in->npaths; k++) {
+		glob_t g;
+		if (glob(in->paths[k], 0, NULL, &g) != 0)
+			continue;
+		for (size_t j = 0; j < g.gl_pathc; j++)
+			if (!tail_excluded(in, g.gl_pathv[j]))
+				tail_open_path(t, g.gl_pathv[j], i, TAIL_OPEN_INITIAL);
+		globfree(&g);
+	}
+}
+
 int tail_start(struct tail *t, const struct checkpoint *cp, bool once)
 {
 	int r;
@@ -471,18 +487,8 @@ int tail_start(struct tail *t, const struct checkpoint *cp, bool once)
 		return r;
 	if (!once && (r = tail_watch_start(t)) < 0)
 		return r;
-	for (size_t i = 0; i < t->cfg->ninputs; i++) {
-		const struct config_input *in = &t->cfg->inputs[i];
-		for (size_t k = 0; k < in->npaths; k++) {
-			glob_t g;
-			if (glob(in->paths[k], 0, NULL, &g) != 0)
-				continue;
-			for (size_t j = 0; j < g.gl_pathc; j++)
-				if (!tail_excluded(in, g.gl_pathv[j]))
-					tail_open_path(t, g.gl_pathv[j], i, TAIL_OPEN_INITIAL);
-			globfree(&g);
-		}
-	}
+	for (size_t i = 0; i < t->cfg->ninputs; i++)
+		tail_open_input(t, i);
 	tail_find_moved(t);
 	return 0;
 }
@@ -747,21 +753,9 @@ int tail_reconfigure(struct tail *t, const struct config *cfg)
 		f->ready = false;
 	}
 	/* files of new inputs (or new globs) are seen for the first time: start_at applies to them */
-	for (size_t i = 0; i < cfg->ninputs; i++) {
-		const struct config_input *in = &cfg->inputs[i];
-
-		if (tail_input_named(old, in->name) >= 0 && !tail_globs_changed(old, in))
-			continue;
-		for (size_t k = 0; k < in->npaths; k++) {
-			glob_t g;
-			if (glob(in->paths[k], 0, NULL, &g) != 0)
-				continue;
-			for (size_t j = 0; j < g.gl_pathc; j++)
-				if (!tail_excluded(in, g.gl_pathv[j]))
-					tail_open_path(t, g.gl_pathv[j], i, TAIL_OPEN_INITIAL);
-			globfree(&g);
-		}
-	}
+	for (size_t i = 0; i < cfg->ninputs; i++)
+		if (tail_input_named(old, cfg->inputs[i].name) < 0 || tail_globs_changed(old, &cfg->inputs[i]))
+			tail_open_input(t, i);
 	if (!t->once)
 		tail_watch_patterns(t);
 	return 0;
