@@ -368,6 +368,25 @@ def stop_agent(proc, sig=signal.SIGTERM, timeout=15):
     return proc.wait()
 
 
+def proc_status_kib(pid, key="VmRSS"):
+    """A kB figure from /proc/PID/status (VmRSS, VmHWM, ...), or 0 when the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def sanitized(binary=None):
+    """True when the agent binary is built with AddressSanitizer: its RSS holds the sanitizer's
+    quarantine, and its leak check cannot run under ptrace."""
+    with open(binary or agent_binary(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):
     """Polls predicate() until it returns a true value (returned) or raises AssertionError at timeout."""
     deadline = time.monotonic() + timeout

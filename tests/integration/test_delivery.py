@@ -23,14 +23,6 @@ def deadletters(state):
         return [json.loads(line) for line in f]
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 class Delivery(agentlib.AgentTestCase):
     def once(self, cfg, timeout=120):
         rc, out, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=timeout)
@@ -205,9 +197,9 @@ class Delivery(agentlib.AgentTestCase):
         cfg = self.config(paths=[log], retry={"initial_backoff": "50ms", "max_backoff": "200ms"})
         proc = self.start_agent(["run", "-c", cfg])
         wait_for(lambda: self.standin.stats()["requests"] >= 5, timeout=15, message="refused requests")
-        rss1 = rss_kib(proc.pid)
+        rss1 = agentlib.proc_status_kib(proc.pid)
         time.sleep(2)
-        rss2 = rss_kib(proc.pid)
+        rss2 = agentlib.proc_status_kib(proc.pid)
         # the log file (~5 MB, 30 batches) is the buffer: the agent holds a few batches at most
         # (under a wrapper such as valgrind the RSS is the wrapper's, so it says nothing)
         if not os.environ.get("ONSIDE_AGENT_WRAPPER"):

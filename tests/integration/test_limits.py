@@ -24,23 +24,6 @@ WRAPPED = bool(os.environ.get("ONSIDE_AGENT_WRAPPER"))
 SLOW = 10 if WRAPPED else 1
 
 
-def sanitized():
-    """True when the agent binary is built with AddressSanitizer (its RSS is not the agent's own)."""
-    with open(agentlib.agent_binary(), "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-def vm_kib(pid, key):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
 def deadletters(state):
     p = os.path.join(state, "dead-letter.jsonl")
     if not os.path.exists(p):
@@ -70,9 +53,9 @@ class LimitCase(agentlib.AgentTestCase):
         return self.start_agent(["run", "-c", cfg])
 
     def assert_bounded_memory(self, proc, what):
-        if WRAPPED or sanitized():
+        if WRAPPED or agentlib.sanitized():
             return  # the tool's own memory is not the agent's
-        peak = vm_kib(proc.pid, "VmHWM")
+        peak = agentlib.proc_status_kib(proc.pid, "VmHWM")
         self.assertGreater(peak, 0)
         self.assertLess(peak, self.PEAK_KIB, "peak RSS %d KiB after %s" % (peak, what))
 

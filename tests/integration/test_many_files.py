@@ -16,14 +16,6 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def limit_fds():
     """The default soft limit of most distributions, whatever the test runner has."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -65,7 +57,7 @@ class ManyFiles(agentlib.AgentTestCase):
 
         def probe():
             peak[0] = max(peak[0], fd_count(proc.pid))
-            peak[1] = max(peak[1], rss_kib(proc.pid))
+            peak[1] = max(peak[1], agentlib.proc_status_kib(proc.pid))
         self.wait_arrived(want, probe=probe)
         # descriptors: at most half the 1024 limit for files, plus the agent's own few
         self.assertLessEqual(peak[0], 512 + 32, "peak open descriptors")

@@ -31,12 +31,6 @@ LOG_LINE_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ (error|warn|info|deb
 WRAPPED = bool(os.environ.get("ONSIDE_AGENT_WRAPPER"))
 
 
-def sanitized():
-    """True when the agent is built with AddressSanitizer, whose leak check cannot run under ptrace."""
-    with open(agentlib.agent_binary(), "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 def openssl(*args):
     exe = shutil.which("openssl")
     if exe is None:
@@ -587,7 +581,7 @@ class NoShell(SecurityCase):
         prefix = []
         strace = shutil.which("strace")
         trace = self.path("execve.trace")
-        if strace and not WRAPPED and not sanitized():
+        if strace and not WRAPPED and not agentlib.sanitized():
             probe = subprocess.run([strace, "-f", "-o", os.devnull, "true"], stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
             if probe.returncode == 0:

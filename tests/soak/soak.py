@@ -42,23 +42,6 @@ SLOW_S = 1.6           # slow answers take longer than that
 RSS_SLACK_KIB = 4096   # "flat": the end may exceed the start by at most this much
 
 
-def vm_kib(pid, key="VmRSS"):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-def sanitized(binary):
-    """True for an AddressSanitizer build: its RSS holds the sanitizer's quarantine, not the agent's."""
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 class Generation:
     """One physical log file: its input, the bytes written to it (in order) and where it is now."""
 
@@ -254,7 +237,7 @@ class Soak:
                     self.problems.append("the agent exited with %s while running" % proc.returncode)
                     break
                 if time.monotonic() >= next_sample:
-                    rss.append((time.monotonic() - started, vm_kib(proc.pid)))
+                    rss.append((time.monotonic() - started, agentlib.proc_status_kib(proc.pid)))
                     next_sample += 5.0
                 time.sleep(0.2)
             writer.stop_event.set()
@@ -269,7 +252,7 @@ class Soak:
                     break
                 time.sleep(0.5)
             drain = time.monotonic() - drained
-            end_rss = vm_kib(proc.pid) if proc.poll() is None else 0
+            end_rss = agentlib.proc_status_kib(proc.pid) if proc.poll() is None else 0
             rss.append((time.monotonic() - started, end_rss))
             rc = agentlib.stop_agent(proc, timeout=30)
             if rc != 0:
@@ -334,7 +317,7 @@ class Soak:
         for kind in ("5xx", "429", "reset", "slow"):
             if not stats["faults"].get(kind):
                 self.problems.append("no %s fault was injected" % kind)
-        asan = sanitized(agentlib.agent_binary())
+        asan = agentlib.sanitized(agentlib.agent_binary())
         if not start_rss or not end_rss:
             self.problems.append("no RSS samples (start %d, end %d KiB)" % (start_rss, end_rss))
         elif end_rss - start_rss > RSS_SLACK_KIB:
