@@ -47,7 +47,7 @@ int buf_reserve(struct buf *b, size_t more)
 	return 0;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_slow(struct buf *b, const void *p, size_t n)
 {
 	int r = buf_reserve(b, n);
 	if (r < 0)
@@ -58,8 +58,6 @@ int buf_append(struct buf *b, const void *p, size_t n)
 	b->data[b->len] = '\0';
 	return 0;
 }
-
-int buf_puts(struct buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
 int buf_printf(struct buf *b, const char *fmt, ...)
 {

@@ -3,6 +3,7 @@
 #ifndef ONSIDE_BUF_H
 #define ONSIDE_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -17,20 +18,38 @@ void buf_init(struct buf *b, size_t max);
 void buf_free(struct buf *b);
 /* Makes room for `more` bytes past len. Returns 0 or -ENOMEM / -E2BIG (cap reached). */
 int buf_reserve(struct buf *b, size_t more);
-int buf_append(struct buf *b, const void *p, size_t n);
-int buf_puts(struct buf *b, const char *s);
+/* buf_append when the bytes do not fit yet: grows (or refuses), then appends. */
+int buf_append_slow(struct buf *b, const void *p, size_t n);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True when n more bytes and the NUL fit without growing, within max (which a caller may lower after
+ * the buffer grew). cap is 0 while data is NULL. Whatever is false here goes to buf_reserve. */
+static inline bool buf_fits(const struct buf *b, size_t n)
+{
+	return n < b->cap - b->len && b->len + n <= b->max;
+}
+
+/* Inline because the hot path appends many short pieces per line; growth stays out of line. */
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (!buf_fits(b, n))
+		return buf_append_slow(b, p, n);
+	if (n) /* p may be NULL then (an empty buf's data) */
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+/* Inline so that the length of a string literal is known at compile time. */
+static inline int buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
 
 static inline int buf_putc(struct buf *b, char c)
 {
-	if (b->len + 1 >= b->cap) {
-		int r = buf_reserve(b, 1);
-		if (r < 0)
-			return r;
-	}
-	b->data[b->len++] = c;
-	b->data[b->len] = '\0';
-	return 0;
+	return buf_append(b, &c, 1);
 }
 
 static inline void buf_reset(struct buf *b)
