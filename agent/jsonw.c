@@ -1,7 +1,10 @@
 #include "jsonw.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "swar.h"
 
 /* Byte classes for the string writer: 0 = copied as is (printable ASCII other than '"' and '\\'),
  * 1 = needs an escape, 2 = starts (or continues) a multibyte sequence that must be validated. */
@@ -95,74 +98,101 @@ bool utf8_valid(const char *s, size_t n)
 	return true;
 }
 
-/* Writes the escape for one byte that byte_class marks 1, or the surrogateescape form of an invalid
- * byte. */
-static int escape_byte(struct buf *b, unsigned char c, bool invalid)
+/* The escape of one byte that byte_class marks 1, or the surrogateescape form of an invalid byte,
+ * into e (6 bytes); returns its length. */
+static size_t escape_byte(unsigned char c, bool invalid, char e[6])
 {
-	char e[6] = { '\\', 'u', '0', '0', 0, 0 };
+	static const char short_esc[] = "\"\"\\\\\nn\rr\tt\bb\ff";
 
-	if (invalid) {
-		e[2] = 'd';
-		e[3] = 'c';
-	} else {
-		switch (c) {
-		case '"':
-			return buf_append(b, "\\\"", 2);
-		case '\\':
-			return buf_append(b, "\\\\", 2);
-		case '\n':
-			return buf_append(b, "\\n", 2);
-		case '\r':
-			return buf_append(b, "\\r", 2);
-		case '\t':
-			return buf_append(b, "\\t", 2);
-		case '\b':
-			return buf_append(b, "\\b", 2);
-		case '\f':
-			return buf_append(b, "\\f", 2);
+	if (!invalid) {
+		for (size_t k = 0; k < sizeof(short_esc) - 1; k += 2) {
+			if ((unsigned char)short_esc[k] == c) {
+				e[0] = '\\';
+				e[1] = short_esc[k + 1];
+				return 2;
+			}
 		}
 	}
+	e[0] = '\\';
+	e[1] = 'u';
+	e[2] = invalid ? 'd' : '0';
+	e[3] = invalid ? 'c' : '0';
 	e[4] = hexdigits[c >> 4];
 	e[5] = hexdigits[c & 0xf];
-	return buf_append(b, e, sizeof(e));
+	return 6;
+}
+
+/* Number of leading bytes of p[0..n) that byte_class marks 0, eight at a time while possible. */
+static size_t plain_prefix(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	uint64_t w, m;
+
+	for (; i + 8 <= n; i += 8) {
+		w = swar_load(p + i);
+		m = swar_json_special(w) | (w & SWAR_HIGH);
+		if (m)
+			return i + swar_first(m);
+	}
+	while (i < n && byte_class[p[i]] == 0)
+		i++;
+	return i;
+}
+
+/* jsonw_string and jsonw_string_utf8 in one pass: plain runs are copied whole, multibyte sequences
+ * validated as they come. strict: invalid UTF-8 rolls b back and gives -EILSEQ instead of being
+ * escaped. */
+static int write_string(struct buf *b, const char *s, size_t n, bool strict)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t start = b->len, i = 0, run, k;
+	char e[6];
+	int r;
+
+	/* Room for the plain size: within it, every write below needs no check. Each escape makes
+	 * room again for the escape and the plain size of the rest. */
+	if (n > SIZE_MAX - 2)
+		return -E2BIG;
+	if (!buf_fits(b, n + 2) && (r = buf_reserve(b, n + 2)) < 0)
+		return r;
+	b->data[b->len++] = '"';
+	while (n) { /* (s may be NULL when n is 0) */
+		run = plain_prefix(p + i, n - i);
+		memcpy(b->data + b->len, p + i, run);
+		b->len += run;
+		i += run;
+		if (i == n)
+			break;
+		if (p[i] >= 0x80 && (k = utf8_seq(p + i, n - i)) != 0) {
+			memcpy(b->data + b->len, p + i, k);
+			b->len += k;
+			i += k;
+			continue;
+		}
+		if (strict && p[i] >= 0x80) {
+			buf_truncate(b, start);
+			return -EILSEQ;
+		}
+		k = escape_byte(p[i], p[i] >= 0x80, e);
+		i++;
+		if ((r = buf_reserve(b, k + (n - i) + 1)) < 0) {
+			b->data[b->len] = '\0';
+			return r;
+		}
+		memcpy(b->data + b->len, e, k);
+		b->len += k;
+	}
+	b->data[b->len++] = '"';
+	b->data[b->len] = '\0';
+	return 0;
 }
 
 int jsonw_string(struct buf *b, const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run, k;
-	int r;
+	return write_string(b, s, n, false);
+}
 
-	/* Most strings need no escape: reserve their plain size once. */
-	r = buf_reserve(b, n + 2);
-	if (r < 0)
-		return r;
-	buf_putc(b, '"'); /* cannot fail: reserved above */
-	while (i < n) {
-		/* A run of bytes copied verbatim: safe ASCII and valid multibyte sequences. */
-		run = i;
-		while (run < n) {
-			uint8_t cls = byte_class[p[run]];
-			if (cls == 0) {
-				run++;
-			} else if (cls == 2 && (k = utf8_seq(p + run, n - run)) != 0) {
-				run += k;
-			} else {
-				break;
-			}
-		}
-		if (run > i) {
-			r = buf_append(b, p + i, run - i);
-			if (r < 0)
-				return r;
-			i = run;
-			if (i == n)
-				break;
-		}
-		r = escape_byte(b, p[i], byte_class[p[i]] == 2);
-		if (r < 0)
-			return r;
-		i++;
-	}
-	return buf_putc(b, '"');
+int jsonw_string_utf8(struct buf *b, const char *s, size_t n)
+{
+	return write_string(b, s, n, true);
 }

@@ -96,6 +96,84 @@ static void test_long_string(void **state)
 	check(in, sizeof(in), want);
 }
 
+/* Every special byte at every position of strings up to 24 bytes long, so that each one is met in
+ * the eight-at-a-time scan, at a word boundary and in the byte-wise tail. */
+static void test_special_at_each_position(void **state)
+{
+	static const struct {
+		const char *in, *esc;
+	} sp[] = {
+		{ "\"", "\\\"" },   { "\\", "\\\\" },       { "\n", "\\n" },
+		{ "\x01", "\\u0001" }, { "\x1f", "\\u001f" },   { "\x7f", "\x7f" },
+		{ " ", " " },       { "\x80", "\\udc80" },   { "\xff", "\\udcff" },
+		{ "\xc3\xa9", "\xc3\xa9" }, { "\xe2\x82\xac", "\xe2\x82\xac" },
+	};
+	char in[40], want[80];
+	size_t n, pos, k, w, splen;
+
+	for (k = 0; k < sizeof(sp) / sizeof(sp[0]); k++) {
+		splen = strlen(sp[k].in);
+		for (n = splen; n <= 24; n++) {
+			for (pos = 0; pos + splen <= n; pos++) {
+				memset(in, 'a', n);
+				memcpy(in + pos, sp[k].in, splen);
+				w = 0;
+				want[w++] = '"';
+				memset(want + w, 'a', pos);
+				w += pos;
+				memcpy(want + w, sp[k].esc, strlen(sp[k].esc));
+				w += strlen(sp[k].esc);
+				memset(want + w, 'a', n - pos - splen);
+				w += n - pos - splen;
+				want[w++] = '"';
+				want[w] = '\0';
+				check(in, n, want);
+			}
+		}
+	}
+}
+
+/* jsonw_string_utf8: the same bytes as jsonw_string for valid UTF-8; for anything else -EILSEQ and
+ * the buf exactly as it was. */
+static void check_utf8(const char *in, size_t n, int want_r)
+{
+	struct buf a, b;
+
+	buf_init(&a, 0);
+	buf_init(&b, 0);
+	assert_int_equal(buf_puts(&a, "x:"), 0);
+	assert_int_equal(buf_puts(&b, "x:"), 0);
+	assert_int_equal(jsonw_string(&a, in, n), 0);
+	assert_int_equal(jsonw_string_utf8(&b, in, n), want_r);
+	if (want_r == 0) {
+		assert_int_equal(b.len, a.len);
+		assert_memory_equal(b.data, a.data, a.len + 1);
+	} else {
+		assert_int_equal(b.len, 2);
+		assert_string_equal(b.data, "x:");
+	}
+	buf_free(&a);
+	buf_free(&b);
+}
+
+#define CHECK_UTF8(lit, r) check_utf8((lit), sizeof(lit) - 1, (r))
+
+static void test_string_utf8(void **state)
+{
+	CHECK_UTF8("", 0);
+	CHECK_UTF8("purchase_completed", 0);
+	CHECK_UTF8("say \"hi\"\n\x01 C:\\dir", 0);
+	CHECK_UTF8("caf\xc3\xa9 \xe2\x98\x95 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", 0);
+	CHECK_UTF8("nul\0byte", 0);
+	CHECK_UTF8("\xff", -EILSEQ);
+	CHECK_UTF8("bad \xff byte", -EILSEQ);
+	CHECK_UTF8("escaped \" first, then bad: \xc0\xaf", -EILSEQ);
+	CHECK_UTF8("\xed\xa0\x80", -EILSEQ);
+	CHECK_UTF8("\xf4\x90\x80\x80", -EILSEQ);
+	CHECK_UTF8("a long valid run of ascii first \xe2\x82", -EILSEQ);
+	CHECK_UTF8("\xc3\xa9\xc3", -EILSEQ);
+}
+
 static void test_cap_reached(void **state)
 {
 	struct buf b;
@@ -143,6 +221,8 @@ int main(void)
 		cmocka_unit_test(test_valid_utf8_passes_through),
 		cmocka_unit_test(test_invalid_bytes_escaped),
 		cmocka_unit_test(test_long_string),
+		cmocka_unit_test(test_special_at_each_position),
+		cmocka_unit_test(test_string_utf8),
 		cmocka_unit_test(test_cap_reached),
 		cmocka_unit_test(test_utf8_valid),
 	};
