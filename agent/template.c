@@ -137,6 +137,31 @@ int template_render(const struct template *t, const struct record *r, struct buf
 	return 0;
 }
 
+int template_view(const struct template *t, const struct record *r, struct buf *scratch,
+		  const char **ret_p, size_t *ret_len, char *err, size_t errlen)
+{
+	const struct field *f;
+	int rc;
+
+	if (t->nparts == 1 && t->parts[0].field) {
+		f = record_get(r, t->parts[0].p, t->parts[0].len);
+		if (!f) {
+			snprintf(err, errlen, "missing field %.*s", (int)t->parts[0].len, t->parts[0].p);
+			return -ENOENT;
+		}
+		*ret_p = f->value;
+		*ret_len = f->value_len;
+		return 0;
+	}
+	buf_reset(scratch);
+	rc = template_render(t, r, scratch, err, errlen);
+	if (rc < 0)
+		return rc;
+	*ret_p = scratch->data ? scratch->data : "";
+	*ret_len = scratch->len;
+	return 0;
+}
+
 const struct field *template_single(const struct template *t, const struct record *r, bool *ret_is_single)
 {
 	bool single = t->nparts == 1 && t->parts[0].field;

@@ -22,6 +22,12 @@ void template_free(struct template *t);
  * then left with a partial render the caller rolls back. */
 int template_render(const struct template *t, const struct record *r, struct buf *out, char *err,
 		    size_t errlen);
+/* The rendered text without a copy where none is needed: a template that is exactly one ${field}
+ * gives that field's value itself; any other is rendered into scratch (reset first) and gives its
+ * bytes (never NULL). Valid until the record or scratch changes. Errors as
+ * template_render; the outputs are then untouched. */
+int template_view(const struct template *t, const struct record *r, struct buf *scratch,
+		  const char **ret_p, size_t *ret_len, char *err, size_t errlen);
 /* When the template is exactly one ${field} and nothing else, returns that field from r (NULL if
  * absent) and sets *ret_is_single; lets payload maps keep the field's type. */
 const struct field *template_single(const struct template *t, const struct record *r, bool *ret_is_single);
