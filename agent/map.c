@@ -29,7 +29,15 @@ struct matcher {
 struct payload_item {
 	char *name;
 	size_t name_len;
+	char *key; /* "name": as JSON text, written once at start; NULL when name is not valid UTF-8 */
+	size_t key_len;
 	struct template *tmpl; /* PAYLOAD_MAP only */
+};
+
+/* A rendered template: see template_view (no copy for a template that is exactly one ${field}). */
+struct text {
+	const char *p;
+	size_t len;
 };
 
 struct mapper {
@@ -56,6 +64,7 @@ struct mapper {
 
 /* The text of one rendered event before it is written out. */
 struct event {
+	struct text name, iid;
 	char time[TIMEFMT_MAX];
 	size_t time_len;
 	char id[EVENTID_LEN + 1];
@@ -121,6 +130,30 @@ static int create_templates(struct mapper *m, const struct config_input *in, cha
 	return 0;
 }
 
+/* The member key of a payload item is the same on every line: written as JSON once. A name that is
+ * not valid UTF-8 gets none, and every line that has the member is rejected as before. */
+static int make_key(struct payload_item *it)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, 0);
+	r = jsonw_string_utf8(&b, it->name, it->name_len);
+	if (r == -EILSEQ) {
+		buf_free(&b);
+		return 0;
+	}
+	if (r == 0)
+		r = buf_putc(&b, ':');
+	if (r < 0) {
+		buf_free(&b);
+		return r;
+	}
+	it->key = b.data;
+	it->key_len = b.len;
+	return 0;
+}
+
 static int create_payload(struct mapper *m, const struct config_input *in, char *err, size_t errlen)
 {
 	size_t i;
@@ -140,6 +173,8 @@ static int create_payload(struct mapper *m, const struct config_input *in, char 
 		if (!it->name)
 			return -ENOMEM;
 		it->name_len = strlen(it->name);
+		if ((r = make_key(it)) < 0)
+			return r;
 		if (in->payload_mode == PAYLOAD_MAP) {
 			char what[160];
 			snprintf(what, sizeof(what), "payload.%s", it->name);
@@ -257,6 +292,7 @@ void mapper_free(struct mapper *m)
 	free(m->id_values);
 	for (i = 0; m->payload && i < m->npayload; i++) {
 		free(m->payload[i].name);
+		free(m->payload[i].key);
 		template_free(m->payload[i].tmpl);
 	}
 	free(m->payload);
@@ -300,51 +336,51 @@ static int apply_match(struct mapper *m, char *reason, size_t reasonlen)
 	return MAP_EVENT;
 }
 
-/* Renders t into b (reset first). A missing field rejects the line with "missing field NAME". */
-static int render(struct mapper *m, const struct template *t, struct buf *b, char *reason,
-		  size_t reasonlen)
+/* Renders t (into b when it needs a copy). A missing field rejects the line with "missing field
+ * NAME". */
+static int render(struct mapper *m, const struct template *t, struct buf *b, struct text *ret,
+		  char *reason, size_t reasonlen)
 {
-	int r;
+	int r = template_view(t, m->rec, b, &ret->p, &ret->len, reason, reasonlen);
 
-	buf_reset(b);
-	r = template_render(t, m->rec, b, reason, reasonlen);
 	if (r == -ENOENT)
 		return MAP_REJECT;
 	return r < 0 ? r : MAP_EVENT;
 }
 
 /* Shows a rendered value in a reason, clipped so reasons stay one short line. */
-static void reason_value(char *reason, size_t reasonlen, const char *what, const struct buf *b)
+static void reason_value(char *reason, size_t reasonlen, const char *what, const struct text *t)
 {
-	int shown = b->len > REASON_VALUE_MAX ? REASON_VALUE_MAX : (int)b->len;
+	int shown = t->len > REASON_VALUE_MAX ? REASON_VALUE_MAX : (int)t->len;
 
-	snprintf(reason, reasonlen, "%s \"%.*s%s\"", what, shown, b->data ? b->data : "",
-		 b->len > REASON_VALUE_MAX ? "..." : "");
+	snprintf(reason, reasonlen, "%s \"%.*s%s\"", what, shown, t->p,
+		 t->len > REASON_VALUE_MAX ? "..." : "");
 }
 
 static int derive_id(struct mapper *m, const struct line_src *src, struct event *ev, char *reason,
 		     size_t reasonlen)
 {
 	struct eventid_value v;
+	struct text eid;
 	size_t i;
 	int r;
 
 	/* An event_id that renders empty is taken as absent: one shared empty key would make the
 	 * server deduplicate every such event into one. */
 	if (m->t_eid) {
-		if ((r = render(m, m->t_eid, &m->eid, reason, reasonlen)) != MAP_EVENT)
+		if ((r = render(m, m->t_eid, &m->eid, &eid, reason, reasonlen)) != MAP_EVENT)
 			return r;
-		if (uuid_is_v4(m->eid.data, m->eid.len)) {
+		if (uuid_is_v4(eid.p, eid.len)) {
 			for (i = 0; i < EVENTID_LEN; i++)
-				ev->id[i] = (m->eid.data[i] >= 'A' && m->eid.data[i] <= 'F') ?
-						    (char)(m->eid.data[i] - 'A' + 'a') : m->eid.data[i];
+				ev->id[i] = (eid.p[i] >= 'A' && eid.p[i] <= 'F') ?
+						    (char)(eid.p[i] - 'A' + 'a') : eid.p[i];
 			ev->id[EVENTID_LEN] = '\0';
 			return MAP_EVENT;
 		}
-		if (m->eid.len) {
-			v.p = m->eid.data;
-			v.len = m->eid.len;
-			eventid_key(m->ns, m->nslen, m->name.data, m->name.len, &v, 1, ev->id);
+		if (eid.len) {
+			v.p = eid.p;
+			v.len = eid.len;
+			eventid_key(m->ns, m->nslen, ev->name.p, ev->name.len, &v, 1, ev->id);
 			return MAP_EVENT;
 		}
 	}
@@ -358,7 +394,7 @@ static int derive_id(struct mapper *m, const struct line_src *src, struct event 
 			m->id_values[i].p = f->value;
 			m->id_values[i].len = f->value_len;
 		}
-		eventid_key(m->ns, m->nslen, m->name.data, m->name.len, m->id_values, m->nid_fields,
+		eventid_key(m->ns, m->nslen, ev->name.p, ev->name.len, m->id_values, m->nid_fields,
 			    ev->id);
 		return MAP_EVENT;
 	}
@@ -372,53 +408,68 @@ static int derive_id(struct mapper *m, const struct line_src *src, struct event 
 static int build_event(struct mapper *m, const struct line_src *src, struct event *ev, char *reason,
 		       size_t reasonlen)
 {
+	struct text time_in;
 	int r;
 
-	if ((r = render(m, m->t_name, &m->name, reason, reasonlen)) != MAP_EVENT)
+	if ((r = render(m, m->t_name, &m->name, &ev->name, reason, reasonlen)) != MAP_EVENT)
 		return r;
-	if (m->name.len == 0) {
+	if (ev->name.len == 0) {
 		snprintf(reason, reasonlen, "event_name is empty");
 		return MAP_REJECT;
 	}
-	if (!utf8_valid(m->name.data, m->name.len)) {
+	if (!utf8_valid(ev->name.p, ev->name.len)) {
 		snprintf(reason, reasonlen, "event_name is not valid UTF-8");
 		return MAP_REJECT;
 	}
-	if ((r = render(m, m->t_time, &m->time_in, reason, reasonlen)) != MAP_EVENT)
+	if ((r = render(m, m->t_time, &m->time_in, &time_in, reason, reasonlen)) != MAP_EVENT)
 		return r;
-	if (timefmt_convert(m->tf, m->time_in.data, m->time_in.len, ev->time, &ev->time_len, reason,
+	if (timefmt_convert(m->tf, time_in.p, time_in.len, ev->time, &ev->time_len, reason,
 			    reasonlen) < 0)
 		return MAP_REJECT;
-	if ((r = render(m, m->t_iid, &m->iid, reason, reasonlen)) != MAP_EVENT)
+	if ((r = render(m, m->t_iid, &m->iid, &ev->iid, reason, reasonlen)) != MAP_EVENT)
 		return r;
-	if (!uuid_is_valid(m->iid.data, m->iid.len)) {
-		reason_value(reason, reasonlen, "installation_id is not a UUID:", &m->iid);
+	if (!uuid_is_valid(ev->iid.p, ev->iid.len)) {
+		reason_value(reason, reasonlen, "installation_id is not a UUID:", &ev->iid);
 		return MAP_REJECT;
 	}
 	return derive_id(m, src, ev, reason, reasonlen);
 }
 
-/* Writes "name":value with the field's type kept. Strings and JSON text must be valid UTF-8: the API
- * refuses anything else, and the caller dead-letters the raw line instead. */
-static int write_member(struct buf *out, bool *first, const char *name, size_t name_len,
-			const char *value, size_t value_len, int type, char *reason, size_t reasonlen)
+/* Writes "name":value with the field's type kept (f->name, or key when given: the name already
+ * written as a JSON key). Strings and JSON text must be valid UTF-8: the API refuses anything else,
+ * and the caller dead-letters the raw line instead. Validation happens while writing; an invalid
+ * member leaves out as it was. */
+static int write_member(struct buf *out, bool *first, const struct field *f, const char *key,
+			size_t key_len, char *reason, size_t reasonlen)
 {
-	int r;
+	size_t start = out->len;
+	int r = 0;
 
-	if (!utf8_valid(name, name_len) || !utf8_valid(value, value_len)) {
-		snprintf(reason, reasonlen, "payload.%.*s is not valid UTF-8", (int)name_len, name);
+	if (!*first)
+		r = buf_putc(out, ',');
+	if (r == 0 && key)
+		r = buf_append(out, key, key_len);
+	else if (r == 0 && (r = jsonw_string_utf8(out, f->name, f->name_len)) == 0)
+		r = buf_putc(out, ':');
+	if (r == 0 && f->type == ONSIDE_T_STRING)
+		r = jsonw_string_utf8(out, f->value, f->value_len);
+	else if (r == 0)
+		r = utf8_valid(f->value, f->value_len) ? buf_append(out, f->value, f->value_len) : -EILSEQ;
+	/* The member was checked before anything was written, once: invalid text still wins over
+	 * a full buffer. */
+	if (r < 0 && r != -EILSEQ &&
+	    (!utf8_valid(f->name, f->name_len) || !utf8_valid(f->value, f->value_len)))
+		r = -EILSEQ;
+	if (r == -EILSEQ) {
+		if (out->data)
+			buf_truncate(out, start);
+		snprintf(reason, reasonlen, "payload.%.*s is not valid UTF-8", (int)f->name_len, f->name);
 		return MAP_REJECT;
 	}
-	if (!*first && (r = buf_putc(out, ',')) < 0)
+	if (r < 0)
 		return r;
 	*first = false;
-	if ((r = jsonw_string(out, name, name_len)) < 0 || (r = buf_putc(out, ':')) < 0)
-		return r;
-	if (type == ONSIDE_T_STRING)
-		r = jsonw_string(out, value, value_len);
-	else
-		r = buf_append(out, value, value_len);
-	return r < 0 ? r : MAP_EVENT;
+	return MAP_EVENT;
 }
 
 static bool name_in(const char *name, size_t len, const struct template *t)
@@ -470,8 +521,7 @@ static int payload_all(struct mapper *m, struct buf *out, bool *first, char *rea
 		    name_in(f->name, f->name_len, m->t_time) || name_in(f->name, f->name_len, m->t_iid) ||
 		    name_in(f->name, f->name_len, m->t_eid))
 			continue;
-		r = write_member(out, first, f->name, f->name_len, f->value, f->value_len, f->type, reason,
-				 reasonlen);
+		r = write_member(out, first, f, NULL, 0, reason, reasonlen);
 		if (r != MAP_EVENT)
 			return r;
 		m->emitted[i] = true;
@@ -485,6 +535,8 @@ static int payload_items(struct mapper *m, struct buf *out, bool *first, char *r
 			 size_t reasonlen)
 {
 	const struct field *f;
+	struct field member;
+	struct text t;
 	bool single;
 	size_t i;
 	int r;
@@ -492,27 +544,30 @@ static int payload_items(struct mapper *m, struct buf *out, bool *first, char *r
 	for (i = 0; i < m->npayload; i++) {
 		const struct payload_item *it = &m->payload[i];
 
+		member.name = it->name;
+		member.name_len = it->name_len;
 		if (m->payload_mode == PAYLOAD_LIST) {
 			f = record_get(m->rec, it->name, it->name_len);
 		} else {
 			f = template_single(it->tmpl, m->rec, &single);
 			if (!single) {
-				r = render(m, it->tmpl, &m->tmp, reason, reasonlen);
+				r = render(m, it->tmpl, &m->tmp, &t, reason, reasonlen);
 				if (r == MAP_REJECT)
 					continue; /* a missing field leaves the key out, as in a list */
 				if (r != MAP_EVENT)
 					return r;
-				r = write_member(out, first, it->name, it->name_len, m->tmp.data, m->tmp.len,
-						 ONSIDE_T_STRING, reason, reasonlen);
-				if (r != MAP_EVENT)
-					return r;
-				continue;
+				member.value = t.p;
+				member.value_len = t.len;
+				member.type = ONSIDE_T_STRING;
+				f = &member;
 			}
 		}
 		if (!f)
 			continue;
-		r = write_member(out, first, it->name, it->name_len, f->value, f->value_len, f->type,
-				 reason, reasonlen);
+		member.value = f->value;
+		member.value_len = f->value_len;
+		member.type = f->type;
+		r = write_member(out, first, &member, it->key, it->key_len, reason, reasonlen);
 		if (r != MAP_EVENT)
 			return r;
 	}
@@ -526,7 +581,7 @@ static int write_event(struct mapper *m, const struct event *ev, struct buf *out
 	int r;
 
 	if ((r = buf_puts(out, "{\"event_name\":")) < 0 ||
-	    (r = jsonw_string(out, m->name.data, m->name.len)) < 0 ||
+	    (r = jsonw_string(out, ev->name.p, ev->name.len)) < 0 ||
 	    (r = buf_puts(out, ",\"payload\":{")) < 0)
 		return r;
 	if (m->payload_mode == PAYLOAD_ALL)
@@ -539,16 +594,16 @@ static int write_event(struct mapper *m, const struct event *ev, struct buf *out
 	    (r = buf_append(out, ev->time, ev->time_len)) < 0 ||
 	    (r = buf_puts(out, "\",\"event_id\":\"")) < 0 ||
 	    (r = buf_append(out, ev->id, EVENTID_LEN)) < 0 ||
-	    (r = buf_puts(out, "\",\"installation_id\":")) < 0 ||
-	    (r = jsonw_string(out, m->iid.data, m->iid.len)) < 0 || (r = buf_putc(out, '}')) < 0)
-		return r;
+	    (r = buf_puts(out, "\",\"installation_id\":\"")) < 0 ||
+	    (r = buf_append(out, ev->iid.p, ev->iid.len)) < 0 || (r = buf_puts(out, "\"}")) < 0)
+		return r; /* (the installation_id is a valid UUID: nothing in it needs an escape) */
 	return MAP_EVENT;
 }
 
 int mapper_process(struct mapper *m, const struct line_src *src, struct buf *out, char *reason,
 		   size_t reasonlen)
 {
-	char preason[256] = "";
+	char preason[256]; /* parser_parse always sets it */
 	size_t start = out->len;
 	struct event ev;
 	int r;

@@ -377,6 +377,48 @@ static void test_invalid_utf8_rejected(void **state)
 	teardown(&h);
 }
 
+/* Payload keys are written once at start: one that needs an escape is written escaped, one that is
+ * not valid UTF-8 rejects every line that has the member, with the same reason as a value. */
+static void test_payload_key_names(void **state)
+{
+	static struct config_payload_item items[] = { { "we\"ird", NULL }, { "k\xff", NULL } };
+	struct config_input in = base_input();
+	struct harness h;
+
+	in.payload = items;
+	in.npayload = 2;
+	setup(&h, &in);
+	expect_event(&h, LINE(",\"we\\\"ird\":\"x\\u0001\""), PC, "{\"we\\\"ird\":\"x\\u0001\"}", T0,
+		     NULL);
+	expect_not(&h, LINE(",\"we\\\"ird\":\"x\",\"k\xff\":1"), MAP_REJECT,
+		   "payload.k\xff is not valid UTF-8");
+	teardown(&h);
+}
+
+/* A member that is not valid UTF-8 is rejected as such even when out is too full to hold it: the
+ * check does not depend on how much of the member could be written. */
+static void test_invalid_utf8_when_full(void **state)
+{
+	static struct config_payload_item items[] = { { "note", NULL } };
+	struct config_input in = base_input();
+	struct harness h;
+	size_t before;
+
+	in.payload = items;
+	in.npayload = 1;
+	setup(&h, &in);
+	before = h.out.len;
+	h.out.max = before + 80; /* full in the middle of the note */
+	expect_not(&h, LINE(",\"note\":\"a long note that does not fit, then a bad byte: \xff\""),
+		   MAP_REJECT, "payload.note is not valid UTF-8");
+	assert_int_equal(h.out.len, before);
+	assert_int_equal(run(&h, LINE(",\"note\":\"a long note that does not fit, all of it valid\""),
+			     strlen(LINE(",\"note\":\"a long note that does not fit, all of it valid\"")), 0),
+			 -E2BIG);
+	assert_int_equal(h.out.len, before);
+	teardown(&h);
+}
+
 static void test_time_conversion(void **state)
 {
 	struct config_input in = base_input();
@@ -481,6 +523,8 @@ int main(void)
 		cmocka_unit_test(test_time_conversion),
 		cmocka_unit_test(test_parse_error_and_parser_skip),
 		cmocka_unit_test(test_out_full_unchanged),
+		cmocka_unit_test(test_payload_key_names),
+		cmocka_unit_test(test_invalid_utf8_when_full),
 		cmocka_unit_test(test_create_errors),
 	};
 
