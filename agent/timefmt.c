@@ -642,18 +642,12 @@ static void put2(char *p, int v)
 	p[1] = (char)('0' + v % 10);
 }
 
-/* YYYY-MM-DDTHH:MM:SS[.frac]Z; false when the year is outside 0001..9999. */
-static bool format_utc(int64_t secs, const char *frac, size_t fraclen, char *out, size_t *ret_len)
+/* YYYY-MM-DDTHH:MM:SS[.frac]Z from its fields (all in range). */
+static void format_fields(int64_t y, int m, int d, int64_t secs_of_day, const char *frac,
+			  size_t fraclen, char *out, size_t *ret_len)
 {
-	int64_t days, rem, y;
-	int m, d;
 	size_t n = 19;
 
-	if (secs < YEAR_MIN_SECS || secs > YEAR_MAX_SECS)
-		return false;
-	days = floor_div(secs, 86400);
-	rem = secs - days * 86400;
-	civil_from_days(days, &y, &m, &d);
 	put2(out, (int)(y / 100));
 	put2(out + 2, (int)(y % 100));
 	out[4] = '-';
@@ -661,11 +655,11 @@ static bool format_utc(int64_t secs, const char *frac, size_t fraclen, char *out
 	out[7] = '-';
 	put2(out + 8, d);
 	out[10] = 'T';
-	put2(out + 11, (int)(rem / 3600));
+	put2(out + 11, (int)(secs_of_day / 3600));
 	out[13] = ':';
-	put2(out + 14, (int)(rem / 60 % 60));
+	put2(out + 14, (int)(secs_of_day / 60 % 60));
 	out[16] = ':';
-	put2(out + 17, (int)(rem % 60));
+	put2(out + 17, (int)(secs_of_day % 60));
 	if (fraclen) {
 		out[n++] = '.';
 		memcpy(out + n, frac, fraclen);
@@ -674,18 +668,59 @@ static bool format_utc(int64_t secs, const char *frac, size_t fraclen, char *out
 	out[n++] = 'Z';
 	out[n] = '\0';
 	*ret_len = n;
+}
+
+/* A valid time in UTC without a leap second as it is written: its digits are the fields' digits,
+ * "YYYY-MM-DD?HH:MM:SS" copied as they are when the seconds are there. */
+static void format_same(const char *in, size_t len, const struct tparts *t, char *out, size_t *ret_len)
+{
+	size_t n = 19;
+
+	if (len < 19 || in[16] != ':') {
+		format_fields(t->year, t->mon, t->day, t->hour * 3600 + t->min * 60 + t->sec, t->frac,
+			      t->fraclen, out, ret_len);
+		return;
+	}
+	memcpy(out, in, 19);
+	out[10] = 'T';
+	if (t->fraclen) {
+		out[n++] = '.';
+		memcpy(out + n, t->frac, t->fraclen);
+		n += t->fraclen;
+	}
+	out[n++] = 'Z';
+	out[n] = '\0';
+	*ret_len = n;
+}
+
+/* false when the year is outside 0001..9999. */
+static bool format_utc(int64_t secs, const char *frac, size_t fraclen, char *out, size_t *ret_len)
+{
+	int64_t days, y;
+	int m, d;
+
+	if (secs < YEAR_MIN_SECS || secs > YEAR_MAX_SECS)
+		return false;
+	days = floor_div(secs, 86400);
+	civil_from_days(days, &y, &m, &d);
+	format_fields(y, m, d, secs - days * 86400, frac, fraclen, out, ret_len);
 	return true;
 }
 
 /* Validates the fields and converts them to UTC seconds. Second 60 (a leap second) is accepted and,
  * as POSIX time has none, counts as the first second of the next minute. */
+static bool tparts_valid(const struct tparts *t)
+{
+	return t->year >= 1 && t->year <= 9999 && t->mon >= 1 && t->mon <= 12 && t->day >= 1 &&
+	       t->day <= days_in_month(t->year, t->mon) && t->hour >= 0 && t->hour <= 23 && t->min >= 0 &&
+	       t->min <= 59 && t->sec >= 0 && t->sec <= 60;
+}
+
 static bool tparts_to_utc(struct timefmt *tf, const struct tparts *t, int64_t *ret)
 {
 	int64_t local;
 
-	if (t->year < 1 || t->year > 9999 || t->mon < 1 || t->mon > 12 || t->day < 1 ||
-	    t->day > days_in_month(t->year, t->mon) || t->hour < 0 || t->hour > 23 || t->min < 0 ||
-	    t->min > 59 || t->sec < 0 || t->sec > 60)
+	if (!tparts_valid(t))
 		return false;
 	local = days_from_civil(t->year, t->mon, t->day) * 86400 + t->hour * 3600 + t->min * 60 + t->sec;
 	if (t->has_off)
@@ -715,7 +750,14 @@ int timefmt_convert(struct timefmt *tf, const char *in, size_t len, char *out, s
 		ok = parse_strptime(tf, in, len, copy, &t) && tparts_to_utc(tf, &t, &secs);
 		break;
 	default:
-		ok = parse_iso8601(in, len, &t) && tparts_to_utc(tf, &t, &secs);
+		ok = parse_iso8601(in, len, &t) && tparts_valid(&t);
+		/* The common case, a time already in UTC: converting to seconds and back would give
+		 * the same fields (except for a leap second, which moves to the next minute). */
+		if (ok && ((t.has_off && t.off == 0) || (!t.has_off && tf->utc)) && t.sec < 60) {
+			format_same(in, len, &t, out, ret_len);
+			return 0;
+		}
+		ok = ok && tparts_to_utc(tf, &t, &secs);
 		break;
 	}
 	if (ok)

@@ -64,6 +64,44 @@ static void test_iso8601_utc(void **state)
 	timefmt_free(t);
 }
 
+/* A time already in UTC is written from its own fields; one with an offset goes through seconds since
+ * the epoch and back. Both must agree on every day (leap years, month ends, the year's ends). */
+static void test_iso8601_utc_same_as_converted(void **state)
+{
+	static const int years[] = { 1, 1970, 2000, 2023, 2024, 2100, 9999 };
+	static const int dim[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	struct timefmt *t = make(TIME_ISO8601, NULL, "Europe/Berlin");
+	char z[64], off[64], a[TIMEFMT_MAX], b[TIMEFMT_MAX], reason[256];
+	size_t na, nb;
+	int rz, ro;
+
+	for (size_t y = 0; y < sizeof(years) / sizeof(years[0]); y++) {
+		for (int m = 1; m <= 12; m++) {
+			for (int d = 1; d <= dim[m - 1]; d++) {
+				snprintf(z, sizeof(z), "%04d-%02d-%02dT%02d:%02d:59.5Z", years[y], m, d,
+					 (d * 7) % 23, (d * 13) % 60);
+				snprintf(off, sizeof(off), "%04d-%02d-%02dT%02d:%02d:59.5+01:00", years[y], m,
+					 d, (d * 7) % 23 + 1, (d * 13) % 60);
+				rz = timefmt_convert(t, z, strlen(z), a, &na, reason, sizeof(reason));
+				ro = timefmt_convert(t, off, strlen(off), b, &nb, reason, sizeof(reason));
+				assert_int_equal(rz, ro);
+				if (rz == 0) {
+					assert_string_equal(a, z);
+					assert_string_equal(a, b);
+					assert_int_equal(na, nb);
+				}
+			}
+		}
+	}
+	ok(t, "2026-05-05T12:00:00+00:00", "2026-05-05T12:00:00Z");
+	ok(t, "2026-05-05T12:00:00-00:00", "2026-05-05T12:00:00Z");
+	ok(t, "2026-05-05t12:00:00,5z", "2026-05-05T12:00:00.5Z");
+	ok(t, "2026-05-05 12:00:00", "2026-05-05T10:00:00Z"); /* no offset: the zone's */
+	ok(t, "2026-06-30T23:59:60Z", "2026-07-01T00:00:00Z");
+	bad(t, "2026-02-29T12:00:00Z", "invalid time \"2026-02-29T12:00:00Z\" (iso8601)");
+	timefmt_free(t);
+}
+
 static void test_iso8601_fractions_kept(void **state)
 {
 	struct timefmt *t = make(TIME_ISO8601, NULL, "UTC");
@@ -252,6 +290,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_iso8601_utc),
+		cmocka_unit_test(test_iso8601_utc_same_as_converted),
 		cmocka_unit_test(test_iso8601_fractions_kept),
 		cmocka_unit_test(test_iso8601_invalid),
 		cmocka_unit_test(test_long_garbage_reason_is_clipped),
