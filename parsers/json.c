@@ -5,6 +5,7 @@
  * object), nested names into the state's arena. Both live until the next parse, which releases the
  * previous line's object and resets the arena: exactly the lifetime the plugin ABI asks for. */
 #include "parser.h"
+#include "swar.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -379,6 +380,16 @@ static const char *fast_ws(const char *p, const char *e)
  * bytes, or NULL. */
 static const char *fast_string(const char *p, const char *e)
 {
+	uint64_t m;
+
+	/* Eight bytes at a time to the first '"', '\\' or control byte; the rest one at a time. */
+	for (; e - p >= 8; p += 8) {
+		m = swar_json_special(swar_load((const unsigned char *)p));
+		if (m) {
+			p += swar_first(m);
+			return *p == '"' ? p : NULL;
+		}
+	}
 	for (; p < e; p++) {
 		unsigned char c = (unsigned char)*p;
 
