@@ -7,7 +7,10 @@
  *   Listens on 127.0.0.1 only.
  * - Counting mode (default): answers 204 as soon as the body is in, then counts the events of the request
  *   by scanning its body for "event_id" keys and puts each id (its 32 hex digits, dashes ignored) into an
- *   open-addressing hash set, so a lost or a duplicated event shows in the totals.
+ *   open-addressing hash set, so a lost or a duplicated event shows in the totals. It shares the machine
+ *   with what is measured, so this path is kept cheap (about 0.1 us per event): an SSE2 scan for the key,
+ *   a table-driven decoder for the canonical 8-4-4-4-12 form, and a presized set with the keys in the
+ *   slots whose inserts are prefetched in batches.
  * - --validate: also parses each body with json-c and checks it as onside-api.md says: one key "events",
  *   an array of 1..1000 objects with exactly event_name (string), payload (object), event_datetime
  *   (RFC 3339), event_id (lowercase UUIDv4) and installation_id (UUID); Basic auth present; body under
@@ -32,15 +35,22 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_BODY 1000000         /* the API's limit: bodies must be strictly smaller */
 #define MAX_EVENTS 1000
 #define READ_CAP (16u << 20)     /* a connection buffering more than this is closed */
 #define HEAD_CAP (64u << 10)
+#define READ_INIT (4u << 20)     /* a connection's first buffer: a 1,000-event body fits without growing */
+#define IDSET_INIT (1u << 21)    /* id set slots (32 MiB): 1,000,000 ids stay under a load of one half */
+#define ID_BATCH 64              /* ids hashed and prefetched together before they go into the set */
 
 struct conn {
 	int fd;
@@ -57,9 +67,10 @@ struct stats {
 };
 
 struct idset {
-	unsigned char *keys; /* cap slots of 16 bytes; all-zero is the empty slot */
-	unsigned char *used; /* one byte per slot, so that an all-zero id is still a member */
-	size_t cap, n;
+	unsigned char *keys; /* cap slots of 16 bytes, inline; all-zero is the empty slot */
+	size_t cap, n;       /* n counts every member, the all-zero id too */
+	unsigned shift;      /* 64 - log2(cap): a slot index is the top bits of the hash */
+	int has_zero;        /* the all-zero id, which cannot live in a slot, is a member */
 };
 
 static struct stats st;
@@ -86,6 +97,11 @@ static void *xrealloc(void *p, size_t n)
 
 /* --- the id set ----------------------------------------------------------------------------------- */
 
+/* Open addressing with linear probing over 16-byte keys stored in the slots themselves (one cache line
+ * touched per insert), a slot being empty when all zero; the all-zero id is kept aside in has_zero. The
+ * table is big from the start (IDSET_INIT), so that a benchmark run never rehashes, and on huge pages when
+ * the kernel has them, so that random slots do not miss the TLB as well. */
+
 static uint64_t mix(const unsigned char *k)
 {
 	uint64_t a, b;
@@ -94,54 +110,127 @@ static uint64_t mix(const unsigned char *k)
 	a ^= b * 0x9e3779b97f4a7c15u;
 	a ^= a >> 31;
 	a *= 0xbf58476d1ce4e5b9u;
-	a ^= a >> 29;
-	return a;
+	return a; /* callers take the top bits */
 }
 
-static int idset_put_raw(struct idset *s, const unsigned char *k)
+static int key_zero(const unsigned char *k)
 {
-	size_t mask = s->cap - 1, i = mix(k) & mask;
-	while (s->used[i]) {
-		if (memcmp(s->keys + i * 16, k, 16) == 0)
+	uint64_t a, b;
+	memcpy(&a, k, 8);
+	memcpy(&b, k + 8, 8);
+	return (a | b) == 0;
+}
+
+static int key_eq(const unsigned char *x, const unsigned char *y)
+{
+	uint64_t a, b, c, d;
+	memcpy(&a, x, 8);
+	memcpy(&b, x + 8, 8);
+	memcpy(&c, y, 8);
+	memcpy(&d, y + 8, 8);
+	return ((a ^ c) | (b ^ d)) == 0;
+}
+
+/* Inserts k (not all zero) starting at slot i. Returns 1 when k was new, 0 when it was already there. */
+static int idset_put_at(struct idset *s, size_t i, const unsigned char *k)
+{
+	size_t mask = s->cap - 1;
+	for (;;) {
+		unsigned char *slot = s->keys + i * 16;
+		if (key_zero(slot)) {
+			memcpy(slot, k, 16);
+			s->n++;
+			return 1;
+		}
+		if (key_eq(slot, k))
 			return 0;
 		i = (i + 1) & mask;
 	}
-	s->used[i] = 1;
-	memcpy(s->keys + i * 16, k, 16);
-	s->n++;
-	return 1;
+}
+
+static unsigned char *slots_alloc(size_t cap)
+{
+	void *p = mmap(NULL, cap * 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "sink: out of memory\n");
+		exit(1);
+	}
+#ifdef MADV_HUGEPAGE
+	madvise(p, cap * 16, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, cap * 16); /* fault the pages in now rather than during a run */
+	return p;
 }
 
 static void idset_init(struct idset *s, size_t cap)
 {
 	s->cap = cap;
 	s->n = 0;
-	s->keys = xrealloc(NULL, cap * 16);
-	s->used = xrealloc(NULL, cap);
-	memset(s->used, 0, cap);
+	s->has_zero = 0;
+	s->shift = 64;
+	for (size_t c = cap; c > 1; c >>= 1)
+		s->shift--;
+	s->keys = slots_alloc(cap);
 }
 
-/* Returns 1 when k was new, 0 when it was already there. Grows at a load of one half. */
-static int idset_put(struct idset *s, const unsigned char *k)
+/* Room for more ids at a load of at most one half. */
+static void idset_reserve(struct idset *s, size_t more)
 {
-	if ((s->n + 1) * 2 > s->cap) {
-		struct idset bigger;
-		idset_init(&bigger, s->cap * 2);
-		for (size_t i = 0; i < s->cap; i++)
-			if (s->used[i])
-				idset_put_raw(&bigger, s->keys + i * 16);
-		free(s->keys);
-		free(s->used);
-		*s = bigger;
+	if ((s->n + more) * 2 <= s->cap)
+		return;
+	struct idset bigger;
+	size_t cap = s->cap * 2;
+	while ((s->n + more) * 2 > cap)
+		cap *= 2;
+	idset_init(&bigger, cap);
+	for (size_t i = 0; i < s->cap; i++) {
+		const unsigned char *k = s->keys + i * 16;
+		if (!key_zero(k))
+			idset_put_at(&bigger, (size_t)(mix(k) >> bigger.shift), k);
 	}
-	return idset_put_raw(s, k);
+	bigger.n = s->n;
+	bigger.has_zero = s->has_zero;
+	munmap(s->keys, s->cap * 16);
+	*s = bigger;
+}
+
+/* Puts the n ids keys[0..n) into the set in order; returns how many of them were already there (an id
+ * repeated within keys counts from its second occurrence on, as when put one by one). Their slots are
+ * prefetched first, so that the cache misses of the batch overlap. */
+static uint64_t idset_put_batch(struct idset *s, const unsigned char (*keys)[16], size_t n)
+{
+	size_t at[ID_BATCH];
+	uint64_t dups = 0;
+	idset_reserve(s, n);
+	for (size_t j = 0; j < n; j++) {
+		at[j] = (size_t)(mix(keys[j]) >> s->shift);
+		__builtin_prefetch(s->keys + at[j] * 16, 1);
+	}
+	for (size_t j = 0; j < n; j++) {
+		if (key_zero(keys[j])) {
+			if (s->has_zero)
+				dups++;
+			else {
+				s->has_zero = 1;
+				s->n++;
+			}
+		} else if (!idset_put_at(s, at[j], keys[j])) {
+			dups++;
+		}
+	}
+	return dups;
 }
 
 static void idset_clear(struct idset *s)
 {
-	free(s->keys);
-	free(s->used);
-	idset_init(s, 1u << 16);
+	if (s->cap != IDSET_INIT) {
+		munmap(s->keys, s->cap * 16);
+		idset_init(s, IDSET_INIT);
+	} else if (s->n) {
+		memset(s->keys, 0, s->cap * 16);
+		s->n = 0;
+		s->has_zero = 0;
+	}
 }
 
 /* --- statistics ----------------------------------------------------------------------------------- */
@@ -216,9 +305,37 @@ static int hexval(int c)
 	return -1;
 }
 
+static unsigned char hex_table[256]; /* hexval, 0xff for anything else; filled by hex_init */
+
+static void hex_init(void)
+{
+	for (int c = 0; c < 256; c++)
+		hex_table[c] = (unsigned char)(hexval(c) < 0 ? 0xff : hexval(c));
+}
+
+/* The canonical form: 36 characters, 8-4-4-4-12 hex digits (either case) with dashes between. Returns -1
+ * when s is not in it (s must have 36 readable characters). */
+static int id_bytes36(const char *s, unsigned char *k)
+{
+	static const unsigned char pos[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned bad;
+	if (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+		return -1;
+	bad = 0;
+	for (int i = 0; i < 16; i++) {
+		unsigned hi = hex_table[u[pos[i]]], lo = hex_table[u[pos[i] + 1]];
+		bad |= hi | lo;
+		k[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return bad > 15 ? -1 : 0;
+}
+
 /* The 16 bytes of a UUID-like string's 32 hex digits (dashes skipped); -1 unless exactly 32 digits. */
 static int id_bytes(const char *s, size_t len, unsigned char *k)
 {
+	if (len == 36 && id_bytes36(s, k) == 0)
+		return 0;
 	int nd = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '-')
@@ -237,23 +354,50 @@ static int id_bytes(const char *s, size_t len, unsigned char *k)
 
 static void record_id(const char *s, size_t len)
 {
-	unsigned char k[16];
-	if (id_bytes(s, len, k) < 0) {
+	unsigned char k[1][16];
+	if (id_bytes(s, len, k[0]) < 0) {
 		st.invalid++;
 		return;
 	}
-	if (!idset_put(&ids, k))
-		st.duplicates++;
+	st.duplicates += idset_put_batch(&ids, k, 1);
 }
 
-/* Counting mode: each "event_id" key is one event; its string value goes into the id set. */
+static const char event_id_key[] = "\"event_id\"";
+#define KEY_LEN (sizeof(event_id_key) - 1)
+
+/* The first "event_id" in [p, end), as memmem finds it, or NULL. With SSE2 it looks at 16 positions at a
+ * time for a 'v' 2 bytes and an 'i' 7 bytes further ("event_name" and "event_datetime" do not have the
+ * 'i'), and compares the candidates in full. */
+static const char *find_event_id(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i v = _mm_set1_epi8('v'), i = _mm_set1_epi8('i');
+	while (end - p >= (ptrdiff_t)(16 + KEY_LEN - 1)) {
+		__m128i a = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)), v);
+		__m128i b = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 7)), i);
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(a, b));
+		while (m) {
+			const char *c = p + __builtin_ctz(m);
+			if (memcmp(c, event_id_key, KEY_LEN) == 0)
+				return c;
+			m &= m - 1;
+		}
+		p += 16;
+	}
+#endif
+	return p < end ? memmem(p, (size_t)(end - p), event_id_key, KEY_LEN) : NULL;
+}
+
+/* Counting mode: each "event_id" key is one event; its string value goes into the id set. The ids are put
+ * into the set ID_BATCH at a time, in order. */
 static uint64_t count_events(const char *b, size_t n)
 {
-	static const char key[] = "\"event_id\"";
+	unsigned char batch[ID_BATCH][16];
+	size_t nb = 0;
 	const char *p = b, *end = b + n;
 	uint64_t events = 0;
-	while ((p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1)) != NULL) {
-		p += sizeof(key) - 1;
+	while ((p = find_event_id(p, end)) != NULL) {
+		p += KEY_LEN;
 		while (p < end && (*p == ' ' || *p == ':'))
 			p++;
 		events++;
@@ -262,10 +406,24 @@ static uint64_t count_events(const char *b, size_t n)
 			continue;
 		}
 		const char *v = ++p;
-		while (p < end && *p != '"')
-			p++;
-		record_id(v, (size_t)(p - v));
+		if (end - v > 36 && v[36] == '"' && id_bytes36(v, batch[nb]) == 0) {
+			p = v + 36; /* the closing quote, as below */
+		} else {
+			p = memchr(v, '"', (size_t)(end - v));
+			if (!p)
+				p = end;
+			if (id_bytes(v, (size_t)(p - v), batch[nb]) < 0) {
+				st.invalid++;
+				continue;
+			}
+		}
+		if (++nb == ID_BATCH) {
+			st.duplicates += idset_put_batch(&ids, (const unsigned char (*)[16])batch, nb);
+			nb = 0;
+		}
 	}
+	if (nb)
+		st.duplicates += idset_put_batch(&ids, (const unsigned char (*)[16])batch, nb);
 	return events;
 }
 
@@ -467,9 +625,10 @@ static const char *header(const char *h, size_t n, const char *name, size_t *ret
 	return NULL;
 }
 
-/* Decodes a chunked body starting at b (n bytes available) in place. Returns the bytes consumed, 0 if
- * incomplete, -1 if malformed; *ret_len is the decoded length. */
-static long dechunk(char *b, size_t n, size_t *ret_len)
+/* Walks the chunks of a chunked body starting at b (n bytes available), moving their data together to
+ * the front when decode is set. Returns the bytes the body takes, 0 if incomplete, -1 if malformed;
+ * *ret_len is the decoded length. */
+static long chunks(char *b, size_t n, int decode, size_t *ret_len)
 {
 	size_t in = 0, out = 0;
 	for (;;) {
@@ -490,10 +649,20 @@ static long dechunk(char *b, size_t n, size_t *ret_len)
 		}
 		if (data + sz + 2 > n)
 			return 0;
-		memmove(b + out, b + data, sz);
+		if (decode)
+			memmove(b + out, b + data, sz);
 		out += sz;
 		in = data + sz + 2;
 	}
+}
+
+/* Decodes a chunked body starting at b (n bytes available) in place once all of it is there (an
+ * incomplete body stays as it is, to be looked at again when more arrives). Returns the bytes consumed, 0
+ * if incomplete, -1 if malformed; *ret_len is the decoded length. */
+static long dechunk(char *b, size_t n, size_t *ret_len)
+{
+	long r = chunks(b, n, 0, ret_len);
+	return r > 0 ? chunks(b, n, 1, ret_len) : r;
 }
 
 static int handle_post(struct conn *c, const char *head, size_t hlen, char *body, size_t blen)
@@ -550,47 +719,61 @@ static int handle_request(struct conn *c, const char *head, size_t hlen, char *b
 	return reply(c->fd, 404, "{}\n");
 }
 
-/* Handles every complete request in c's buffer. Returns -1 to close the connection. */
-static int process(struct conn *c)
+/* Handles every complete request in c's buffer [off, len); returns -1 to close the connection. */
+static int process_from(struct conn *c, size_t *off)
 {
 	for (;;) {
-		char *eoh = memmem(c->buf, c->len, "\r\n\r\n", 4);
+		char *b = c->buf + *off;
+		size_t len = c->len - *off;
+		char *eoh = memmem(b, len, "\r\n\r\n", 4);
 		if (!eoh)
-			return c->len > HEAD_CAP ? -1 : 0;
-		size_t hlen = (size_t)(eoh - c->buf), start = hlen + 4, blen = 0, vl, used;
+			return len > HEAD_CAP ? -1 : 0;
+		size_t hlen = (size_t)(eoh - b), start = hlen + 4, blen = 0, vl, used;
 		const char *v;
-		int chunked = (v = header(c->buf, hlen, "Transfer-Encoding", &vl)) && vl >= 7 &&
+		int chunked = (v = header(b, hlen, "Transfer-Encoding", &vl)) && vl >= 7 &&
 			      strncasecmp(v, "chunked", 7) == 0;
-		if (!chunked && (v = header(c->buf, hlen, "Content-Length", &vl)))
+		if (!chunked && (v = header(b, hlen, "Content-Length", &vl)))
 			blen = strtoul(v, NULL, 10);
 		if (blen > READ_CAP)
 			return -1;
-		if (!c->continued && (v = header(c->buf, hlen, "Expect", &vl)) && vl >= 12 &&
+		if (!c->continued && (v = header(b, hlen, "Expect", &vl)) && vl >= 12 &&
 		    strncasecmp(v, "100-continue", 12) == 0) {
 			if (send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25) < 0)
 				return -1;
 			c->continued = 1;
 		}
 		if (chunked) {
-			long r = dechunk(c->buf + start, c->len - start, &blen);
+			long r = dechunk(b + start, len - start, &blen);
 			if (r < 0)
 				return -1;
 			if (r == 0)
 				return 0;
 			used = start + (size_t)r;
 		} else {
-			if (c->len - start < blen)
+			if (len - start < blen)
 				return 0;
 			used = start + blen;
 		}
-		int close_after = (v = header(c->buf, hlen, "Connection", &vl)) && vl >= 5 &&
+		int close_after = (v = header(b, hlen, "Connection", &vl)) && vl >= 5 &&
 				  strncasecmp(v, "close", 5) == 0;
-		if (handle_request(c, c->buf, hlen, c->buf + start, blen) < 0 || close_after)
+		if (handle_request(c, b, hlen, b + start, blen) < 0 || close_after)
 			return -1;
 		c->continued = 0;
-		memmove(c->buf, c->buf + used, c->len - used);
-		c->len -= used;
+		*off += used;
 	}
+}
+
+/* Handles every complete request in c's buffer and moves what is left (the start of the next request, if
+ * any) to the front, once. Returns -1 to close the connection. */
+static int process(struct conn *c)
+{
+	size_t off = 0;
+	int r = process_from(c, &off);
+	if (r == 0 && off) {
+		memmove(c->buf, c->buf + off, c->len - off);
+		c->len -= off;
+	}
+	return r;
 }
 
 static void conn_close(int ep, struct conn *c)
@@ -609,7 +792,7 @@ static void conn_read(int ep, struct conn *c)
 				conn_close(ep, c);
 				return;
 			}
-			c->cap = c->cap ? c->cap * 2 : 262144;
+			c->cap = c->cap ? c->cap * 2 : READ_INIT;
 			c->buf = xrealloc(c->buf, c->cap);
 		}
 		ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
@@ -679,7 +862,8 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	idset_init(&ids, 1u << 16);
+	hex_init();
+	idset_init(&ids, IDSET_INIT);
 
 	sigset_t mask;
 	sigemptyset(&mask);
