@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <pcre2.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct regex_state {
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jit_stack; /* NULL when JIT is unavailable */
+	bool jit_direct;            /* matched with pcre2_jit_match: see use_jit_match() */
 	struct group *groups;
 	size_t ngroups;
 };
@@ -79,6 +81,21 @@ static int read_options(const char *options_json, struct json_object **ret_opts,
 	return 0;
 }
 
+/* pcre2_match takes the JIT code too, after checks that pcre2_jit_match skips: the direct call is the
+ * same match only when there is JIT code for it ((*NO_JIT) compiles none, without an error) and the
+ * pattern is not in UTF mode ((*UTF) in it: pcre2_match would refuse invalid UTF-8 lines, the JIT
+ * code must not see them). Our calls always pass options 0 and a non-NULL subject. */
+static bool use_jit_match(const pcre2_code *code)
+{
+	size_t jit_size = 0;
+	uint32_t opts = 0;
+
+	if (pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jit_size) != 0 ||
+	    pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &opts) != 0)
+		return false;
+	return jit_size > 0 && !(opts & PCRE2_UTF);
+}
+
 static int compile(struct regex_state *st, const char *pat, size_t len, char *err, size_t errlen)
 {
 	PCRE2_UCHAR msg[256];
@@ -99,6 +116,7 @@ static int compile(struct regex_state *st, const char *pat, size_t len, char *er
 		if (!st->jit_stack)
 			return -ENOMEM;
 	}
+	st->jit_direct = use_jit_match(st->code);
 	st->md = pcre2_match_data_create_from_pattern(st->code, NULL);
 	st->mctx = pcre2_match_context_create(NULL);
 	if (!st->md || !st->mctx)
@@ -179,7 +197,10 @@ static int regex_parse(void *state, const char *line, size_t len, onside_emit_fn
 	size_t i;
 	int rc;
 
-	rc = pcre2_match(st->code, (PCRE2_SPTR)line, len, 0, 0, st->md, st->mctx);
+	if (st->jit_direct)
+		rc = pcre2_jit_match(st->code, (PCRE2_SPTR)line, len, 0, 0, st->md, st->mctx);
+	else
+		rc = pcre2_match(st->code, (PCRE2_SPTR)line, len, 0, 0, st->md, st->mctx);
 	if (rc == PCRE2_ERROR_NOMATCH) {
 		snprintf(reason, reasonlen, "line does not match the pattern");
 		return ONSIDE_PARSE_NOMATCH;

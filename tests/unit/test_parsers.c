@@ -398,6 +398,27 @@ static void test_regex_bytes_not_utf8(void **unused)
 	parser_free(p);
 }
 
+/* Patterns that change how a line is matched: (*UTF) makes a line that is not UTF-8 an error (not a
+ * crash), (*NO_JIT) leaves the pattern to the interpreter, with the same results. */
+static void test_regex_pattern_verbs(void **unused)
+{
+	struct parser *p = open_ok("regex", PAT_OPTS("(*UTF)^(?<a>.)(?<rest>.*)$"));
+
+	assert_int_equal(parse(p, "\xc3\xa9z"), ONSIDE_PARSE_OK);
+	field(0, "a", "\xc3\xa9", ONSIDE_T_STRING);
+	field(1, "rest", "z", ONSIDE_T_STRING);
+	nomatch_s(p, "\xc3z", "regex error: UTF-8 error: byte 2 top bits not 0x80");
+	nomatch_s(p, "ok\xff", "regex error: UTF-8 error: illegal byte (0xfe or 0xff)");
+	parser_free(p);
+
+	p = open_ok("regex", PAT_OPTS("(*NO_JIT)^(?<a>.)(?<rest>.*)$"));
+	assert_int_equal(parse_n(p, "\xc3\xa9\xff\0z", 5), ONSIDE_PARSE_OK);
+	field_n(0, "a", "\xc3", 1, ONSIDE_T_STRING);
+	field_n(1, "rest", "\xa9\xff\0z", 4, ONSIDE_T_STRING);
+	nomatch_s(p, "", "line does not match the pattern");
+	parser_free(p);
+}
+
 static void test_regex_catastrophic_backtracking(void **unused)
 {
 	struct parser *p = open_ok("regex", PAT_OPTS("^(?<x>(a+)+)$"));
@@ -682,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_json_options),
 		cmocka_unit_test(test_regex_named_groups),
 		cmocka_unit_test(test_regex_bytes_not_utf8),
+		cmocka_unit_test(test_regex_pattern_verbs),
 		cmocka_unit_test(test_regex_catastrophic_backtracking),
 		cmocka_unit_test(test_regex_one_mib_line),
 		cmocka_unit_test(test_regex_create_errors),
