@@ -128,6 +128,15 @@ static size_t plain_prefix(const unsigned char *p, size_t n)
 	size_t i = 0;
 	uint64_t w, m;
 
+#ifdef SWAR_HAVE_SSE2
+	unsigned m16, q16, h16;
+
+	for (; i + 16 <= n; i += 16) {
+		m16 = swar_json_special16(p + i, &q16, &h16) | h16;
+		if (m16)
+			return i + (size_t)__builtin_ctz(m16);
+	}
+#endif
 	for (; i + 8 <= n; i += 8) {
 		w = swar_load(p + i);
 		m = swar_json_special(w) | (w & SWAR_HIGH);

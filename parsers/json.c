@@ -380,15 +380,26 @@ static const char *fast_ws(const char *p, const char *e)
  * bytes, or NULL. */
 static const char *fast_string(const char *p, const char *e)
 {
-	uint64_t m;
+	uint64_t w, q, m;
 
-	/* Eight bytes at a time to the first '"', '\\' or control byte; the rest one at a time. */
+	/* Sixteen or eight bytes at a time to the first '"', '\\' or control byte; the rest one at a
+	 * time. The quote is found from the masks alone, without reading the byte again: the next
+	 * member's parse waits for this result. */
+#ifdef SWAR_HAVE_SSE2
+	unsigned m16, q16, h16;
+
+	for (; e - p >= 16; p += 16) {
+		m16 = swar_json_special16((const unsigned char *)p, &q16, &h16);
+		if (m16)
+			return (q16 & m16 & -m16) ? p + __builtin_ctz(m16) : NULL;
+	}
+#endif
 	for (; e - p >= 8; p += 8) {
-		m = swar_json_special(swar_load((const unsigned char *)p));
-		if (m) {
-			p += swar_first(m);
-			return *p == '"' ? p : NULL;
-		}
+		w = swar_load((const unsigned char *)p);
+		q = swar_zero(w ^ (SWAR_ONES * '"'));
+		m = q | swar_json_special(w);
+		if (m)
+			return (q & m & -m) ? p + swar_first(m) : NULL;
 	}
 	for (; p < e; p++) {
 		unsigned char c = (unsigned char)*p;
@@ -477,6 +488,7 @@ static const char *fast_member(const char *p, const char *e, struct span *sp)
 static int fast_scan(const char *line, size_t len, struct span *sp)
 {
 	const char *p = fast_ws(line, line + len), *e = line + len;
+	uint64_t seen = 0, bit;
 	int n = 0;
 
 	if (p >= e || *p != '{')
@@ -487,9 +499,15 @@ static int fast_scan(const char *line, size_t len, struct span *sp)
 	for (;;) {
 		if (n == JSON_FAST_MAX || !(p = fast_member(p, e, &sp[n])))
 			return -1;
-		for (int i = 0; i < n; i++) /* json-c keeps the last of duplicates: its business */
-			if (sp[i].kl == sp[n].kl && memcmp(sp[i].k, sp[n].k, sp[n].kl) == 0)
-				return -1;
+		/* json-c keeps the last of duplicates: its business. A key's length and last byte
+		 * pick one of 64 bits; only a key whose bit is taken is compared with the others. */
+		bit = UINT64_C(1) << ((sp[n].kl * 7 + (sp[n].kl ? (unsigned char)sp[n].k[sp[n].kl - 1] : 0)) & 63);
+		if (seen & bit) {
+			for (int i = 0; i < n; i++)
+				if (sp[i].kl == sp[n].kl && swar_equal(sp[i].k, sp[n].k, sp[n].kl))
+					return -1;
+		}
+		seen |= bit;
 		n++;
 		p = fast_ws(p, e);
 		if (p < e && *p == ',') {

@@ -1,6 +1,7 @@
 /* Parser registry and instances: one struct parser per input, built-in or loaded from a plugin, and the
  * record that one parsed line fills. */
 #include "parser.h"
+#include "swar.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ const struct field *record_get(const struct record *r, const char *name, size_t 
 	for (i = 0; i < r->n; i++) {
 		const struct field *f = &r->f[i];
 
-		if (f->name_len == name_len && (name_len == 0 || memcmp(f->name, name, name_len) == 0))
+		if (f->name_len == name_len && swar_equal(f->name, name, name_len))
 			return f;
 	}
 	return NULL;

@@ -149,6 +149,73 @@ static void test_random_flat_objects(void **state)
 	}
 }
 
+/* Duplicate keys of every length up to 20 (and keys that differ in one byte only, which are not
+ * duplicates) at every distance: the fast path compares keys through a 64-bit filter first. */
+static void test_duplicate_keys(void **state)
+{
+	char line[1024], key[24], other[24];
+	size_t n;
+
+	(void)state;
+	for (size_t kl = 0; kl <= 20; kl++) {
+		for (size_t k = 0; k < kl; k++)
+			key[k] = (char)('a' + (k * 7) % 26);
+		key[kl] = '\0';
+		memcpy(other, key, kl + 1);
+		for (int gap = 0; gap < 4; gap++) {
+			/* the same key twice, gap other members between */
+			n = (size_t)snprintf(line, sizeof(line), "{\"%s\":1", key);
+			for (int g = 0; g < gap; g++)
+				n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"g%d\":%d", g, g);
+			snprintf(line + n, sizeof(line) - n, ",\"%s\":2}", key);
+			fast_declines(line);
+			if (kl == 0)
+				continue;
+			/* the same length, one byte different, at each position: no duplicate */
+			for (size_t pos = 0; pos < kl; pos++) {
+				other[pos] = 'Z';
+				n = (size_t)snprintf(line, sizeof(line), "{\"%s\":1", key);
+				for (int g = 0; g < gap; g++)
+					n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"g%d\":%d", g, g);
+				snprintf(line + n, sizeof(line) - n, ",\"%s\":2}", other);
+				fast_ok(line);
+				other[pos] = key[pos];
+			}
+		}
+	}
+}
+
+/* Seeded random strings of 0 to 40 bytes, so that their ends and their special bytes fall at every
+ * offset of the sixteen- and eight-byte scans: plain ones are accepted as json-c reads them, one with
+ * an escape or a control byte is left to json-c. */
+static void test_random_string_lengths(void **state)
+{
+	static const char plain[] = "abcXYZ 019/:{},[]'\x7f\xc3\xa9\xff";
+	char line[512], s1[48], s2[48];
+	unsigned seed = 777;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		size_t l1 = (size_t)rand_r(&seed) % 41, l2 = (size_t)rand_r(&seed) % 41;
+		int bad = rand_r(&seed) % 4 == 0;
+
+		for (size_t i = 0; i < l1; i++)
+			s1[i] = plain[rand_r(&seed) % (sizeof(plain) - 1)];
+		for (size_t i = 0; i < l2; i++)
+			s2[i] = plain[rand_r(&seed) % (sizeof(plain) - 1)];
+		s1[l1] = s2[l2] = '\0';
+		if (bad && l2) {
+			static const char odd[] = {'\\', '\x01', '\x1f', '\t', '\n'};
+			s2[(size_t)rand_r(&seed) % l2] = odd[rand_r(&seed) % 5];
+		}
+		snprintf(line, sizeof(line), "{\"%s\":\"%s\",\"k\":\"%s\"}", s1, s2, s1);
+		if (bad && l2)
+			fast_declines(line);
+		else
+			fast_ok(line);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +223,8 @@ int main(void)
 		cmocka_unit_test(test_everything_else_is_left_to_jsonc),
 		cmocka_unit_test(test_more_than_64_fields_go_to_jsonc),
 		cmocka_unit_test(test_random_flat_objects),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_random_string_lengths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
