@@ -9,6 +9,8 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
+#include "swar.h"
+
 struct eventid_file {
 	SHA256_CTX base; /* fed with everything up to and including FINGERPRINT 0x00 */
 };
@@ -25,23 +27,44 @@ static void hex_encode(const unsigned char *p, size_t n, char *out)
 	}
 }
 
+/* 16 bytes as 32 lowercase hex digits: once per line, so with SSE2 where there is SSE2. */
+static void hex_encode16(const unsigned char u[16], char out[32])
+{
+#ifdef SWAR_HAVE_SSE2
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)u), mask = _mm_set1_epi8(0x0f);
+	__m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask), lo = _mm_and_si128(v, mask);
+	__m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+	__m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
+
+	/* nibble + '0', plus the gap up to 'a' for 10..15 */
+	a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
+	b = _mm_add_epi8(_mm_add_epi8(b, zero), _mm_and_si128(_mm_cmpgt_epi8(b, nine), gap));
+	_mm_storeu_si128((__m128i *)(void *)out, a);
+	_mm_storeu_si128((__m128i *)(void *)(out + 16), b);
+#else
+	hex_encode(u, 16, out);
+#endif
+}
+
 /* uuid4_format of SPEC.md: the first 16 digest bytes with the version and variant bits forced. */
 static void uuid4_format(const unsigned char md[32], char ret[37])
 {
 	unsigned char u[16];
+	char h[32];
 
 	memcpy(u, md, 16);
 	u[6] = (u[6] & 0x0f) | 0x40;
 	u[8] = (u[8] & 0x3f) | 0x80;
-	hex_encode(u, 4, ret);
+	hex_encode16(u, h);
+	memcpy(ret, h, 8);
 	ret[8] = '-';
-	hex_encode(u + 4, 2, ret + 9);
+	memcpy(ret + 9, h + 8, 4);
 	ret[13] = '-';
-	hex_encode(u + 6, 2, ret + 14);
+	memcpy(ret + 14, h + 12, 4);
 	ret[18] = '-';
-	hex_encode(u + 8, 2, ret + 19);
+	memcpy(ret + 19, h + 16, 4);
 	ret[23] = '-';
-	hex_encode(u + 10, 6, ret + 24);
+	memcpy(ret + 24, h + 20, 12);
 	ret[36] = '\0';
 }
 
@@ -147,6 +170,36 @@ void eventid_key(const char *ns, size_t nslen, const char *event_name, size_t na
 	uuid4_format(md, ret);
 }
 
+/* uuid_is_valid runs on every line (installation_id): the 36 bytes are checked in three SSE2 vectors
+ * where there is SSE2, else in a straight run of table lookups instead of a branch per byte. */
+#ifdef SWAR_HAVE_SSE2
+/* Sixteen bytes of a UUID: their hex digits in the low 16 bits of the result, their dashes in the
+ * high 16. */
+static unsigned uuid_classes16(const unsigned char *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i d = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+	__m128i l = _mm_sub_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+	/* unsigned x <= k as min(x, k) == x */
+	__m128i digit = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+	__m128i letter = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
+	__m128i dash = _mm_cmpeq_epi8(v, _mm_set1_epi8('-'));
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, letter)) |
+	       (unsigned)_mm_movemask_epi8(dash) << 16;
+}
+
+/* The classes expected of 16 bytes whose dashes are at the positions set in dashes. */
+#define UUID_EXPECT(dashes) ((unsigned)(dashes) << 16 | (0xffffu & ~(unsigned)(dashes)))
+
+static bool uuid_layout_ok(const unsigned char *p)
+{
+	/* dashes at 8 and 13; at 18 and 23 (2 and 7 of bytes 16..31, 3 of bytes 20..35) */
+	return uuid_classes16(p) == UUID_EXPECT(1u << 8 | 1u << 13) &&
+	       uuid_classes16(p + 16) == UUID_EXPECT(1u << 2 | 1u << 7) &&
+	       uuid_classes16(p + 20) == UUID_EXPECT(1u << 3);
+}
+#else
 /* Byte classes of the 8-4-4-4-12 layout: a hex digit of either case, the dash, anything else (0). */
 enum { UUID_HEX = 1, UUID_DASH = 2 };
 
@@ -163,19 +216,19 @@ static const unsigned char uuid_layout[EVENTID_LEN] = {
 	2, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-/* Checked on every line (installation_id): no early exit, so the loop is a straight run of table
- * lookups instead of a branch per byte. */
-bool uuid_is_valid(const char *s, size_t n)
+static bool uuid_layout_ok(const unsigned char *p)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	unsigned diff = 0;
-	size_t i;
 
-	if (n != EVENTID_LEN)
-		return false;
-	for (i = 0; i < EVENTID_LEN; i++)
+	for (size_t i = 0; i < EVENTID_LEN; i++)
 		diff |= uuid_class[p[i]] ^ uuid_layout[i];
 	return diff == 0;
+}
+#endif
+
+bool uuid_is_valid(const char *s, size_t n)
+{
+	return n == EVENTID_LEN && uuid_layout_ok((const unsigned char *)s);
 }
 
 bool uuid_is_v4(const char *s, size_t n)

@@ -1,6 +1,7 @@
 /* Event ids: every vector of tests/data/event-id-vectors.json, and UUID validation. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -223,6 +224,26 @@ static void test_key_long_event_name_lowercased(void **state)
 	assert_true(uuid_is_v4(a, strlen(a)));
 }
 
+/* Every byte value at every position of a valid UUID: valid exactly when it keeps the layout. */
+static void test_uuid_every_byte(void **state)
+{
+	const char *good = "0123abcd-EF45-6789-aBcD-eF0123456789";
+	char u[EVENTID_LEN];
+
+	for (size_t pos = 0; pos < EVENTID_LEN; pos++) {
+		bool dash = pos == 8 || pos == 13 || pos == 18 || pos == 23;
+
+		for (int c = 0; c < 256; c++) {
+			bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+
+			memcpy(u, good, EVENTID_LEN);
+			u[pos] = (char)c;
+			if (uuid_is_valid(u, EVENTID_LEN) != (dash ? c == '-' : hex))
+				fail_msg("position %zu byte 0x%02x", pos, c);
+		}
+	}
+}
+
 static void test_uuid_validation(void **state)
 {
 #define U(s) (s), strlen(s)
@@ -263,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_key_vectors),
 		cmocka_unit_test(test_key_two_values_differ_from_concatenation),
 		cmocka_unit_test(test_key_long_event_name_lowercased),
+		cmocka_unit_test(test_uuid_every_byte),
 		cmocka_unit_test(test_uuid_validation),
 	};
 
