@@ -39,7 +39,8 @@ struct agent {
 	struct mapjob *job; /* lines read and not yet mapped */
 	struct config **old; /* configurations replaced by reloads, still referenced */
 	size_t nold;
-	struct batch *cur; /* the batch being built */
+	struct batch *cur;   /* the batch being built */
+	struct batch *spare; /* a delivered batch kept for its buffers */
 	struct ack *cur_ack;
 	struct ack acks; /* sentinel of the live acks */
 	int sigfd;
@@ -103,7 +104,13 @@ static struct batch *agent_batch(struct agent *a)
 {
 	if (a->cur)
 		return a->cur;
-	a->cur = batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes);
+	if (a->spare) {
+		a->cur = a->spare;
+		a->spare = NULL;
+		batch_reuse(a->cur, a->cfg->batch.max_events, a->cfg->batch.max_bytes);
+	} else {
+		a->cur = batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes);
+	}
 	a->cur_ack = calloc(1, sizeof(*a->cur_ack));
 	if (!a->cur || !a->cur_ack) {
 		log_errorx("agent", "out of memory");
@@ -118,6 +125,15 @@ static struct batch *agent_batch(struct agent *a)
 	a->cur->opened_ms = loop_now_ms();
 	a->flush_timer = loop_add_timer(a->loop, (int64_t)a->cfg->batch.flush_interval_ms, agent_flush_cb, a);
 	return a->cur;
+}
+
+/* A batch no longer referenced: kept for the next one (its buffers have grown to a batch's size
+ * already), or freed. */
+static void agent_recycle(struct agent *a, struct batch *b)
+{
+	if (a->spare)
+		batch_free(a->spare);
+	a->spare = b;
 }
 
 static bool agent_room(const struct agent *a)
@@ -142,7 +158,7 @@ static void agent_submit(struct agent *a)
 		struct ack *ack = b->owner;
 		ack->done = true;
 		ack_put(ack);
-		batch_free(b);
+		agent_recycle(a, b);
 		if (tail_advance(a->tail))
 			a->ckpt_dirty = true;
 		return;
@@ -252,7 +268,7 @@ static void agent_delivered(struct batch *b, void *data)
 
 	ack->done = true;
 	ack_put(ack);
-	batch_free(b);
+	agent_recycle(a, b);
 	if (tail_advance(a->tail))
 		a->ckpt_dirty = true;
 	a->want_read = true; /* room for more */
@@ -756,6 +772,7 @@ void agent_free(struct agent *a)
 	/* the sender first: it frees the batches it holds, which reference tail files */
 	sender_free(a->sender);
 	batch_free(a->cur);
+	batch_free(a->spare);
 	tail_free(a->tail);
 	/* tokens of batches that were never delivered */
 	while (a->acks.next != &a->acks) {

@@ -28,6 +28,20 @@ struct batch *batch_new(size_t max_events, size_t max_bytes)
 	return b;
 }
 
+void batch_reuse(struct batch *b, size_t max_events, size_t max_bytes)
+{
+	/* the buffers keep their capacity: the next batch of the same shape grows nothing */
+	buf_reset(&b->body);
+	buf_reset(&b->lines);
+	(void)buf_append(&b->body, BATCH_HEAD, BATCH_HEAD_LEN); /* fits: the buffer held a batch */
+	b->n = 0;
+	b->max_events = max_events;
+	b->max_bytes = max_bytes;
+	b->closed = false;
+	b->owner = NULL;
+	b->opened_ms = 0;
+}
+
 void batch_free(struct batch *b)
 {
 	if (!b)

@@ -42,6 +42,8 @@ struct batch {
 
 struct batch *batch_new(size_t max_events, size_t max_bytes);
 void batch_free(struct batch *b);
+/* Empties a batch (delivered, no longer referenced) for reuse as a new one, keeping its buffers. */
+void batch_reuse(struct batch *b, size_t max_events, size_t max_bytes);
 
 /* Starts an event: writes the separator and returns the mark to pass to commit/abort. The caller
  * then appends the event's JSON object to b->body. */

@@ -258,6 +258,45 @@ static void test_slice(void **state)
 	batch_free(b);
 }
 
+/* A delivered batch reused as a new one: an empty body, no events, the new limits, none of its old
+ * lines; and the reused one builds exactly what a new one would. */
+static void test_reuse(void **state)
+{
+	struct batch *b = batch_new(3, 1000);
+	int owner;
+
+	(void)state;
+	assert_non_null(b);
+	assert_int_equal(add(b, "{\"a\":1}", "line-1", 0, NULL), 0);
+	assert_int_equal(add(b, "{\"a\":2}", "line-2", 7, NULL), 0);
+	b->owner = &owner;
+	batch_close(b);
+	batch_reuse(b, 2, 40);
+	assert_false(b->closed);
+	assert_null(b->owner);
+	assert_int_equal(b->n, 0);
+	assert_int_equal(b->lines.len, 0);
+	assert_int_equal(batch_size(b), strlen("{\"events\":[]}"));
+	assert_int_equal(add(b, "{\"b\":1}", "other", 3, NULL), 0);
+	assert_int_equal(add(b, "{\"b\":2}", "more", 9, NULL), 0);
+	/* the new max_events (2) applies */
+	assert_int_equal(add(b, "{\"b\":3}", "x", 12, NULL), -E2BIG);
+	batch_close(b);
+	assert_body(b, "{\"events\":[{\"b\":1},{\"b\":2}]}");
+	assert_line(b, 0, "other");
+	assert_line(b, 1, "more");
+	assert_int_equal(b->ev[1].offset, 9);
+	assert_parses_with(b, 2);
+	/* and the new max_bytes (40): 33 bytes fit, one more event of 8 (+1 comma) does not */
+	batch_reuse(b, 10, 40);
+	assert_int_equal(add(b, "{\"c\":1}", "l", 0, NULL), 0);
+	assert_int_equal(add(b, "{\"c\":2}", "l", 1, NULL), 0);
+	assert_int_equal(add(b, "{\"c\":3}", "l", 2, NULL), 0);
+	assert_int_equal(add(b, "{\"c\":4}", "l", 3, NULL), -E2BIG);
+	assert_int_equal(b->n, 3);
+	batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_split_needs_closed),
 		cmocka_unit_test(test_slice),
+		cmocka_unit_test(test_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
