@@ -167,7 +167,7 @@ static int write_string(struct buf *b, const char *s, size_t n, bool strict)
 	b->data[b->len++] = '"';
 	while (n) { /* (s may be NULL when n is 0) */
 		run = plain_prefix(p + i, n - i);
-		memcpy(b->data + b->len, p + i, run);
+		buf_copy(b->data + b->len, p + i, run);
 		b->len += run;
 		i += run;
 		if (i == n)
