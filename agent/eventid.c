@@ -27,21 +27,34 @@ static void hex_encode(const unsigned char *p, size_t n, char *out)
 	}
 }
 
-/* 16 bytes as 32 lowercase hex digits: once per line, so with SSE2 where there is SSE2. */
-static void hex_encode16(const unsigned char u[16], char out[32])
+/* The first 16 digest bytes with the version and variant bits forced, as 32 lowercase hex digits.
+ * Once per line, so with SSE2 where there is SSE2, with the bits forced in the vector: writing the two
+ * bytes and then loading all sixteen would stall on the store. */
+static void uuid4_hex(const unsigned char md[16], char out[32])
 {
 #ifdef SWAR_HAVE_SSE2
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)u), mask = _mm_set1_epi8(0x0f);
-	__m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask), lo = _mm_and_si128(v, mask);
-	__m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);
+	const __m128i keep = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, 0x0f, -1, 0x3f, -1, -1, -1, -1, -1, -1, -1);
+	const __m128i set = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0x40, 0, (char)0x80, 0, 0, 0, 0, 0, 0, 0);
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)md), mask = _mm_set1_epi8(0x0f);
+	__m128i hi, lo, a, b;
 	__m128i nine = _mm_set1_epi8(9), zero = _mm_set1_epi8('0'), gap = _mm_set1_epi8('a' - '0' - 10);
 
+	v = _mm_or_si128(_mm_and_si128(v, keep), set);
+	hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+	lo = _mm_and_si128(v, mask);
+	a = _mm_unpacklo_epi8(hi, lo);
+	b = _mm_unpackhi_epi8(hi, lo);
 	/* nibble + '0', plus the gap up to 'a' for 10..15 */
 	a = _mm_add_epi8(_mm_add_epi8(a, zero), _mm_and_si128(_mm_cmpgt_epi8(a, nine), gap));
 	b = _mm_add_epi8(_mm_add_epi8(b, zero), _mm_and_si128(_mm_cmpgt_epi8(b, nine), gap));
 	_mm_storeu_si128((__m128i *)(void *)out, a);
 	_mm_storeu_si128((__m128i *)(void *)(out + 16), b);
 #else
+	unsigned char u[16];
+
+	memcpy(u, md, 16);
+	u[6] = (u[6] & 0x0f) | 0x40;
+	u[8] = (u[8] & 0x3f) | 0x80;
 	hex_encode(u, 16, out);
 #endif
 }
@@ -49,13 +62,9 @@ static void hex_encode16(const unsigned char u[16], char out[32])
 /* uuid4_format of SPEC.md: the first 16 digest bytes with the version and variant bits forced. */
 static void uuid4_format(const unsigned char md[32], char ret[37])
 {
-	unsigned char u[16];
 	char h[32];
 
-	memcpy(u, md, 16);
-	u[6] = (u[6] & 0x0f) | 0x40;
-	u[8] = (u[8] & 0x3f) | 0x80;
-	hex_encode16(u, h);
+	uuid4_hex(md, h);
 	memcpy(ret, h, 8);
 	ret[8] = '-';
 	memcpy(ret + 9, h + 8, 4);
