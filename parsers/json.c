@@ -378,7 +378,7 @@ static const char *fast_ws(const char *p, const char *e)
 
 /* p is past the opening quote; returns the closing quote of a string without escapes or control
  * bytes, or NULL. */
-static const char *fast_string(const char *p, const char *e)
+static inline __attribute__((always_inline)) const char *fast_string(const char *p, const char *e)
 {
 	uint64_t w, q, m;
 
@@ -452,7 +452,8 @@ static const char *fast_literal(const char *p, const char *e, int *ret_type)
 }
 
 /* One member "key": value at p; fills sp and returns the position after the value, or NULL. */
-static const char *fast_member(const char *p, const char *e, struct span *sp)
+static inline __attribute__((always_inline)) const char *fast_member(const char *p, const char *e,
+								  struct span *sp)
 {
 	const char *ke, *ve;
 
