@@ -148,24 +148,57 @@ static size_t plain_prefix(const unsigned char *p, size_t n)
 	return i;
 }
 
-/* jsonw_string and jsonw_string_utf8 in one pass: plain runs are copied whole, multibyte sequences
- * validated as they come. strict: invalid UTF-8 rolls b back and gives -EILSEQ instead of being
- * escaped. */
-static int write_string(struct buf *b, const char *s, size_t n, bool strict)
+/* True when s[0..n) (n <= 32) is all plain, and then copied to d. Most values are that short: two
+ * overlapping loads from each end check them in one step, where the scan of write_runs would go
+ * through its loops once per string. */
+static inline bool copy_short(char *d, const unsigned char *p, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t start = b->len, i = 0, run, k;
+	uint64_t a, b;
+	uint32_t x, y;
+
+#ifdef SWAR_HAVE_SSE2
+	if (n >= 16) {
+		unsigned q, h1, h2;
+
+		if (swar_json_special16(p, &q, &h1) | swar_json_special16(p + n - 16, &q, &h2) | h1 | h2)
+			return false;
+		buf_copy(d, p, n);
+		return true;
+	}
+#else
+	if (n >= 16)
+		return false;
+#endif
+	if (n >= 8) {
+		a = swar_load(p);
+		b = swar_load(p + n - 8);
+	} else if (n >= 4) {
+		memcpy(&x, p, 4), memcpy(&y, p + n - 4, 4);
+		a = b = (uint64_t)x << 32 | y;
+	} else {
+		/* 0 to 3 bytes: the first, middle and last cover them all */
+		if (n && (byte_class[p[0]] | byte_class[p[n / 2]] | byte_class[p[n - 1]]))
+			return false;
+		buf_copy(d, p, n);
+		return true;
+	}
+	if ((swar_json_special(a) | swar_json_special(b) | ((a | b) & SWAR_HIGH)) != 0)
+		return false;
+	buf_copy(d, p, n);
+	return true;
+}
+
+/* The general case of write_string from byte i on (the opening quote written, room for the plain
+ * rest and the closing quote made): plain runs are copied whole, multibyte sequences validated as
+ * they come. */
+static int write_runs(struct buf *b, const unsigned char *p, size_t i, size_t n, size_t start,
+		      bool strict)
+{
+	size_t run, k;
 	char e[6];
 	int r;
 
-	/* Room for the plain size: within it, every write below needs no check. Each escape makes
-	 * room again for the escape and the plain size of the rest. */
-	if (n > SIZE_MAX - 2)
-		return -E2BIG;
-	if (!buf_fits(b, n + 2) && (r = buf_reserve(b, n + 2)) < 0)
-		return r;
-	b->data[b->len++] = '"';
-	while (n) { /* (s may be NULL when n is 0) */
+	while (i < n) {
 		run = plain_prefix(p + i, n - i);
 		buf_copy(b->data + b->len, p + i, run);
 		b->len += run;
@@ -182,6 +215,7 @@ static int write_string(struct buf *b, const char *s, size_t n, bool strict)
 			buf_truncate(b, start);
 			return -EILSEQ;
 		}
+		/* Each escape makes room again for itself and the plain size of the rest. */
 		k = escape_byte(p[i], p[i] >= 0x80, e);
 		i++;
 		if ((r = buf_reserve(b, k + (n - i) + 1)) < 0) {
@@ -194,6 +228,29 @@ static int write_string(struct buf *b, const char *s, size_t n, bool strict)
 	b->data[b->len++] = '"';
 	b->data[b->len] = '\0';
 	return 0;
+}
+
+/* jsonw_string and jsonw_string_utf8 in one pass. strict: invalid UTF-8 rolls b back and gives
+ * -EILSEQ instead of being escaped. */
+static int write_string(struct buf *b, const char *s, size_t n, bool strict)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t start = b->len;
+	int r;
+
+	/* Room for the plain size: within it, every write below needs no check. */
+	if (n > SIZE_MAX - 2)
+		return -E2BIG;
+	if (!buf_fits(b, n + 2) && (r = buf_reserve(b, n + 2)) < 0)
+		return r;
+	b->data[b->len++] = '"';
+	if (n <= 32 && copy_short(b->data + b->len, p, n)) { /* (s may be NULL when n is 0) */
+		b->len += n;
+		b->data[b->len++] = '"';
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return write_runs(b, p, 0, n, start, strict);
 }
 
 int jsonw_string(struct buf *b, const char *s, size_t n)

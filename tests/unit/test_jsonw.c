@@ -96,8 +96,12 @@ static void test_long_string(void **state)
 	check(in, sizeof(in), want);
 }
 
-/* Every special byte at every position of strings up to 24 bytes long, so that each one is met in
- * the eight-at-a-time scan, at a word boundary and in the byte-wise tail. */
+static void check_utf8(const char *in, size_t n, int want_r);
+
+/* Every special byte at every position of strings up to 40 bytes long, so that each one is met in
+ * every path of the writer: the short strings' overlapping loads (0-3, 4-7, 8-15, 16-32 bytes), the
+ * sixteen- and eight-at-a-time scans, at a word boundary and in the byte-wise tail. jsonw_string_utf8
+ * must give the same bytes, or -EILSEQ for the invalid ones. */
 static void test_special_at_each_position(void **state)
 {
 	static const struct {
@@ -108,12 +112,12 @@ static void test_special_at_each_position(void **state)
 		{ " ", " " },       { "\x80", "\\udc80" },   { "\xff", "\\udcff" },
 		{ "\xc3\xa9", "\xc3\xa9" }, { "\xe2\x82\xac", "\xe2\x82\xac" },
 	};
-	char in[40], want[80];
+	char in[48], want[96];
 	size_t n, pos, k, w, splen;
 
 	for (k = 0; k < sizeof(sp) / sizeof(sp[0]); k++) {
 		splen = strlen(sp[k].in);
-		for (n = splen; n <= 24; n++) {
+		for (n = splen; n <= 40; n++) {
 			for (pos = 0; pos + splen <= n; pos++) {
 				memset(in, 'a', n);
 				memcpy(in + pos, sp[k].in, splen);
@@ -128,6 +132,7 @@ static void test_special_at_each_position(void **state)
 				want[w++] = '"';
 				want[w] = '\0';
 				check(in, n, want);
+				check_utf8(in, n, strstr(sp[k].esc, "udc") ? -EILSEQ : 0);
 			}
 		}
 	}
