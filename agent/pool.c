@@ -5,6 +5,11 @@
 #include <signal.h>
 #include <stdlib.h>
 
+/* Chunks per participant a task is cut into: small enough that nobody waits long for the last one,
+ * large enough that the lock is taken rarely. */
+#define POOL_CHUNKS_PER_PARTICIPANT 8
+#define POOL_CHUNK_MAX 256
+
 struct pool_thread {
 	struct pool *p;
 	pthread_t tid;
@@ -13,49 +18,63 @@ struct pool_thread {
 
 struct pool {
 	pthread_mutex_t mu;
-	pthread_cond_t go;   /* a new generation of work, or stop */
-	pthread_cond_t done; /* a part finished */
+	pthread_cond_t go;   /* a task was started, or stop */
+	pthread_cond_t done; /* a task's last chunk finished */
 	unsigned nthreads;
 	struct pool_thread *threads;
-	unsigned long gen;
-	unsigned pending;
+	struct pool_task *head, *tail; /* started tasks with chunks not yet taken, oldest first */
 	int stop;
-	/* the current job */
-	pool_fn fn;
-	void *arg;
-	size_t n;
 };
 
-static void pool_part(const struct pool *p, unsigned who, size_t *ret_begin, size_t *ret_end)
+/* Takes the next chunk of t; t leaves the queue with its last chunk. Called with the lock held. */
+static void pool_take(struct pool *p, struct pool_task *t, size_t *ret_begin, size_t *ret_end)
 {
-	size_t parts = p->nthreads + 1;
+	size_t e = t->next + t->chunk < t->n ? t->next + t->chunk : t->n;
 
-	*ret_begin = p->n * who / parts;
-	*ret_end = p->n * (who + 1) / parts;
+	*ret_begin = t->next;
+	*ret_end = t->next = e;
+	if (e < t->n)
+		return;
+	/* fully taken: unlink it (it is not necessarily the head when its caller finished it early) */
+	for (struct pool_task **pp = &p->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp == t) {
+			*pp = t->qnext;
+			if (p->tail == t)
+				p->tail = prev;
+			break;
+		}
+	}
+	t->qnext = NULL;
+}
+
+/* Runs [b, e) of t outside the lock and accounts for it. Called with the lock held. */
+static void pool_do(struct pool *p, struct pool_task *t, unsigned who, size_t b, size_t e)
+{
+	pthread_mutex_unlock(&p->mu);
+	t->fn(t->arg, who, b, e);
+	pthread_mutex_lock(&p->mu);
+	t->left -= e - b;
+	if (t->left == 0)
+		pthread_cond_broadcast(&p->done);
 }
 
 static void *pool_main(void *data)
 {
-	struct pool_thread *t = data;
-	struct pool *p = t->p;
-	unsigned long seen = 0;
+	struct pool_thread *th = data;
+	struct pool *p = th->p;
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
+		struct pool_task *t;
 		size_t b, e;
 
-		while (!p->stop && p->gen == seen)
+		while (!p->stop && !p->head)
 			pthread_cond_wait(&p->go, &p->mu);
 		if (p->stop)
 			break;
-		seen = p->gen;
-		pool_part(p, t->who, &b, &e);
-		pthread_mutex_unlock(&p->mu);
-		if (b < e)
-			p->fn(p->arg, t->who, b, e);
-		pthread_mutex_lock(&p->mu);
-		if (--p->pending == 0)
-			pthread_cond_signal(&p->done);
+		t = p->head;
+		pool_take(p, t, &b, &e);
+		pool_do(p, t, th->who, b, e);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -121,27 +140,52 @@ void pool_free(struct pool *p)
 
 unsigned pool_size(const struct pool *p) { return p->nthreads + 1; }
 
-void pool_run(struct pool *p, size_t n, pool_fn fn, void *arg)
+void pool_start(struct pool *p, struct pool_task *t, size_t n, pool_fn fn, void *arg)
+{
+	size_t parts = (size_t)p->nthreads + 1, chunk = n / (parts * POOL_CHUNKS_PER_PARTICIPANT);
+
+	*t = (struct pool_task){.fn = fn, .arg = arg, .n = n, .left = n};
+	t->chunk = chunk < 1 ? 1 : chunk > POOL_CHUNK_MAX ? POOL_CHUNK_MAX : chunk;
+	if (p->nthreads == 0 || n < 2 * parts) {
+		t->chunk = n ? n : 1; /* not worth waking anyone: the caller runs it all in pool_finish */
+		return;
+	}
+	t->queued = 1;
+	pthread_mutex_lock(&p->mu);
+	if (p->tail)
+		p->tail->qnext = t;
+	else
+		p->head = t;
+	p->tail = t;
+	pthread_cond_broadcast(&p->go);
+	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_finish(struct pool *p, struct pool_task *t)
 {
 	size_t b, e;
 
-	if (p->nthreads == 0 || n < 2 * (size_t)(p->nthreads + 1)) {
-		if (n)
-			fn(arg, 0, 0, n); /* not worth waking anyone */
+	if (!t->queued) {
+		if (t->n)
+			t->fn(t->arg, 0, 0, t->n);
+		t->next = t->n;
+		t->left = 0;
 		return;
 	}
 	pthread_mutex_lock(&p->mu);
-	p->fn = fn;
-	p->arg = arg;
-	p->n = n;
-	p->pending = p->nthreads;
-	p->gen++;
-	pthread_cond_broadcast(&p->go);
-	pthread_mutex_unlock(&p->mu);
-	pool_part(p, 0, &b, &e);
-	fn(arg, 0, b, e);
-	pthread_mutex_lock(&p->mu);
-	while (p->pending)
+	while (t->next < t->n) {
+		pool_take(p, t, &b, &e);
+		pool_do(p, t, 0, b, e);
+	}
+	while (t->left)
 		pthread_cond_wait(&p->done, &p->mu);
 	pthread_mutex_unlock(&p->mu);
+}
+
+void pool_run(struct pool *p, size_t n, pool_fn fn, void *arg)
+{
+	struct pool_task t;
+
+	pool_start(p, &t, n, fn, arg);
+	pool_finish(p, &t);
 }
