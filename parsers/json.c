@@ -369,8 +369,11 @@ struct span {
 	int type;
 };
 
-static const char *fast_ws(const char *p, const char *e)
+static inline const char *fast_ws(const char *p, const char *e)
 {
+	/* Four times per member, and mostly there is no space at all: one comparison says so. */
+	if (p < e && (unsigned char)*p > ' ')
+		return p;
 	while (p < e && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
 		p++;
 	return p;
