@@ -21,47 +21,6 @@ static inline uint64_t swar_load(const unsigned char *p)
 	memcpy(&w, p, sizeof(w));
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 	w = __builtin_bswap64(w);
-#ifdef __SSE2__
-#include <emmintrin.h>
-#define SWAR_HAVE_SSE2 1
-
-/* The same test on sixteen bytes with SSE2 (every x86-64 has it): bit i of the result is set when
- * p[i] is '"', '\\' or below 0x20; bit i of *ret_quote when it is '"', of *ret_high when >= 0x80. */
-static inline unsigned swar_json_special16(const unsigned char *p, unsigned *ret_quote,
-					   unsigned *ret_high)
-{
-	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-	__m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
-	__m128i bs = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-	__m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v); /* v <= 0x1f */
-
-	*ret_quote = (unsigned)_mm_movemask_epi8(q);
-	*ret_high = (unsigned)_mm_movemask_epi8(v);
-	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, bs), ctl));
-}
-#endif
-
-/* a[0..n) == b[0..n): short names (field names are) in two overlapping loads per side, no call. */
-static inline bool swar_equal(const char *a, const char *b, size_t n)
-{
-	uint64_t x, y, u, v;
-	uint32_t x4, y4, u4, v4;
-
-	if (n >= 8 && n <= 16) {
-		memcpy(&x, a, 8), memcpy(&y, b, 8);
-		memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
-		return ((x ^ y) | (u ^ v)) == 0;
-	}
-	if (n >= 4 && n < 8) {
-		memcpy(&x4, a, 4), memcpy(&y4, b, 4);
-		memcpy(&u4, a + n - 4, 4), memcpy(&v4, b + n - 4, 4);
-		return ((x4 ^ y4) | (u4 ^ v4)) == 0;
-	}
-	if (n < 4) /* 0 to 3 bytes: the first, middle and last cover them all */
-		return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
-	return memcmp(a, b, n) == 0;
-}
-
 #endif
 	return w;
 }
