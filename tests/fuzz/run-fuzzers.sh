@@ -15,7 +15,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 build="${BUILD_DIR:-$src/build-fuzz}"
 seconds=600
 jobs=1
-all="json regex logfmt csv config map timefmt checkpoint http"
+all="json json_fast regex logfmt csv config map timefmt checkpoint http"
 
 while getopts t:j:h opt; do
 	case $opt in
