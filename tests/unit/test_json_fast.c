@@ -2,6 +2,7 @@
  * fields json-c gives (same names, order, types and text); everything else must be left to json-c. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -15,7 +16,9 @@
 
 static struct record rec;
 
-/* Compares rec (from the fast path) with json-c's strict parse of the same line. */
+/* Compares rec (from the fast path) with json-c's strict parse of the same line, made as the json
+ * parser's fallback makes it: json-c 0.17 and 0.18 refuse every byte >= 0x80 inside a string in
+ * strict mode, so such a line is parsed again without it (parsers/json.c tokenize()). */
 static void same_as_jsonc(const char *line)
 {
 	struct json_tokener *tok = json_tokener_new();
@@ -24,6 +27,19 @@ static void same_as_jsonc(const char *line)
 
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	obj = json_tokener_parse_ex(tok, line, (int)strlen(line));
+#if JSON_C_VERSION_NUM >= 0x001100
+	if (!obj && json_tokener_get_error(tok) == json_tokener_error_parse_string) {
+		bool high = false;
+
+		for (const char *p = line; *p; p++)
+			high |= (unsigned char)*p >= 0x80;
+		if (high) {
+			json_tokener_reset(tok);
+			json_tokener_set_flags(tok, 0);
+			obj = json_tokener_parse_ex(tok, line, (int)strlen(line));
+		}
+	}
+#endif
 	assert_non_null(obj);
 	assert_int_equal(json_object_object_length(obj), rec.n);
 	json_object_object_foreach(obj, key, val) {
