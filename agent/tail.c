@@ -462,8 +462,7 @@ void tail_free(struct tail *t)
 	free(t);
 }
 
-/* Opens every current match of input i's globs as seen for the first time (start_at applies). */
-static void tail_open_input(struct tail *t, size_t i)
+void tail_each_match(struct tail *t, size_t i, void (*fn)(struct tail *t, size_t i, const char *path))
 {
 	const struct config_input *in = &t->cfg->inputs[i];
 
@@ -472,10 +471,21 @@ static void tail_open_input(struct tail *t, size_t i)
 		if (glob(in->paths[k], 0, NULL, &g) != 0)
 			continue;
 		for (size_t j = 0; j < g.gl_pathc; j++)
-			if (!tail_excluded(in, g.gl_pathv[j]))
-				tail_open_path(t, g.gl_pathv[j], i, TAIL_OPEN_INITIAL);
+			fn(t, i, g.gl_pathv[j]);
 		globfree(&g);
 	}
+}
+
+static void tail_open_initial(struct tail *t, size_t i, const char *path)
+{
+	if (!tail_excluded(&t->cfg->inputs[i], path))
+		tail_open_path(t, path, i, TAIL_OPEN_INITIAL);
+}
+
+/* Opens every current match of input i's globs as seen for the first time (start_at applies). */
+static void tail_open_input(struct tail *t, size_t i)
+{
+	tail_each_match(t, i, tail_open_initial);
 }
 
 int tail_start(struct tail *t, const struct checkpoint *cp, bool once)

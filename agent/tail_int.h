@@ -61,6 +61,8 @@ struct tail {
 /* tail.c */
 int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flags);
 void tail_consider(struct tail *t, const char *path);
+/* Calls fn for every path that input i's globs match now (exclusions not applied). */
+void tail_each_match(struct tail *t, size_t i, void (*fn)(struct tail *t, size_t i, const char *path));
 void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why);
 struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino);
 ssize_t tail_match(struct tail *t, const char *path);

@@ -287,19 +287,16 @@ void tail_watch_patterns(struct tail *t)
 			tail_watch_pattern(t, t->cfg->inputs[i].paths[k]);
 }
 
+static void tail_consider_match(struct tail *t, size_t i, const char *path)
+{
+	(void)i; /* tail_consider finds the input (and the exclusions) itself */
+	tail_consider(t, path);
+}
+
 static void tail_rescan_globs(struct tail *t)
 {
-	for (size_t i = 0; i < t->cfg->ninputs; i++) {
-		const struct config_input *in = &t->cfg->inputs[i];
-		for (size_t k = 0; k < in->npaths; k++) {
-			glob_t g;
-			if (glob(in->paths[k], 0, NULL, &g) != 0)
-				continue;
-			for (size_t j = 0; j < g.gl_pathc; j++)
-				tail_consider(t, g.gl_pathv[j]);
-			globfree(&g);
-		}
-	}
+	for (size_t i = 0; i < t->cfg->ninputs; i++)
+		tail_each_match(t, i, tail_consider_match);
 }
 
 /* Events were lost (IN_Q_OVERFLOW): look at everything again. */
