@@ -387,6 +387,15 @@ def sanitized(binary=None):
         return b"__asan_init" in f.read()
 
 
+def deadletters(state):
+    """The records of state's dead-letter file, oldest first ([] when there is none)."""
+    p = os.path.join(state, "dead-letter.jsonl")
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return [json.loads(line) for line in f]
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):
     """Polls predicate() until it returns a true value (returned) or raises AssertionError at timeout."""
     deadline = time.monotonic() + timeout

@@ -7,20 +7,12 @@ import signal
 import time
 
 import agentlib
-from agentlib import append_lines, expected_pos_ids, purchase_lines, run_agent, wait_for
+from agentlib import append_lines, deadletters, expected_pos_ids, purchase_lines, run_agent, wait_for
 
 
 def checkpoint(state):
     with open(os.path.join(state, "checkpoint.json")) as f:
         return json.load(f)
-
-
-def deadletters(state):
-    p = os.path.join(state, "dead-letter.jsonl")
-    if not os.path.exists(p):
-        return []
-    with open(p) as f:
-        return [json.loads(line) for line in f]
 
 
 class Delivery(agentlib.AgentTestCase):

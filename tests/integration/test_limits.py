@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agentlib  # noqa: E402
-from agentlib import append_lines, event_id_pos, expected_pos_ids, purchase_lines, run_agent, wait_for  # noqa: E402
+from agentlib import append_lines, deadletters, event_id_pos, expected_pos_ids, purchase_lines, run_agent, wait_for  # noqa: E402
 
 NS = "test-ns"
 INPUT = "purchases"
@@ -22,14 +22,6 @@ MIB = 1 << 20
 WRAPPED = bool(os.environ.get("ONSIDE_AGENT_WRAPPER"))
 # Slower agents (valgrind, sanitizers) get more time; the bounds below are for a plain build.
 SLOW = 10 if WRAPPED else 1
-
-
-def deadletters(state):
-    p = os.path.join(state, "dead-letter.jsonl")
-    if not os.path.exists(p):
-        return []
-    with open(p) as f:
-        return [json.loads(line) for line in f]
 
 
 def line_offsets(lines, start=0):

@@ -20,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agentlib  # noqa: E402
-from agentlib import append_lines, expected_pos_ids, purchase_lines, run_agent, wait_for  # noqa: E402
+from agentlib import append_lines, deadletters, expected_pos_ids, purchase_lines, run_agent, wait_for  # noqa: E402
 
 # Distinctive, so that finding it (or its Basic-auth encoding) in any output cannot be a coincidence.
 SECRET = "Sx-onside-9dQ4vLw2-secret"
@@ -96,14 +96,6 @@ def read_checkpoint(state):
         return None
     with open(p) as f:
         return json.load(f)
-
-
-def deadletters(state):
-    p = os.path.join(state, "dead-letter.jsonl")
-    if not os.path.exists(p):
-        return []
-    with open(p) as f:
-        return [json.loads(line) for line in f]
 
 
 def secret_forms(secret=SECRET, user=agentlib.TEST_USER):
