@@ -14,6 +14,7 @@
 #include "batch.h"
 #include "checkpoint.h"
 #include "deadletter.h"
+#include "ledger.h"
 #include "log.h"
 #include "loop.h"
 #include "map.h"
@@ -22,6 +23,7 @@
 #include "notify.h"
 #include "sender.h"
 #include "tail.h"
+#include "xalloc.h"
 
 #define READ_BUDGET (1u << 20) /* bytes read per pass: also bounds a mapping job's memory */
 #define CHECKPOINT_DELAY_MS 1000
@@ -34,6 +36,7 @@ struct agent {
 	bool once;
 	struct loop *loop;
 	struct tail *tail;
+	struct ledger *ledger;
 	struct sender *sender;
 	struct deadletter *dl;
 	struct mapjob *job; /* lines read and not yet mapped */
@@ -41,38 +44,47 @@ struct agent {
 	size_t nold;
 	struct batch *cur;   /* the batch being built */
 	struct batch *spare; /* a delivered batch kept for its buffers */
-	struct ack *cur_ack;
-	struct ack acks; /* sentinel of the live acks */
+	struct ledger_batch *cur_lb; /* cur's completion token */
 	int sigfd;
 	bool want_read;
 	bool stopping;
 	bool ckpt_dirty;
-	bool failed;
+	bool failed;    /* a line could not be finished (dead-letter write): stop, exit 1 */
+	bool dl_broken; /* a dead-letter sync failed: records may be lost, never save a checkpoint again */
 	uint64_t flush_timer, ckpt_timer, metrics_timer, kick_timer, shutdown_timer, progress_timer;
 	uint64_t once_timer;
 	uint64_t metrics_seen; /* agent_activity() at the last metrics write */
 	uint64_t started_ms;
 	struct agent_stats st;
-	char reason[512];
 };
 
 static void agent_submit(struct agent *a);
 static void agent_save_checkpoint(struct agent *a);
+static void agent_begin_stop(struct agent *a);
 
 /* ---- dead letters ---- */
 
-static void agent_deadletter(struct agent *a, struct tail_file *f, const char *line, size_t len,
-			     uint64_t full, uint64_t offset, const char *reason, long status,
-			     const char *resp, size_t resp_len)
+/* Something could not be finished: stop reading, let what is in flight finish, exit 1. The ledger keeps
+ * the checkpoint before the unfinished line. */
+static void agent_fail(struct agent *a)
+{
+	a->failed = true;
+	agent_begin_stop(a);
+}
+
+/* Writes one dead-letter record for a line of s. The line counts as finished only if this returns 0
+ * (and the file is synced before any checkpoint moves past it). */
+static int agent_deadletter(struct agent *a, struct ledger_stream *s, const struct batch_line *l, uint64_t full,
+			    const char *reason, long status, const char *resp, size_t resp_len)
 {
 	struct deadletter_entry e = {
-		.input = f->in->name,
-		.path = f->path,
-		.offset = offset,
+		.input = ledger_input(s),
+		.path = ledger_path(s),
+		.offset = l->offset,
 		.reason = reason,
-		.line = line,
-		.line_len = len,
-		.length = full != len ? full : 0,
+		.line = l->line,
+		.line_len = l->len,
+		.length = full != l->len ? full : 0,
 		.status = status,
 		.response = resp,
 		.response_len = resp_len,
@@ -80,11 +92,15 @@ static void agent_deadletter(struct agent *a, struct tail_file *f, const char *l
 	int r = deadletter_write(a->dl, &e);
 
 	if (r < 0) {
-		/* the line must not be lost: stop here and let the checkpoint hold it */
-		log_errorx("agent", "cannot write the dead-letter file: %s; stopping", strerror(-r));
-		a->failed = true;
-		a->stopping = true;
+		/* the line must not be lost: it stays unfinished, and the checkpoint before it */
+		log_errorx("agent", "cannot write the dead-letter file %s/%s: %s; stopping (the line at offset "
+			   "%llu of %s is read again after a restart)", a->cfg->agent.state_dir, DEADLETTER_FILE,
+			   strerror(-r), (unsigned long long)l->offset, ledger_path(s));
+		agent_fail(a);
+		return r;
 	}
+	ledger_reject(s, l->offset, l->end);
+	return 0;
 }
 
 /* ---- building batches ---- */
@@ -109,20 +125,10 @@ static struct batch *agent_batch(struct agent *a)
 		a->spare = NULL;
 		batch_reuse(a->cur, a->cfg->batch.max_events, a->cfg->batch.max_bytes);
 	} else {
-		a->cur = batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes);
+		a->cur = xnonnull(batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes));
 	}
-	a->cur_ack = calloc(1, sizeof(*a->cur_ack));
-	if (!a->cur || !a->cur_ack) {
-		log_errorx("agent", "out of memory");
-		abort();
-	}
-	a->cur_ack->refs = 1; /* held by the batch until it is delivered */
-	a->cur_ack->prev = &a->acks;
-	a->cur_ack->next = a->acks.next;
-	a->acks.next->prev = a->cur_ack;
-	a->acks.next = a->cur_ack;
-	a->cur->owner = a->cur_ack;
-	a->cur->opened_ms = loop_now_ms();
+	a->cur_lb = ledger_batch_new(a->ledger);
+	a->cur->owner = a->cur_lb; /* completed when the batch is resolved */
 	a->flush_timer = loop_add_timer(a->loop, (int64_t)a->cfg->batch.flush_interval_ms, agent_flush_cb, a);
 	return a->cur;
 }
@@ -152,78 +158,95 @@ static void agent_submit(struct agent *a)
 		a->flush_timer = 0;
 	}
 	a->cur = NULL;
-	a->cur_ack = NULL;
+	a->cur_lb = NULL;
 	if (b->n == 0) {
-		/* nothing to send: the ack completes at once */
-		struct ack *ack = b->owner;
-		ack->done = true;
-		ack_put(ack);
+		/* nothing to send: the batch is resolved at once */
+		ledger_complete(b->owner);
 		agent_recycle(a, b);
-		if (tail_advance(a->tail))
-			a->ckpt_dirty = true;
 		return;
 	}
 	batch_close(b);
 	a->st.batches++;
 	if (sender_submit(a->sender, b) < 0) {
+		/* only a batch that is not closed or empty is refused, never one of ours */
 		log_errorx("agent", "cannot queue a batch; stopping");
-		a->failed = a->stopping = true;
+		abort();
 	}
 }
 
+/* A line that is not delivered: written to the dead-letter file, then finished. */
+static void agent_reject_line(struct agent *a, const struct mapjob_item *it, const struct batch_line *l,
+			      const char *reason)
+{
+	if (agent_deadletter(a, it->f->led, l, it->full, reason, 0, NULL, 0) == 0)
+		ledger_skip(it->f->led, it->end);
+}
+
 /* Adds one mapped event to the current batch; one that does not fit starts the next batch. */
-static void agent_add_event(struct agent *a, const struct mapjob_item *it)
+static void agent_add_event(struct agent *a, const struct mapjob_item *it, const struct batch_line *l)
 {
 	struct batch *b = agent_batch(a);
-	int r = batch_add_event(b, it->out, it->out_len, it->line, it->len, it->offset, it->f);
+	char reason[96];
+	int r = batch_add_event(b, it->out, it->out_len, l);
 
 	if (r == -E2BIG && b->n > 0) {
 		agent_submit(a);
 		b = agent_batch(a);
-		r = batch_add_event(b, it->out, it->out_len, it->line, it->len, it->offset, it->f);
+		r = batch_add_event(b, it->out, it->out_len, l);
 	}
+	if (r == -ENOMEM)
+		xalloc_die(it->out_len + it->len);
 	if (r == 0) {
 		a->st.events_built++;
-		tail_mark(it->f, a->cur_ack, it->end);
+		ledger_mark(it->f->led, a->cur_lb, it->end);
 		if (b->n >= a->cfg->batch.max_events)
 			agent_submit(a);
 		return;
 	}
-	snprintf(a->reason, sizeof(a->reason), "event larger than batch.max_bytes (%zu bytes)",
+	snprintf(reason, sizeof(reason), "event larger than batch.max_bytes (%zu bytes)",
 		 (size_t)a->cfg->batch.max_bytes);
 	a->st.rejected_large++;
-	agent_deadletter(a, it->f, it->line, it->len, it->full, it->offset, a->reason, 0, NULL, 0);
-	tail_mark_done(it->f, it->end);
+	agent_reject_line(a, it, l, reason);
 }
 
 /* One line's outcome, in file order: into a batch, counted as skipped, or dead-lettered. */
 static void agent_take(struct agent *a, const struct mapjob_item *it)
 {
+	struct batch_line l = {it->line, it->len, it->offset, it->end, it->f->led};
+	char reason[512];
+
 	a->st.lines_read++;
 	a->st.bytes_read += it->end - it->offset;
+	if (ledger_rejected(it->f->led, it->offset)) {
+		/* read again after a restart: its dead-letter record was written before */
+		a->st.skipped_seen++;
+		ledger_skip(it->f->led, it->end);
+		return;
+	}
 	switch (it->code) {
 	case MAP_EVENT:
-		agent_add_event(a, it);
+		agent_add_event(a, it, &l);
 		return;
 	case MAP_SKIP:
 		a->st.skipped_match++;
-		tail_mark_done(it->f, it->end);
+		ledger_skip(it->f->led, it->end);
 		return;
 	case MAPJOB_LONG:
-		snprintf(a->reason, sizeof(a->reason), "line longer than max_line_bytes (%llu bytes)",
+		snprintf(reason, sizeof(reason), "line longer than max_line_bytes (%llu bytes)",
 			 (unsigned long long)it->full);
 		a->st.rejected_long++;
 		break;
 	default:
-		snprintf(a->reason, sizeof(a->reason), "%.*s", (int)it->out_len, it->out);
+		snprintf(reason, sizeof(reason), "%.*s", (int)it->out_len, it->out);
 		a->st.rejected_parse++;
 		break;
 	}
-	agent_deadletter(a, it->f, it->line, it->len, it->full, it->offset, a->reason, 0, NULL, 0);
-	tail_mark_done(it->f, it->end);
+	agent_reject_line(a, it, &l, reason);
 }
 
-/* Maps the lines read so far on every core, then takes their outcomes in order. */
+/* Maps the lines read so far on every core, then takes their outcomes in order. After a failure the
+ * rest are not taken: nothing records them, so the checkpoint stays before them and a restart reads
+ * them again. */
 static void agent_consume(struct agent *a)
 {
 	struct mapjob_item it;
@@ -232,7 +255,7 @@ static void agent_consume(struct agent *a)
 	if (!n)
 		return;
 	mapjob_run(a->job);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !a->failed; i++) {
 		mapjob_get(a->job, i, &it);
 		agent_take(a, &it);
 	}
@@ -252,11 +275,9 @@ static int agent_line(void *data, struct tail_file *f, const char *line, size_t 
 		      uint64_t offset, uint64_t end)
 {
 	struct agent *a = data;
-	int r = mapjob_add(a->job, f, line, len, full, offset, end);
 
-	if (r < 0)
-		return r;
-	return mapjob_count(a->job) >= agent_job_limit(a) ? -EAGAIN : 0;
+	mapjob_add(a->job, f, line, len, full, offset, end);
+	return mapjob_count(a->job) >= agent_job_limit(a) ? LINES_STOP : 0;
 }
 
 /* ---- delivery results ---- */
@@ -264,27 +285,28 @@ static int agent_line(void *data, struct tail_file *f, const char *line, size_t 
 static void agent_delivered(struct batch *b, void *data)
 {
 	struct agent *a = data;
-	struct ack *ack = b->owner;
 
-	ack->done = true;
-	ack_put(ack);
+	ledger_complete(b->owner);
 	agent_recycle(a, b);
-	if (tail_advance(a->tail))
-		a->ckpt_dirty = true;
 	a->want_read = true; /* room for more */
 }
 
-static void agent_rejected(const struct batch *b, size_t i, long status, const char *body,
-			   size_t body_len, void *data)
+static int agent_rejected(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
+			  void *data)
 {
 	struct agent *a = data;
-	struct tail_file *f = b->ev[i].src;
-	size_t len;
-	const char *line = batch_line(b, i, &len);
+	const struct batch_event *e = &b->ev[i];
+	struct batch_line l = {b->lines.data + e->line_off, e->line_len, e->offset, e->end, e->src};
+	char reason[64];
+	int r;
 
-	snprintf(a->reason, sizeof(a->reason), "rejected by the server (HTTP %ld)", status);
+	snprintf(reason, sizeof(reason), "rejected by the server (HTTP %ld)", status);
+	r = agent_deadletter(a, e->src, &l, e->line_len, reason, status, body, body_len);
+	if (r < 0)
+		return r;
 	a->st.rejected_server++;
-	agent_deadletter(a, f, line, len, len, b->ev[i].offset, a->reason, status, body, body_len);
+	a->ckpt_dirty = true; /* its dead range: a restart must not write the record again */
+	return 0;
 }
 
 /* ---- checkpoint and metrics ---- */
@@ -306,9 +328,17 @@ static void agent_save_checkpoint(struct agent *a)
 	char err[512];
 	int r;
 
-	/* lines the checkpoint moves past may be in the dead-letter file: make them durable first */
+	if (a->dl_broken)
+		return;
+	/* lines the checkpoint moves past may be in the dead-letter file: make them durable first. A
+	 * failed sync may have dropped records written since the last good one (the kernel forgets the
+	 * error once reported), so this process never writes a checkpoint again: a restart reads those
+	 * lines again. */
 	if ((r = deadletter_sync(a->dl)) < 0) {
-		log_errorx("checkpoint", "cannot sync the dead-letter file: %s", strerror(-r));
+		log_errorx("checkpoint", "cannot sync the dead-letter file %s/%s: %s; stopping without recording "
+			   "progress past it", a->cfg->agent.state_dir, DEADLETTER_FILE, strerror(-r));
+		a->dl_broken = true;
+		agent_fail(a);
 		return;
 	}
 	if ((r = tail_checkpoint(a->tail, &cp)) < 0) {
@@ -567,6 +597,9 @@ static int agent_signals(struct agent *a)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (systemd's LimitFSIZE=) must give EFBIG, which is handled and logged, not a
+	 * core-dumping kill in the middle of a write */
+	signal(SIGXFSZ, SIG_IGN);
 	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (a->sigfd < 0)
 		return -errno;
@@ -632,13 +665,16 @@ static void agent_before_sleep(struct loop *l, void *data)
 		tail_read(a->tail, READ_BUDGET, &more);
 		agent_consume(a);
 		a->want_read = more;
-		if (tail_advance(a->tail))
-			a->ckpt_dirty = true;
 	}
 	if (a->once && !a->stopping)
 		agent_once_step(a);
+	if (ledger_advance(a->ledger))
+		a->ckpt_dirty = true;
+	tail_sweep(a->tail);
 	agent_drop_old_configs(a, false);
-	if (a->stopping && sender_pending(a->sender) && sender_backing_off(a->sender)) {
+	if (a->failed && sender_in_flight(a->sender) == 0) {
+		loop_stop(l);
+	} else if (a->stopping && sender_pending(a->sender) && sender_backing_off(a->sender)) {
 		/* nothing in flight to wait for: what is pending is read again at the next start */
 		log_warnx("agent", "stopping with %zu batches not delivered (the API is failing); they will be "
 			  "sent after the next start", sender_pending(a->sender));
@@ -703,8 +739,9 @@ static int agent_build(struct agent *a)
 	a->loop = loop_new();
 	if (!a->loop || !(a->sender = sender_new(a->loop, &so, &sc)))
 		return -ENOMEM;
-	a->tail = tail_new(a->loop, a->cfg, &tc);
-	return a->tail ? 0 : -ENOMEM;
+	a->ledger = ledger_new();
+	a->tail = tail_new(a->loop, a->cfg, &tc, a->ledger);
+	return 0;
 }
 
 int agent_new(struct config *cfg, const char *config_path, bool once, struct agent **ret)
@@ -720,7 +757,6 @@ int agent_new(struct config *cfg, const char *config_path, bool once, struct age
 	a->cfg = cfg;
 	a->once = once;
 	a->sigfd = -1;
-	a->acks.prev = a->acks.next = &a->acks;
 	a->config_path = strdup(config_path);
 	if (!a->config_path || (r = agent_build(a)) < 0 || (r = agent_open_state(a, &cp)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = tail_start(a->tail, cp, once)) < 0) {
@@ -756,7 +792,8 @@ int agent_run(struct agent *a)
 		fputc('\n', stderr);
 	}
 	/* whatever was acknowledged is recorded, whatever was not will be read again */
-	tail_advance(a->tail);
+	ledger_advance(a->ledger);
+	tail_sweep(a->tail);
 	agent_save_checkpoint(a);
 	agent_write_metrics(a);
 	agent_log_summary(a);
@@ -774,12 +811,7 @@ void agent_free(struct agent *a)
 	batch_free(a->cur);
 	batch_free(a->spare);
 	tail_free(a->tail);
-	/* tokens of batches that were never delivered */
-	while (a->acks.next != &a->acks) {
-		struct ack *x = a->acks.next;
-		a->acks.next = x->next;
-		free(x);
-	}
+	ledger_free(a->ledger); /* with the streams and tokens of batches never delivered */
 	mapjob_free(a->job);
 	agent_drop_old_configs(a, true);
 	deadletter_close(a->dl);

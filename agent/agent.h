@@ -13,6 +13,7 @@ struct agent_stats {
 	uint64_t bytes_read;
 	uint64_t events_built;
 	uint64_t skipped_match;  /* `match` or the parser said: not an event */
+	uint64_t skipped_seen;   /* read again after a restart, already in the dead-letter file */
 	uint64_t rejected_parse; /* parse or mapping failures, dead-lettered */
 	uint64_t rejected_long;  /* longer than max_line_bytes, dead-lettered */
 	uint64_t rejected_large; /* an event alone larger than batch.max_bytes, dead-lettered */

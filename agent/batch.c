@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "loop.h"
 
 struct batch *batch_new(size_t max_events, size_t max_bytes)
 {
@@ -39,7 +38,6 @@ void batch_reuse(struct batch *b, size_t max_events, size_t max_bytes)
 	b->max_bytes = max_bytes;
 	b->closed = false;
 	b->owner = NULL;
-	b->opened_ms = 0;
 }
 
 void batch_free(struct batch *b)
@@ -84,8 +82,7 @@ static int ev_reserve(struct batch *b)
 	return 0;
 }
 
-int batch_event_commit(struct batch *b, size_t mark, const char *line, size_t len, uint64_t offset,
-		       void *src)
+int batch_event_commit(struct batch *b, size_t mark, const struct batch_line *l)
 {
 	size_t start = mark + (b->n > 0 ? 1 : 0);
 	struct batch_event *e;
@@ -101,21 +98,20 @@ int batch_event_commit(struct batch *b, size_t mark, const char *line, size_t le
 	}
 	if (b->n >= b->max_events || b->body.len + BATCH_TAIL_LEN > b->max_bytes)
 		goto fail;
-	if (b->body.len > UINT32_MAX || len > UINT32_MAX || b->lines.len > UINT32_MAX - len)
+	if (b->body.len > UINT32_MAX || l->len > UINT32_MAX || b->lines.len > UINT32_MAX - l->len)
 		goto fail;
 	if ((r = ev_reserve(b)) < 0 || (r = buf_reserve(&b->body, BATCH_TAIL_LEN)) < 0)
 		goto fail;
 	e = &b->ev[b->n];
 	e->line_off = (uint32_t)b->lines.len;
-	if ((r = buf_append(&b->lines, line, len)) < 0)
+	if ((r = buf_append(&b->lines, l->line, l->len)) < 0)
 		goto fail;
 	e->body_off = (uint32_t)start;
 	e->body_len = (uint32_t)(b->body.len - start);
-	e->line_len = (uint32_t)len;
-	e->offset = offset;
-	e->src = src;
-	if (b->n == 0)
-		b->opened_ms = loop_now_ms();
+	e->line_len = (uint32_t)l->len;
+	e->offset = l->offset;
+	e->end = l->end;
+	e->src = l->src;
 	b->n++;
 	return 0;
 fail:
@@ -123,8 +119,7 @@ fail:
 	return r;
 }
 
-int batch_add_event(struct batch *b, const char *json, size_t json_len, const char *line, size_t len,
-		    uint64_t offset, void *src)
+int batch_add_event(struct batch *b, const char *json, size_t json_len, const struct batch_line *l)
 {
 	size_t mark = batch_event_begin(b);
 	int r = buf_append(&b->body, json, json_len);
@@ -133,7 +128,7 @@ int batch_add_event(struct batch *b, const char *json, size_t json_len, const ch
 		batch_event_abort(b, mark);
 		return r;
 	}
-	return batch_event_commit(b, mark, line, len, offset, src);
+	return batch_event_commit(b, mark, l);
 }
 
 void batch_close(struct batch *b)
@@ -156,16 +151,15 @@ struct batch *batch_slice(const struct batch *b, size_t from, size_t to)
 		return NULL;
 	for (size_t i = from; i < to; i++) {
 		const struct batch_event *e = &b->ev[i];
+		struct batch_line l = {b->lines.data + e->line_off, e->line_len, e->offset, e->end, e->src};
 
 		/* a subset of a batch that fit its limits fits the same limits */
-		if (batch_add_event(p, b->body.data + e->body_off, e->body_len, b->lines.data + e->line_off,
-				    e->line_len, e->offset, e->src) < 0) {
+		if (batch_add_event(p, b->body.data + e->body_off, e->body_len, &l) < 0) {
 			batch_free(p);
 			return NULL;
 		}
 	}
 	p->owner = b->owner;
-	p->opened_ms = b->opened_ms;
 	batch_close(p);
 	return p;
 }

@@ -24,7 +24,16 @@ struct batch_event {
 	uint32_t line_off; /* its raw line in lines */
 	uint32_t line_len;
 	uint64_t offset; /* byte offset of the line in its file */
-	void *src;       /* the agent's file object (opaque here) */
+	uint64_t end;    /* just past its LF */
+	void *src;       /* where the line came from (opaque here) */
+};
+
+/* The line an event was made from: what dead-lettering the event alone needs. */
+struct batch_line {
+	const char *line;
+	size_t len;
+	uint64_t offset, end;
+	void *src;
 };
 
 struct batch {
@@ -36,8 +45,7 @@ struct batch {
 	size_t max_events;
 	size_t max_bytes;
 	bool closed;
-	void *owner;        /* opaque for the agent (completion tracking); copied into split halves */
-	uint64_t opened_ms; /* when its first event was added (flush_interval) */
+	void *owner; /* opaque for the agent (completion tracking); copied into split halves */
 };
 
 struct batch *batch_new(size_t max_events, size_t max_bytes);
@@ -50,12 +58,10 @@ void batch_reuse(struct batch *b, size_t max_events, size_t max_bytes);
 size_t batch_event_begin(struct batch *b);
 /* Finishes the event started at mark. Returns 0, or -E2BIG when it does not fit (max_events, or the
  * body with "]}" would exceed max_bytes); the event is then rolled back and the batch unchanged. */
-int batch_event_commit(struct batch *b, size_t mark, const char *line, size_t len, uint64_t offset,
-		       void *src);
+int batch_event_commit(struct batch *b, size_t mark, const struct batch_line *l);
 void batch_event_abort(struct batch *b, size_t mark);
 /* Appends an already serialized event object (used when moving an event that did not fit). */
-int batch_add_event(struct batch *b, const char *json, size_t json_len, const char *line, size_t len,
-		    uint64_t offset, void *src);
+int batch_add_event(struct batch *b, const char *json, size_t json_len, const struct batch_line *l);
 /* The body bytes with "]}" counted: what would be sent if closed now. */
 static inline size_t batch_size(const struct batch *b) { return b->body.len + (b->closed ? 0 : BATCH_TAIL_LEN); }
 void batch_close(struct batch *b);

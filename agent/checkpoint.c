@@ -122,6 +122,7 @@ static void entry_clear(struct checkpoint_entry *e)
 	free(e->path);
 	free(e->input);
 	free(e->last_error);
+	free(e->dead);
 }
 
 void checkpoint_free(struct checkpoint *cp)
@@ -161,13 +162,24 @@ int checkpoint_add(struct checkpoint *cp, const struct checkpoint_entry *e)
 	c = *e;
 	c.fingerprint[sizeof(c.fingerprint) - 1] = '\0';
 	c.check[sizeof(c.check) - 1] = '\0';
-	if (dup_or_null(e->path, &c.path) < 0 || dup_or_null(e->input, &c.input) < 0 ||
+	c.path = c.input = c.last_error = NULL;
+	c.dead = e->ndead ? reallocarray(NULL, e->ndead, sizeof(*c.dead)) : NULL;
+	if ((e->ndead && !c.dead) || dup_or_null(e->path, &c.path) < 0 || dup_or_null(e->input, &c.input) < 0 ||
 	    dup_or_null(e->last_error, &c.last_error) < 0) {
 		entry_clear(&c);
 		return -ENOMEM;
 	}
+	if (e->ndead)
+		memcpy(c.dead, e->dead, e->ndead * sizeof(*c.dead));
 	cp->e[cp->n++] = c;
 	return 0;
+}
+
+void checkpoint_remove(struct checkpoint *cp, size_t i)
+{
+	entry_clear(&cp->e[i]);
+	memmove(&cp->e[i], &cp->e[i + 1], (cp->n - i - 1) * sizeof(cp->e[0]));
+	cp->n--;
 }
 
 /* Empty (not known yet) or exactly 64 hex digits. */
@@ -211,7 +223,14 @@ static int put_entry(struct buf *b, const struct checkpoint_entry *e)
 			r = jsonw_string(b, e->last_error, strlen(e->last_error));
 	}
 	if (!r)
-		r = buf_printf(b, ",\"updated\":%" PRId64 "}", e->updated);
+		r = buf_printf(b, ",\"updated\":%" PRId64, e->updated);
+	for (size_t i = 0; !r && i < e->ndead; i++)
+		r = buf_printf(b, "%s[%" PRIu64 ",%" PRIu64 "]", i ? "," : ",\"dead\":[", e->dead[i].start,
+			       e->dead[i].end);
+	if (!r && e->ndead)
+		r = buf_putc(b, ']');
+	if (!r)
+		r = buf_puts(b, e->finished ? ",\"finished\":true}" : "}");
 	return r;
 }
 
@@ -462,6 +481,51 @@ static int get_hex(struct vctx *v, struct json_object *o, const char *key, char 
 	return 0;
 }
 
+static int get_bool(struct vctx *v, struct json_object *o, const char *key, bool *ret)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, key, &x))
+		return 0;
+	if (!json_object_is_type(x, json_type_boolean))
+		return bad(v, key, "is not true or false");
+	*ret = json_object_get_boolean(x);
+	return 0;
+}
+
+/* "dead": sorted, disjoint [start, end) pairs past the entry's offset. */
+static int get_dead(struct vctx *v, struct json_object *o, struct checkpoint_entry *e)
+{
+	struct json_object *x;
+	size_t n;
+
+	if (!json_object_object_get_ex(o, "dead", &x))
+		return 0;
+	if (!json_object_is_type(x, json_type_array))
+		return bad(v, "dead", "is not an array");
+	n = json_object_array_length(x);
+	if (n == 0)
+		return 0;
+	if (!(e->dead = reallocarray(NULL, n, sizeof(*e->dead))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *p = json_object_array_get_idx(x, i), *a, *z;
+		int64_t s, t;
+
+		if (!json_object_is_type(p, json_type_array) || json_object_array_length(p) != 2 ||
+		    !json_object_is_type(a = json_object_array_get_idx(p, 0), json_type_int) ||
+		    !json_object_is_type(z = json_object_array_get_idx(p, 1), json_type_int))
+			return bad(v, "dead", "is not a list of [start, end] pairs");
+		s = json_object_get_int64(a);
+		t = json_object_get_int64(z);
+		if (s < (int64_t)e->offset || t <= s || (i && (uint64_t)s < e->dead[i - 1].end))
+			return bad(v, "dead", "has a range that is not after the offset, empty or out of order");
+		e->dead[i] = (struct ledger_range){(uint64_t)s, (uint64_t)t};
+		e->ndead = i + 1;
+	}
+	return 0;
+}
+
 /* Unknown keys are ignored: an older agent can still read a newer checkpoint of the same version. */
 static int parse_entry(struct vctx *v, struct json_object *o, struct checkpoint *cp)
 {
@@ -496,6 +560,10 @@ static int parse_entry(struct vctx *v, struct json_object *o, struct checkpoint 
 		r = get_str(v, o, "last_error", false, &e.last_error);
 	if (!r)
 		r = get_i64(v, o, "updated", &e.updated);
+	if (!r)
+		r = get_dead(v, o, &e);
+	if (!r)
+		r = get_bool(v, o, "finished", &e.finished);
 	if (!r)
 		r = checkpoint_add(cp, &e);
 	entry_clear(&e);

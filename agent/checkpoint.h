@@ -3,12 +3,17 @@
  * the directory). Human-readable JSON:
  * {"version":1,"files":[{"path":...,"input":...,"fingerprint":"<hex>","dev":N,"ino":N,
  *   "offset":N,"check":"<hex sha256 of up to 256 bytes before offset>","size":N,
- *   "last_delivery":UNIX,"last_error":"...","updated":UNIX}]} */
+ *   "last_delivery":UNIX,"last_error":"...","updated":UNIX[,"dead":[[START,END],...]][,"finished":true]}]}
+ * "dead": lines past offset that are already in the dead-letter file (a restart must not write them
+ * again), sorted, as [start, end) byte ranges. */
 #ifndef ONSIDE_CHECKPOINT_H
 #define ONSIDE_CHECKPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ledger.h"
 
 #define CHECKPOINT_VERSION 1
 #define CHECKPOINT_FILE "checkpoint.json"
@@ -26,6 +31,9 @@ struct checkpoint_entry {
 	int64_t last_delivery;
 	char *last_error; /* may be NULL */
 	int64_t updated;
+	struct ledger_range *dead; /* sorted, past offset; may be NULL */
+	size_t ndead;
+	bool finished; /* a rotated file read to its end and closed: nothing more will come of it */
 };
 
 struct checkpoint {
@@ -43,6 +51,8 @@ int checkpoint_save(const char *state_dir, const struct checkpoint *cp, char *er
 struct checkpoint *checkpoint_new(void);
 /* Appends a copy of e (strings duplicated). */
 int checkpoint_add(struct checkpoint *cp, const struct checkpoint_entry *e);
+/* Removes entry i, keeping the order of the others. */
+void checkpoint_remove(struct checkpoint *cp, size_t i);
 void checkpoint_free(struct checkpoint *cp);
 
 /* Atomically replaces dir/name with data: temp file in dir, write, fsync, rename, fsync dir.

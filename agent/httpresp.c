@@ -12,8 +12,10 @@
 
 int httpresp_class(long status)
 {
-	if (status >= 200 && status < 300)
+	if (status == 204)
 		return SENDER_ST_204;
+	if (status >= 200 && status < 300)
+		return SENDER_ST_OTHER_2XX; /* a proxy, portal or wrong URL: not an acceptance */
 	switch (status) {
 	case 400:
 		return SENDER_ST_400;

@@ -17,9 +17,10 @@
 /* What httpresp_header() saw. */
 enum { HTTPRESP_OTHER = 0, HTTPRESP_STATUS_LINE = 1, HTTPRESP_RETRY_AFTER = 2 };
 
-/* The sender_stats class (SENDER_ST_*) of an HTTP status: any 2xx counts as delivered; 5xx, and
- * anything that is neither success nor 4xx (1xx, 3xx, nonsense), counts with the other 4xx. Never
- * SENDER_ST_TRANSPORT: that is for requests that got no status. */
+/* The sender_stats class (SENDER_ST_*) of an HTTP status: only 204 counts as delivered, another 2xx
+ * is a class of its own (not the API answering); 5xx, and anything that is neither success nor 4xx
+ * (1xx, 3xx, nonsense), counts with the other 4xx. Never SENDER_ST_TRANSPORT: that is for requests
+ * that got no status. */
 int httpresp_class(long status);
 
 /* Parses a Retry-After value: delta-seconds ("120", trailing blanks and anything after one are

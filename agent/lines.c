@@ -1,3 +1,4 @@
+/* Splitting a byte stream into lines (see lines.h). */
 #include "lines.h"
 
 #include <errno.h>
@@ -56,6 +57,13 @@ static int lines_carry(struct lines *s, const char *p, size_t n)
 	return 0;
 }
 
+/* A line was not taken: back to its start, as if it had not been fed. */
+static int lines_undo(struct lines *s, uint64_t start, int r)
+{
+	lines_reset(s, start);
+	return r;
+}
+
 int lines_feed(struct lines *s, const char *data, size_t n, lines_cb cb, void *cbdata)
 {
 	const char *p = data, *end = data + n;
@@ -69,11 +77,14 @@ int lines_feed(struct lines *s, const char *data, size_t n, lines_cb cb, void *c
 			break;
 		seg = (size_t)(lf - p);
 		if (s->carry_len) {
+			uint64_t start = s->start;
 			if ((r = lines_carry(s, p, seg)) < 0)
-				return r;
+				return lines_undo(s, start, r);
 			s->offset += seg + 1;
 			r = lines_emit(s->carry.data, s->carry.len, s->carry_len, s->last, s->start,
 				       s->offset, s->max_line, cb, cbdata);
+			if (r < 0)
+				return lines_undo(s, start, r);
 			buf_reset(&s->carry);
 			s->carry_len = 0;
 		} else {
@@ -81,9 +92,11 @@ int lines_feed(struct lines *s, const char *data, size_t n, lines_cb cb, void *c
 			s->offset += seg + 1;
 			r = lines_emit(p, seg, seg, seg ? p[seg - 1] : 0, start, s->offset, s->max_line,
 				       cb, cbdata);
+			if (r < 0)
+				return lines_undo(s, start, r);
 		}
 		p = lf + 1;
-		if (r < 0)
+		if (r)
 			return r;
 	}
 	if (p < end) {
@@ -103,6 +116,8 @@ int lines_flush(struct lines *s, lines_cb cb, void *cbdata)
 	/* no LF: the line ends at the end of the data, a CR there is its own byte */
 	r = lines_emit(s->carry.data, s->carry.len, s->carry_len, 0, s->start, s->offset, s->max_line, cb,
 		       cbdata);
+	if (r < 0)
+		return r;
 	buf_reset(&s->carry);
 	s->carry_len = 0;
 	return r;

@@ -22,8 +22,11 @@ struct lines {
 
 /* A complete line: bytes [line, line+len) without the LF and without one CR before it; full_len is
  * the line's length without LF (and CR) when it was longer than max_line (then len == max_line),
- * else equal to len. offset is its first byte's offset; end the offset just past its LF. Returns 0 to
- * go on, negative to stop (lines_feed returns that value; the chunk's rest is then not consumed). */
+ * else equal to len. offset is its first byte's offset; end the offset just past its LF.
+ * Returns 0: taken, go on; LINES_STOP: taken, stop after it (lines_feed returns LINES_STOP and the
+ * chunk's rest is not consumed); a negative errno: NOT taken (lines_feed rewinds to the line's start,
+ * so that the next feed begins with it, and returns the error). */
+#define LINES_STOP 1
 typedef int (*lines_cb)(void *data, const char *line, size_t len, uint64_t full_len, uint64_t offset,
 			uint64_t end);
 
@@ -32,7 +35,8 @@ void lines_free(struct lines *s);
 /* Resets to an empty state at offset (after a truncation, or a seek). */
 void lines_reset(struct lines *s, uint64_t offset);
 int lines_feed(struct lines *s, const char *data, size_t n, lines_cb cb, void *cbdata);
-/* Hands out the unfinished line, if any, as a line that ends at the current offset (no LF). */
+/* Hands out the unfinished line, if any, as a line that ends at the current offset (no LF). On a
+ * negative return the line stays unfinished. */
 int lines_flush(struct lines *s, lines_cb cb, void *cbdata);
 static inline bool lines_pending(const struct lines *s) { return s->carry_len > 0; }
 

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "map.h"
 #include "pool.h"
+#include "xalloc.h"
 
 struct jline {
 	struct tail_file *f;
@@ -105,25 +106,20 @@ void mapjob_free(struct mapjob *j)
 	free(j);
 }
 
-int mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
-	       uint64_t offset, uint64_t end)
+void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
+		uint64_t offset, uint64_t end)
 {
 	size_t at = j->data.len;
-	int r;
 
 	if (j->n == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 4096;
-		struct jline *p = realloc(j->lines, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		j->lines = p;
-		j->cap = cap;
+		j->cap = j->cap ? j->cap * 2 : 4096;
+		j->lines = xreallocarray(j->lines, j->cap, sizeof(*j->lines));
 	}
-	if ((r = buf_append(&j->data, line, len)) < 0)
-		return r;
+	/* the job's buffer has no cap: only memory can refuse (lines are at most max_line_bytes) */
+	if (buf_append(&j->data, line, len) < 0)
+		xalloc_die(len);
 	j->lines[j->n++] = (struct jline){.f = f, .full = full, .offset = offset, .end = end,
 					  .line_off = at, .line_len = len};
-	return 0;
 }
 
 size_t mapjob_count(const struct mapjob *j) { return j->n; }

@@ -32,9 +32,9 @@ struct mapjob;
  * negative errno with a message. */
 int mapjob_new(const struct config *cfg, unsigned threads, struct mapjob **ret, char *err, size_t errlen);
 void mapjob_free(struct mapjob *j);
-/* Adds a copy of one line. Returns 0 or -ENOMEM. */
-int mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
-	       uint64_t offset, uint64_t end);
+/* Adds a copy of one line (out of memory aborts: see xalloc.h). */
+void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
+		uint64_t offset, uint64_t end);
 size_t mapjob_count(const struct mapjob *j);
 /* Maps every line added since the last reset. */
 void mapjob_run(struct mapjob *j);

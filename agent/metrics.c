@@ -34,11 +34,12 @@ static int metrics_counter(struct buf *o, const char *name, const char *help, ui
 
 static int metrics_requests(struct buf *o, const struct sender_stats *s)
 {
-	static const char *names[] = {"204", "400", "413", "429", "401_403", "other_4xx", "5xx", "transport_error"};
+	static const char *names[SENDER_ST_COUNT] = {"204", "400", "413", "429", "401_403", "other_4xx", "5xx",
+						     "transport_error", "other_2xx"};
 	int r = metrics_head(o, "onside_agent_requests_total", "counter",
 			     "HTTP requests to the API by outcome (status, or transport_error).");
 
-	for (size_t i = 0; i < 8 && r == 0; i++)
+	for (size_t i = 0; i < SENDER_ST_COUNT && r == 0; i++)
 		r = buf_printf(o, "onside_agent_requests_total{status=\"%s\"} %" PRIu64 "\n", names[i],
 			       s->requests_by_class[i]);
 	return r;
@@ -62,7 +63,8 @@ static int metrics_lag(struct buf *o, struct tail *t)
 
 	for (size_t i = 0; i < tail_nfiles(t) && r == 0; i++) {
 		const struct tail_file *f = tail_file_at(t, i);
-		uint64_t lag = f->size > f->committed ? f->size - f->committed : 0;
+		uint64_t committed = ledger_committed(f->led);
+		uint64_t lag = f->size > committed ? f->size - committed : 0;
 
 		if (f->fd < 0)
 			continue;

@@ -27,6 +27,11 @@
 
 #define SENDER_MAX_SLOTS 16
 #define COMP "sender"
+/* A Retry-After longer than this is not a plan but a mistake (or a hostile answer): max_backoff
+ * applies instead. */
+#define RETRY_AFTER_MAX_MS (24ULL * 3600 * 1000)
+/* Bytes of an unexpected answer's body quoted in the log. */
+#define BODY_QUOTE_MAX 80
 
 struct sender_job {
 	struct batch *orig;
@@ -198,9 +203,24 @@ static void describe_failure(const struct sender_slot *slot, long status, CURLco
 		snprintf(out, outlen, "HTTP %ld", status);
 }
 
-/* Logs a failure at most once per streak (plus once for wrong credentials). */
-static void note_failure(struct sender *s, long status, const char *what, uint64_t delay_ms)
+/* The first bytes of a response body, printable, for a log line. */
+static void quote_body(const struct buf *b, char *out, size_t outlen)
 {
+	size_t n = b->len < BODY_QUOTE_MAX ? b->len : BODY_QUOTE_MAX, k = 0;
+
+	for (size_t i = 0; i < n && k + 2 < outlen; i++) {
+		unsigned char c = (unsigned char)b->data[i];
+		out[k++] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+	}
+	out[k] = '\0';
+}
+
+/* Logs a failure at most once per streak (plus once for wrong credentials). */
+static void note_failure(struct sender *s, const struct sender_slot *slot, long status, const char *what,
+			 uint64_t delay_ms)
+{
+	char body[BODY_QUOTE_MAX + 1];
+
 	if (status == 401 || status == 403) {
 		if (!s->auth_logged)
 			log_errorx(COMP,
@@ -210,11 +230,18 @@ static void note_failure(struct sender *s, long status, const char *what, uint64
 		s->auth_logged = true;
 		return;
 	}
-	if (!s->streak_warned)
+	if (!s->streak_warned && status >= 200 && status < 300) {
+		quote_body(&slot->resp, body, sizeof(body));
+		log_errorx(COMP,
+			   "unexpected HTTP %ld from %s: not the Onside API? (\"%s\"); only 204 means "
+			   "delivered: retrying in %.1fs; further failures are not logged until delivery recovers",
+			   status, s->opts.url, body, (double)delay_ms / 1000.0);
+	} else if (!s->streak_warned) {
 		log_warnx(COMP,
 			  "delivery failed (%s); retrying in %.1fs; further failures are not logged "
 			  "until delivery recovers",
 			  what, (double)delay_ms / 1000.0);
+	}
 	s->streak_warned = true;
 }
 
@@ -229,6 +256,16 @@ static void note_alive(struct sender *s)
 	s->auth_logged = false;
 }
 
+/* The server's Retry-After, within reason: never shorter than initial_backoff (a 0, or a date in the
+ * past from a clock a little ahead, would otherwise retry in a tight loop), and an absurd one (over a
+ * day) is replaced by max_backoff. */
+static uint64_t retry_after_delay(const struct sender *s, uint64_t ms)
+{
+	if (ms > RETRY_AFTER_MAX_MS)
+		return s->opts.max_backoff_ms;
+	return ms < s->opts.initial_backoff_ms ? s->opts.initial_backoff_ms : ms;
+}
+
 /* Transient failure: the same piece goes back to its place in the queue after a global pause. */
 static void piece_retry(struct sender *s, struct sender_piece *p, const struct sender_slot *slot,
 			long status, CURLcode res)
@@ -241,9 +278,8 @@ static void piece_retry(struct sender *s, struct sender_piece *p, const struct s
 	s->fail_streak++;
 	delay = backoff_delay(s);
 	if (status == 429 && slot->retry_after_ms >= 0)
-		delay = (uint64_t)slot->retry_after_ms < s->opts.max_backoff_ms ? (uint64_t)slot->retry_after_ms
-										: s->opts.max_backoff_ms;
-	note_failure(s, status, s->stats.last_error, delay);
+		delay = retry_after_delay(s, (uint64_t)slot->retry_after_ms);
+	note_failure(s, slot, status, s->stats.last_error, delay);
 	s->stats.retries++;
 	queue_insert(s, p);
 	pause_for(s, delay);
@@ -262,9 +298,14 @@ static void piece_refused(struct sender *s, struct sender_piece *p, const struct
 	if (p->b->n == 1) {
 		log_debug(COMP, "event at offset %llu rejected alone with HTTP %ld",
 			  (unsigned long long)p->b->ev[0].offset, status);
+		if (s->cbs.rejected(p->b, 0, status, slot->resp.data ? slot->resp.data : "", slot->resp.len,
+				    s->cbs.data) < 0) {
+			/* not dead-lettered: the job must never resolve, so the piece is dropped unresolved
+			 * (the batch stays pending; its lines are read again after a restart) */
+			piece_free(p);
+			return;
+		}
 		s->stats.events_rejected++;
-		s->cbs.rejected(p->b, 0, status, slot->resp.data ? slot->resp.data : "", slot->resp.len,
-				s->cbs.data);
 		piece_done(s, p);
 		return;
 	}
@@ -671,3 +712,5 @@ bool sender_backing_off(const struct sender *s)
 {
 	return s->backoff_timer != 0 && s->stats.in_flight == 0;
 }
+
+size_t sender_in_flight(const struct sender *s) { return (size_t)s->stats.in_flight; }

@@ -1,8 +1,9 @@
 /* Delivery to the Onside API with libcurl's multi interface driven by the loop (socket and timer
- * callbacks, as curl's ephiperfifo example). It applies onside-api.md: 204 delivers; 400 splits the
- * batch until each rejected event stands alone and reports it; 413 splits (a lone event that is too
- * large is reported); 429 waits for Retry-After or backs off; anything else (401/403/404/5xx,
- * timeouts, connection errors) backs off exponentially with jitter and retries forever. */
+ * callbacks, as curl's ephiperfifo example). It applies onside-api.md: 204 delivers, and nothing else
+ * does; 400 splits the batch until each rejected event stands alone and reports it; 413 splits (a
+ * lone event that is too large is reported); 429 waits for Retry-After or backs off; anything else
+ * (other 2xx, 401/403/404/5xx, timeouts, connection errors) backs off exponentially with jitter and
+ * retries forever. No wait is shorter than initial_backoff, whatever Retry-After says. */
 #ifndef ONSIDE_SENDER_H
 #define ONSIDE_SENDER_H
 
@@ -29,16 +30,21 @@ struct sender_cbs {
 	 * `rejected`. Ownership of b passes to the callback. */
 	void (*delivered)(struct batch *b, void *data);
 	/* Event i of b (a piece of a submitted batch; b->owner as submitted) was rejected alone by the
-	 * server with this status and response body: dead-letter it. b is only valid during the call. */
-	void (*rejected)(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
-			 void *data);
+	 * server with this status and response body: dead-letter it. b is only valid during the call.
+	 * Returns 0, or a negative errno when the event could not be dead-lettered: its batch then never
+	 * resolves (it is not `delivered`), so that nothing records it as done. */
+	int (*rejected)(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
+			void *data);
 	void *data;
 };
+
+enum { SENDER_ST_204, SENDER_ST_400, SENDER_ST_413, SENDER_ST_429, SENDER_ST_401_403,
+       SENDER_ST_OTHER_4XX, SENDER_ST_5XX, SENDER_ST_TRANSPORT, SENDER_ST_OTHER_2XX, SENDER_ST_COUNT };
 
 /* Counters for metrics and SIGUSR1. */
 struct sender_stats {
 	uint64_t requests_total;
-	uint64_t requests_by_class[8]; /* index: SENDER_ST_* */
+	uint64_t requests_by_class[SENDER_ST_COUNT]; /* index: SENDER_ST_* */
 	uint64_t retries;
 	uint64_t events_delivered;
 	uint64_t events_rejected;
@@ -47,8 +53,6 @@ struct sender_stats {
 	long last_status;          /* last HTTP status, 0 = transport error */
 	char last_error[256];      /* last failure, "" after a success */
 };
-enum { SENDER_ST_204, SENDER_ST_400, SENDER_ST_413, SENDER_ST_429, SENDER_ST_401_403,
-       SENDER_ST_OTHER_4XX, SENDER_ST_5XX, SENDER_ST_TRANSPORT };
 
 /* The strings in opts are copied. Returns NULL on allocation failure (or curl init failure). */
 struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const struct sender_cbs *cbs);
@@ -59,6 +63,8 @@ int sender_submit(struct sender *s, struct batch *b);
 size_t sender_pending(const struct sender *s);
 /* Nothing in flight and waiting out a backoff: a stopping agent need not wait for it. */
 bool sender_backing_off(const struct sender *s);
+/* Requests on the wire now. */
+size_t sender_in_flight(const struct sender *s);
 /* New credentials/url/timeouts for the next request (reload). */
 int sender_set_opts(struct sender *s, const struct sender_opts *opts);
 const struct sender_stats *sender_stats(const struct sender *s);

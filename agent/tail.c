@@ -1,6 +1,6 @@
 /* The set of followed files: opening, closing and reopening descriptors under a bound, rotation and
- * truncation, reading into lines, and the per-file delivery ledger. Watches live in tail_watch.c,
- * identity and checkpoint entries in tail_ckpt.c. */
+ * truncation, reading into lines. Watches live in tail_watch.c, identity and checkpoint entries in
+ * tail_ckpt.c; how far each file's lines are delivered is the ledger's (ledger.c). */
 #include "tail_int.h"
 
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "xalloc.h"
 
 #define TAIL_CHUNK (256u << 10) /* one read; large enough that syscalls cost nothing per line */
 
@@ -27,7 +28,7 @@ void tail_file_free(struct tail_file *f)
 		close(f->fd);
 	lines_free(&f->ls);
 	eventid_file_free(f->idf);
-	free(f->marks);
+	ledger_close(f->led); /* it lives on while batches hold its lines */
 	free(f->path);
 	free(f);
 }
@@ -37,7 +38,7 @@ void tail_file_free(struct tail_file *f)
 struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->files[i]->dev == dev && t->files[i]->ino == ino && !t->files[i]->detached)
+		if (t->files[i]->dev == dev && t->files[i]->ino == ino)
 			return t->files[i];
 	return NULL;
 }
@@ -46,11 +47,12 @@ struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino)
  * taken first, while the bytes are at hand. */
 void tail_close_fd(struct tail *t, struct tail_file *f)
 {
+	uint64_t committed = ledger_committed(f->led);
+
 	if (f->fd < 0)
 		return;
-	if (f->committed > 0 && f->check_offset != f->committed &&
-	    tail_check_hash(f->fd, f->committed, f->check) == 0)
-		f->check_offset = f->committed;
+	if (committed > 0 && f->check_offset != committed && tail_check_hash(f->fd, committed, f->check) == 0)
+		f->check_offset = committed;
 	close(f->fd);
 	f->fd = -1;
 	t->nopen--;
@@ -132,18 +134,13 @@ int tail_reopen(struct tail *t, struct tail_file *f)
 
 /* ---- the set of files ---- */
 
-int tail_push(struct tail *t, struct tail_file *f)
+void tail_push(struct tail *t, struct tail_file *f)
 {
 	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct tail_file **p = realloc(t->files, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		t->files = p;
-		t->cap = cap;
+		t->cap = t->cap ? t->cap * 2 : 16;
+		t->files = xreallocarray(t->files, t->cap, sizeof(*t->files));
 	}
 	t->files[t->n++] = f;
-	return 0;
 }
 
 void tail_remove(struct tail *t, size_t i)
@@ -160,15 +157,13 @@ void tail_remove(struct tail *t, size_t i)
 	t->n--;
 }
 
-static struct tail_file *tail_file_new(struct tail *t, const char *path, size_t input, int fd,
-				       const struct stat *st, uint64_t offset)
+struct tail_file *tail_file_new(struct tail *t, const char *path, size_t input, int fd,
+				       const struct stat *st, uint64_t offset, struct ledger_stream *led)
 {
-	struct tail_file *f = calloc(1, sizeof(*f));
+	struct tail_file *f = xcalloc(1, sizeof(*f));
 
-	if (!f || !(f->path = strdup(path))) {
-		free(f);
-		return NULL;
-	}
+	f->path = xstrdup(path);
+	f->led = led;
 	f->fd = fd;
 	f->wd = -1;
 	f->input = input;
@@ -176,7 +171,6 @@ static struct tail_file *tail_file_new(struct tail *t, const char *path, size_t 
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	f->size = (uint64_t)st->st_size;
-	f->committed = offset;
 	f->stop_at = t->once ? (uint64_t)st->st_size : UINT64_MAX;
 	f->ready = true;
 	f->verify = true;
@@ -187,11 +181,28 @@ static struct tail_file *tail_file_new(struct tail *t, const char *path, size_t 
 	return f;
 }
 
+/* A file of an input that a reload removed is matched by another input (a renamed input, or globs
+ * moved to another one): it is followed on, under that input, from where it is. Its lines from now on
+ * get ids with the new input's name, as they would after a restart. */
+static void tail_adopt(struct tail *t, struct tail_file *f, size_t input)
+{
+	f->retired = false;
+	f->input = input;
+	f->in = &t->cfg->inputs[input];
+	f->ready = true;
+	eventid_file_free(f->idf);
+	f->idf = NULL; /* made again, with the new input's name, at the next line */
+	ledger_rename(f->led, f->in->name, f->path);
+	log_info("tail", "%s: followed on by input %s from offset %llu", f->path, f->in->name,
+		 (unsigned long long)f->ls.offset);
+}
+
 /* Opens path as a new followed file. TAIL_OPEN_INITIAL: found at start (start_at applies);
  * TAIL_OPEN_ROTATED: found under a rotated name, to be read to its end and closed. */
 int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flags)
 {
-	struct tail_file *f;
+	struct ledger_stream *led;
+	struct tail_file *f = NULL;
 	struct stat st;
 	uint64_t offset;
 	int fd, r;
@@ -204,19 +215,15 @@ int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flag
 			log_warn("tail", "cannot open %s", path);
 		return r;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || tail_by_ino(t, st.st_dev, st.st_ino)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (f = tail_by_ino(t, st.st_dev, st.st_ino))) {
 		close(fd);
+		if (f && f->retired)
+			tail_adopt(t, f, input);
 		return 0;
 	}
-	offset = tail_resume_offset(t, fd, &st, path, flags & TAIL_OPEN_INITIAL, input);
-	f = tail_file_new(t, path, input, fd, &st, offset);
-	if (!f || (r = tail_push(t, f)) < 0) {
-		if (f)
-			tail_file_free(f);
-		else
-			close(fd);
-		return -ENOMEM;
-	}
+	led = tail_resume(t, fd, &st, path, flags & TAIL_OPEN_INITIAL, input, &offset);
+	f = tail_file_new(t, path, input, fd, &st, offset, led);
+	tail_push(t, f);
 	t->nopen++;
 	t->added = true;
 	if (!t->once)
@@ -256,20 +263,22 @@ ssize_t tail_match(struct tail *t, const char *path)
 static int64_t tail_rotate_timer(struct loop *l, void *data);
 
 /* Past TAIL_MAX_ROTATED open rotated files, the one quiet for longest is closed early: its entry goes
- * to the checkpoint (a restart finds it in its directory), its pending marks stay as a detached
- * record until their batches are resolved. */
+ * to the checkpoint (a restart finds it in its directory); its lines in flight stay in the ledger
+ * until their batches are resolved. */
 static void tail_rotated_bound(struct tail *t, struct tail_file *f)
 {
 	struct tail_file *victim = NULL;
-	size_t open = 0;
+	size_t open = 0, vi = 0;
 
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *g = t->files[i];
-		if (!g->rotated || g->detached)
+		if (!g->rotated)
 			continue;
 		open++;
-		if (g != f && (!victim || g->last_change_ms < victim->last_change_ms))
+		if (g != f && (!victim || g->last_change_ms < victim->last_change_ms)) {
 			victim = g;
+			vi = i;
+		}
 	}
 	if (open <= TAIL_MAX_ROTATED || !victim)
 		return;
@@ -277,16 +286,13 @@ static void tail_rotated_bound(struct tail *t, struct tail_file *f)
 		  "rotate_wait has passed (the rest is read after a restart if it is still in its directory)",
 		  TAIL_MAX_ROTATED, victim->path, (unsigned long long)victim->ls.offset,
 		  (unsigned long long)victim->size);
-	tail_keep(t, victim);
-	tail_unwatch_file(t, victim);
-	tail_close_fd(t, victim);
-	victim->detached = true;
-	victim->ready = false;
+	tail_keep(t, victim, false);
+	tail_remove(t, vi);
 }
 
 void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why)
 {
-	if (f->rotated || f->detached)
+	if (f->rotated)
 		return;
 	f->rotated = true;
 	f->ready = true; /* its unread tail is still readable through the open descriptor */
@@ -312,6 +318,7 @@ void tail_renamed(struct tail *t, struct tail_file *f, const char *path)
 		return;
 	free(f->path);
 	f->path = p;
+	ledger_rename(f->led, f->in->name, p);
 	if (!matches)
 		tail_set_rotated(t, f, "renamed away");
 	else if (f->rotated)
@@ -323,7 +330,7 @@ static bool tail_finished(const struct tail *t, const struct tail_file *f, uint6
 {
 	uint64_t wait = f->in->rotate_wait_ms;
 
-	return f->rotated && !f->detached && !f->ready && f->mlen == 0 && f->committed >= f->ls.offset &&
+	return f->rotated && !f->ready && !ledger_busy(f->led) && ledger_committed(f->led) >= f->ls.offset &&
 	       now - f->last_change_ms >= wait;
 }
 
@@ -352,14 +359,14 @@ static int64_t tail_rotate_timer(struct loop *l, void *data)
 	for (size_t i = 0; i < t->n;) {
 		struct tail_file *f = t->files[i];
 		uint64_t wait = f->in->rotate_wait_ms, due;
-		if (!f->rotated || f->detached) {
+		if (!f->rotated) {
 			i++;
 			continue;
 		}
 		tail_flush_rotated(t, f, now);
 		if (tail_finished(t, f, now)) {
 			log_info("tail", "%s: rotated file done, closing it", f->path);
-			tail_keep(t, f);
+			tail_keep(t, f, true);
 			tail_remove(t, i);
 			continue;
 		}
@@ -393,7 +400,7 @@ void tail_consider(struct tail *t, const char *path)
 		return;
 	}
 	for (size_t i = 0; i < t->n; i++)
-		if (!t->files[i]->rotated && !t->files[i]->detached && strcmp(t->files[i]->path, path) == 0)
+		if (!t->files[i]->rotated && strcmp(t->files[i]->path, path) == 0)
 			tail_set_rotated(t, t->files[i], "replaced by a new file");
 	tail_open_path(t, path, (size_t)in, 0);
 }
@@ -403,7 +410,7 @@ void tail_check_path(struct tail *t, struct tail_file *f)
 {
 	struct stat st;
 
-	if (f->rotated || f->detached)
+	if (f->rotated)
 		return;
 	if (stat(f->path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
 		return;
@@ -423,13 +430,12 @@ static size_t tail_fd_bound(void)
 	return rl.rlim_cur / 2 < 16 ? 16 : (size_t)(rl.rlim_cur / 2);
 }
 
-struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs)
+struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs, struct ledger *led)
 {
-	struct tail *t = calloc(1, sizeof(*t));
+	struct tail *t = xcalloc(1, sizeof(*t));
 	const char *idle = getenv("ONSIDE_TEST_IDLE_CLOSE_MS");
 
-	if (!t)
-		return NULL;
+	t->ledger = led;
 	t->loop = l;
 	t->cfg = cfg;
 	t->cbs = *cbs;
@@ -439,11 +445,7 @@ struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tai
 	 * that the stat-poll path runs on a filesystem that has inotify. Both unset in production. */
 	t->idle_ms = idle && *idle ? strtoull(idle, NULL, 10) : TAIL_IDLE_CLOSE_MS;
 	t->no_inotify = getenv("ONSIDE_TEST_NO_INOTIFY") && strcmp(getenv("ONSIDE_TEST_NO_INOTIFY"), "1") == 0;
-	t->chunk = malloc(TAIL_CHUNK);
-	if (!t->chunk) {
-		free(t);
-		return NULL;
-	}
+	t->chunk = xmalloc(TAIL_CHUNK);
 	return t;
 }
 
@@ -515,9 +517,8 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 		const char *ns = t->cfg->agent.id_namespace;
 		const char *name = f->in->name;
 		tail_fingerprint(f->fd, f->fp);
-		f->idf = eventid_file_new(ns, strlen(ns), name, strlen(name), f->fp);
-		if (!f->idf)
-			return -ENOMEM;
+		f->idf = xnonnull(eventid_file_new(ns, strlen(ns), name, strlen(name), f->fp));
+		ledger_set_fingerprint(f->led, f->fp);
 	}
 	f->lines_read++;
 	return t->cbs.line(t->cbs.data, f, line, len, full, offset, end);
@@ -530,7 +531,7 @@ static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 	ssize_t n;
 	int r;
 
-	if (f->detached || f->ls.offset >= f->stop_at)
+	if (f->ls.offset >= f->stop_at)
 		return 0;
 	if (f->fd < 0 && tail_reopen(t, f) < 0)
 		return 0; /* gone while closed; the poll or an event says what became of it */
@@ -552,12 +553,17 @@ static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 	t->cur = f;
 	r = lines_feed(&f->ls, t->chunk, (size_t)n, tail_line_cb, t);
 	t->cur = NULL;
-	tail_remember(f, t->chunk, (size_t)(f->ls.offset - before));
+	if (f->ls.offset >= before)
+		tail_remember(f, t->chunk, (size_t)(f->ls.offset - before));
+	else
+		tail_load_tail(f); /* a line was not taken: the reading place went back to its start */
 	if (r == 0 && (uint64_t)n < want) {
 		/* a short read of a regular file: at its end for now; an event says when it grows */
 		f->ready = false;
 		f->verify = true;
 	}
+	if (r == LINES_STOP)
+		return -EAGAIN; /* the agent has no room for more lines now */
 	return r < 0 ? r : n;
 }
 
@@ -600,132 +606,88 @@ bool tail_once_read(struct tail *t)
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tail_file *f = t->files[i];
 		/* a final line without LF does not count: tail_once_flush_partials decides on it */
-		if (!f->detached && f->ls.offset < f->stop_at)
+		if (f->ls.offset < f->stop_at)
 			return false;
 	}
 	return true;
 }
 
-/* A final line without LF of a file read to its stop offset: handed out once the file has not
- * changed for quiet_ms; left for the next run if the file grew. Returns the ms still to wait. */
-static uint64_t tail_once_partial(struct tail *t, struct tail_file *f, uint64_t quiet_ms,
-				  const struct timespec *now)
+/* A final line without LF of a file read to its stop offset: handed out once the file has not changed
+ * (size and mtime as first seen) for quiet_ms by the agent's own monotonic clock; left for the next run
+ * if the file grew. The file's mtime is never compared with the wall clock: a clock stepped back, or a
+ * file dated in the future, would make the wait endless. Returns the ms still to wait. */
+static uint64_t tail_once_partial(struct tail *t, struct tail_file *f, uint64_t quiet_ms, uint64_t now)
 {
 	struct stat st;
-	int64_t age_ms;
 
 	if (fstat(f->fd, &st) < 0)
 		return 0;
-	age_ms = (int64_t)(now->tv_sec - st.st_mtim.tv_sec) * 1000 + (now->tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-	if ((uint64_t)st.st_size == f->stop_at && age_ms >= (int64_t)quiet_ms) {
-		t->cur = f;
-		lines_flush(&f->ls, tail_line_cb, t);
-		t->cur = NULL;
-	} else if ((uint64_t)st.st_size != f->stop_at) {
+	if ((uint64_t)st.st_size != f->stop_at) {
 		/* it grew: the final line got its LF or more; the bytes up to the size at start were
 		 * read, so the partial line is left for the next run */
 		lines_reset(&f->ls, f->ls.start);
 		f->stop_at = f->ls.offset;
-	} else {
-		return quiet_ms - (uint64_t)age_ms;
+		return 0;
 	}
+	if (!f->quiet_since_ms || st.st_mtim.tv_sec != f->quiet_mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != f->quiet_mtime.tv_nsec) {
+		f->quiet_since_ms = now; /* (re)start the wait: it changed, or this is the first look */
+		f->quiet_mtime = st.st_mtim;
+	}
+	if (now - f->quiet_since_ms < quiet_ms)
+		return quiet_ms - (now - f->quiet_since_ms);
+	t->cur = f;
+	lines_flush(&f->ls, tail_line_cb, t);
+	t->cur = NULL;
 	return 0;
 }
 
 uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms)
 {
-	uint64_t wait = 0;
-	struct timespec now;
+	uint64_t wait = 0, now = loop_now_ms();
 
-	clock_gettime(CLOCK_REALTIME, &now);
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
 		uint64_t left;
 
-		if (f->detached || f->ls.offset < f->stop_at || !lines_pending(&f->ls))
+		if (f->ls.offset < f->stop_at || !lines_pending(&f->ls))
 			continue;
 		if (f->fd < 0 && tail_reopen(t, f) < 0)
 			continue;
-		left = tail_once_partial(t, f, quiet_ms, &now);
+		left = tail_once_partial(t, f, quiet_ms, now);
 		if (left)
 			wait = !wait || left < wait ? left : wait;
 	}
 	return wait;
 }
 
-/* ---- the ledger ---- */
+/* ---- files of removed inputs ---- */
 
-void tail_mark(struct tail_file *f, struct ack *ack, uint64_t end)
+bool tail_sweep(struct tail *t)
 {
-	struct mark *last;
+	bool changed = false, left = false;
 
-	if (f->mlen) {
-		last = &f->marks[(f->mhead + f->mlen - 1) % f->mcap];
-		if (last->ack == ack) {
-			last->end = end;
-			return;
-		}
-	}
-	if (f->mlen == f->mcap) {
-		/* grow the ring, unrolling it so that the head is at 0 */
-		size_t cap = f->mcap ? f->mcap * 2 : 8;
-		struct mark *m = malloc(cap * sizeof(*m));
-		if (!m)
-			abort(); /* the ledger cannot lose a mark; a few bytes are never unavailable */
-		for (size_t i = 0; i < f->mlen; i++)
-			m[i] = f->marks[(f->mhead + i) % f->mcap];
-		free(f->marks);
-		f->marks = m;
-		f->mhead = 0;
-		f->mcap = cap;
-	}
-	f->marks[(f->mhead + f->mlen) % f->mcap] = (struct mark){ack, end};
-	f->mlen++;
-	ack->refs++;
-}
-
-void tail_mark_done(struct tail_file *f, uint64_t end)
-{
-	if (f->mlen)
-		f->marks[(f->mhead + f->mlen - 1) % f->mcap].end = end; /* done with the batch before it */
-	else
-		f->committed = end;
-}
-
-bool tail_advance(struct tail *t)
-{
-	bool moved = false;
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!t->retiring)
+		return false;
 	for (size_t i = 0; i < t->n;) {
 		struct tail_file *f = t->files[i];
 
-		while (f->mlen && f->marks[f->mhead].ack->done) {
-			struct mark *m = &f->marks[f->mhead];
-			f->committed = m->end;
-			f->last_delivery = ts.tv_sec;
-			ack_put(m->ack);
-			f->mhead = (f->mhead + 1) % f->mcap;
-			f->mlen--;
-			moved = true;
-		}
-		/* a detached record has nothing left to say once its marks are done; a retired file leaves
-		 * its place in the checkpoint */
-		if ((f->detached || f->retired) && f->mlen == 0) {
-			if (f->retired)
-				tail_keep(t, f);
+		if (f->retired && !ledger_busy(f->led)) {
+			tail_keep(t, f, false);
 			tail_remove(t, i);
+			changed = true;
 			continue;
 		}
+		left |= f->retired;
 		i++;
 	}
-	return moved;
+	t->retiring = left;
+	return changed;
 }
 
-static ssize_t tail_input_named(const struct config *cfg, const char *name)
+ssize_t tail_input_index(const struct config *cfg, const char *name)
 {
-	for (size_t k = 0; k < cfg->ninputs; k++)
+	for (size_t k = 0; name && k < cfg->ninputs; k++)
 		if (strcmp(cfg->inputs[k].name, name) == 0)
 			return (ssize_t)k;
 	return -1;
@@ -733,7 +695,7 @@ static ssize_t tail_input_named(const struct config *cfg, const char *name)
 
 static bool tail_globs_changed(const struct config *old, const struct config_input *in)
 {
-	const struct config_input *o = &old->inputs[tail_input_named(old, in->name)];
+	const struct config_input *o = &old->inputs[tail_input_index(old, in->name)];
 
 	if (o->npaths != in->npaths)
 		return true;
@@ -750,9 +712,9 @@ int tail_reconfigure(struct tail *t, const struct config *cfg)
 	t->cfg = cfg;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
-		ssize_t k = f->retired ? -1 : tail_input_named(cfg, f->in->name);
+		ssize_t k = f->retired ? -1 : tail_input_index(cfg, f->in->name);
 
-		if (k >= 0 && (f->rotated || f->detached || tail_match(t, f->path) == k)) {
+		if (k >= 0 && (f->rotated || tail_match(t, f->path) == k)) {
 			f->input = (size_t)k;
 			f->in = &cfg->inputs[k];
 			continue;
@@ -761,10 +723,11 @@ int tail_reconfigure(struct tail *t, const struct config *cfg)
 			log_info("tail", "%s: no longer an input's file; stopping after what is in flight", f->path);
 		f->retired = true;
 		f->ready = false;
+		t->retiring = true;
 	}
 	/* files of new inputs (or new globs) are seen for the first time: start_at applies to them */
 	for (size_t i = 0; i < cfg->ninputs; i++)
-		if (tail_input_named(old, cfg->inputs[i].name) < 0 || tail_globs_changed(old, &cfg->inputs[i]))
+		if (tail_input_index(old, cfg->inputs[i].name) < 0 || tail_globs_changed(old, &cfg->inputs[i]))
 			tail_open_input(t, i);
 	if (!t->once)
 		tail_watch_patterns(t);
@@ -797,8 +760,6 @@ void tail_progress(struct tail *t, uint64_t *ret_done, uint64_t *ret_total)
 
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tail_file *f = t->files[i];
-		if (f->detached)
-			continue;
 		done += f->ls.offset;
 		total += f->stop_at == UINT64_MAX ? f->size : f->stop_at;
 	}

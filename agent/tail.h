@@ -10,40 +10,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "checkpoint.h"
 #include "config.h"
 #include "eventid.h"
+#include "ledger.h"
 #include "lines.h"
 #include "loop.h"
 
-/* A completion token shared by the lines of one batch: done once the batch is resolved. Live tokens
- * sit on a circular list (with a sentinel owned by the agent) so that the ones still held by undelivered
- * batches at shutdown can be freed. */
-struct ack {
-	int refs;
-	bool done;
-	struct ack *prev, *next;
-};
-
-static inline void ack_put(struct ack *a)
-{
-	if (--a->refs == 0) {
-		a->prev->next = a->next;
-		a->next->prev = a->prev;
-		free(a);
-	}
-}
-
-struct mark {
-	struct ack *ack;
-	uint64_t end;
-};
-
-/* A followed file. fd is -1 for a detached record (the pending marks of content that was truncated
- * away) and for a file whose descriptor was closed while idle or to stay under the open-file bound:
- * such a file keeps its place (ls, committed, identity) and is reopened, its identity checked, on the
- * next change. */
+/* A followed file. fd is -1 for a file whose descriptor was closed while idle or to stay under the
+ * open-file bound: such a file keeps its place (ls, its ledger stream, identity) and is reopened, its
+ * identity checked, on the next change. How far its lines are delivered is the ledger's (led). */
 struct tail_file {
 	char *path;
 	size_t input; /* index into config inputs */
@@ -55,20 +33,18 @@ struct tail_file {
 	struct lines ls;     /* ls.offset: the next byte to read */
 	char fp[65];         /* first-line fingerprint; "" until known */
 	struct eventid_file *idf;
-	uint64_t committed;  /* checkpoint offset */
+	struct ledger_stream *led; /* delivery state of the content being read */
 	uint64_t size;       /* size at the last fstat */
 	uint64_t stop_at;    /* run --once: the size at start; UINT64_MAX when following */
-	struct mark *marks;  /* FIFO of batch completions pending for this file */
-	size_t mhead, mlen, mcap;
 	bool ready;          /* there may be bytes to read */
 	bool rotated;        /* renamed away, deleted or truncated: read to its end, then close */
-	bool detached;       /* a record of truncated content: no file, only marks */
 	bool poll;           /* no inotify events for it: the slow stat poll looks at it */
 	bool verify;         /* check for truncation or a rewrite before the next read */
 	bool retired;        /* its input went away in a reload: no more reads; leaves once delivered */
 	uint64_t last_change_ms;
 	uint64_t last_use_ms; /* last event or read: the least recently used descriptor is closed first */
-	int64_t last_delivery;
+	uint64_t quiet_since_ms;     /* run --once: when a final line without LF was first seen unchanged */
+	struct timespec quiet_mtime; /* ... and the file's mtime then */
 	uint64_t lines_read;
 	char check[65];          /* cached checkpoint check hash ... */
 	uint64_t check_offset;   /* ... for this offset */
@@ -87,7 +63,8 @@ struct tail_cbs {
 
 struct tail;
 
-struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs);
+/* Lines are recorded in ledger l (which must outlive the tail). */
+struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs, struct ledger *led);
 void tail_free(struct tail *t);
 /* Expands globs, opens files, restores offsets from cp (entries it does not use are kept and saved
  * again), adds watches. once: read each file only up to its size now, and discover no new files. */
@@ -100,12 +77,9 @@ bool tail_once_read(struct tail *t);
  * before asking again, or 0 when nothing is pending. */
 uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms);
 
-/* The ledger. */
-void tail_mark(struct tail_file *f, struct ack *ack, uint64_t end); /* a line of f is in ack's batch */
-void tail_mark_done(struct tail_file *f, uint64_t end); /* a line needs no delivery (skip/dead-letter) */
-/* Advances every file's committed offset over completed marks; frees acks nobody references.
- * Returns true if any offset moved. Also closes rotated files that are finished. */
-bool tail_advance(struct tail *t);
+/* After deliveries: files of inputs removed by a reload leave once nothing of theirs is in flight (their
+ * place stays in the checkpoint). Returns true if the set of files changed. */
+bool tail_sweep(struct tail *t);
 
 /* True once after files were added since the last call: the checkpoint should record their identities
  * before their lines are sent, so that a crash followed by a rotation still finds them. */

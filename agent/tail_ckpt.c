@@ -16,7 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gzrecover.h"
 #include "log.h"
+#include "xalloc.h"
 
 /* The first line's fingerprint: its bytes before the first LF (CR included), at most 4096. A file
  * whose only line has no LF yet (read at the end by run --once) is fingerprinted as it is. */
@@ -84,17 +86,6 @@ static const struct checkpoint_entry *tail_find_by_path(struct tail *t, const ch
 	return NULL;
 }
 
-void tail_drop_entry(struct tail *t, size_t i)
-{
-	struct checkpoint_entry *e = &t->kept->e[i];
-
-	free(e->path);
-	free(e->input);
-	free(e->last_error);
-	memmove(e, e + 1, (t->kept->n - i - 1) * sizeof(*e));
-	t->kept->n--;
-}
-
 /* start_at end: after the last complete line, so a line being written is read whole. */
 static uint64_t tail_end_offset(int fd, uint64_t size)
 {
@@ -115,38 +106,59 @@ static uint64_t tail_end_offset(int fd, uint64_t size)
 	return 0;
 }
 
-/* Where to start reading a file just opened, from its saved entry (which is used up). A file found at
- * start with no entry of its own, at a path the checkpoint knows, replaced that path's file while the
- * agent was stopped: everything in it is new, whatever start_at says. */
-uint64_t tail_resume_offset(struct tail *t, int fd, const struct stat *st, const char *path, bool initial,
-			    size_t input)
+/* The saved entry's file may be this one: the same first line, or one of the two not known (an entry
+ * saved before the first line was complete, an empty file). */
+static bool tail_same_first_line(const char *fp, const struct checkpoint_entry *e)
 {
+	return !e->fingerprint[0] || !fp[0] || strcmp(fp, e->fingerprint) == 0;
+}
+
+/* Where to start reading a file just opened, and its ledger stream, from its saved entry (which is
+ * used up). A file found at start with no entry of its own, at a path the checkpoint knows, replaced
+ * that path's file while the agent was stopped: everything in it is new, whatever start_at says. An
+ * entry found by device and inode whose first line differs belongs to another file that had the same
+ * inode (deleted, rotated, compressed): it stays for tail_find_moved. */
+struct ledger_stream *tail_resume(struct tail *t, int fd, const struct stat *st, const char *path, bool initial,
+				  size_t input, uint64_t *ret_offset)
+{
+	const char *name = t->cfg->inputs[input].name;
 	const struct checkpoint_entry *e;
+	struct ledger_stream *led;
+	bool known_path = false, resumed = false;
 	uint64_t offset = 0;
+	char fp[65];
 	size_t ei;
 
+	tail_fingerprint(fd, fp);
 	e = tail_find_entry(t, st, &ei);
-	if (!e && (e = tail_find_by_path(t, path, &ei))) {
-		char fp[65];
-		tail_fingerprint(fd, fp);
-		/* only the same content counts: a new file's first line differs, or is not known yet */
-		if (!e->fingerprint[0] || strcmp(fp, e->fingerprint) != 0 || !tail_entry_valid(fd, st, e)) {
-			log_info("tail", "%s: a new file since the checkpoint; reading it from the start", path);
-			return 0; /* the old file's entry stays for tail_find_moved */
-		}
-		log_info("tail", "%s: device or inode changed but the content matches the checkpoint", path);
-	}
-	if (e && tail_entry_valid(fd, st, e)) {
+	if (e && !tail_same_first_line(fp, e))
+		e = NULL, known_path = true;
+	if (!e && (e = tail_find_by_path(t, path, &ei)) &&
+	    (!e->fingerprint[0] || strcmp(fp, e->fingerprint) != 0 || !tail_entry_valid(fd, st, e)))
+		e = NULL, known_path = true;
+	if (known_path && !e)
+		log_info("tail", "%s: content changed since the checkpoint (another first line: rewritten, or a "
+			 "new file); reading it from the start", path);
+	else if (e && (resumed = tail_entry_valid(fd, st, e)))
 		offset = e->offset;
-		log_debug("tail", "%s: resuming at offset %llu", path, (unsigned long long)offset);
-	} else if (e) {
-		log_info("tail", "%s: content changed since the checkpoint; reading it from the start", path);
-	} else if (initial && t->cfg->inputs[input].start_at == START_AT_END) {
+	else if (e && e->size > e->offset)
+		log_warnx("tail", "%s: changed since the checkpoint (truncated or rewritten while the agent was "
+			  "stopped): %llu bytes after offset %llu were not delivered and are gone; reading it "
+			  "from the start", path, (unsigned long long)(e->size - e->offset),
+			  (unsigned long long)e->offset);
+	else if (e)
+		log_info("tail", "%s: changed since the checkpoint; reading it from the start", path);
+	else if (initial && t->cfg->inputs[input].start_at == START_AT_END)
 		offset = tail_end_offset(fd, (uint64_t)st->st_size);
-	}
+	if (offset)
+		log_debug("tail", "%s: resuming at offset %llu", path, (unsigned long long)offset);
+	led = ledger_open(t->ledger, offset, resumed ? e->dead : NULL, resumed ? e->ndead : 0, name, path);
+	if (resumed)
+		ledger_set_last_delivery(led, e->last_delivery);
 	if (e)
-		tail_drop_entry(t, ei);
-	return offset;
+		checkpoint_remove(t->kept, ei);
+	*ret_offset = offset;
+	return led;
 }
 
 /* Opens the regular file dev/ino in the directory of path, under any name. Returns the descriptor
@@ -182,29 +194,87 @@ int tail_find_in_dir(const char *path, dev_t dev, ino_t ino, char **ret_path)
 	return fd;
 }
 
+/* Entry i's file is gone, but its content is in a gzip file beside it (compressed while the agent was
+ * stopped): its unread part is followed from a decompressed copy, as a rotated file. */
+static void tail_open_recovered(struct tail *t, size_t i, size_t input, int fd, const char *gz)
+{
+	const struct checkpoint_entry *e = &t->kept->e[i];
+	struct ledger_stream *led;
+	struct tail_file *f;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return;
+	}
+	led = ledger_open(t->ledger, e->offset, e->dead, e->ndead, t->cfg->inputs[input].name, e->path);
+	ledger_set_last_delivery(led, e->last_delivery);
+	/* its identity is the copy's: the lost file's inode may belong to another file by now */
+	f = tail_file_new(t, e->path, input, fd, &st, e->offset, led);
+	tail_push(t, f);
+	t->nopen++;
+	t->added = true;
+	log_warnx("tail", "%s: rotated and compressed while the agent was stopped; reading its %llu bytes "
+		  "after offset %llu from %s", e->path, (unsigned long long)(st.st_size - (off_t)e->offset),
+		  (unsigned long long)e->offset, gz);
+	checkpoint_remove(t->kept, i);
+	tail_set_rotated(t, f, "recovered from its compressed copy");
+}
+
+/* Entry i's file is not in its directory: a gzip file may hold it; otherwise what was not delivered
+ * is lost, and said so. */
+static bool tail_find_lost(struct tail *t, size_t i, size_t input)
+{
+	const struct checkpoint_entry *e = &t->kept->e[i];
+	struct gzrecover_want want = {e->path, e->fingerprint, e->offset, e->check};
+	char *gz = NULL;
+	int fd, r;
+
+	if (e->finished)
+		return false;
+	r = gzrecover_find(&want, t->cfg->agent.state_dir, &fd, &gz);
+	if (r == 0) {
+		tail_open_recovered(t, i, input, fd, gz);
+		free(gz);
+		return true;
+	}
+	if (r != -ENOENT)
+		log_warnx("tail", "%s: cannot read a compressed copy: %s", e->path, strerror(-r));
+	if (e->size > e->offset)
+		log_warnx("tail", "%s: gone since the checkpoint (not in its directory under any name, nor "
+			  "compressed beside it): %llu bytes after offset %llu were not delivered", e->path,
+			  (unsigned long long)(e->size - e->offset), (unsigned long long)e->offset);
+	return false;
+}
+
 /* Rotations while the agent was stopped: a checkpoint entry whose file is no longer at its path but
  * still in the same directory under another name (matching `paths` or not), with bytes past the
- * saved offset, is followed as rotated: read to its end, then closed. */
+ * saved offset, is followed as rotated: read to its end, then closed. A file with that inode but
+ * another first line is not it (inodes are reused). Returns true if entry i was used up. */
 static bool tail_find_one(struct tail *t, size_t i)
 {
 	const struct checkpoint_entry *e = &t->kept->e[i];
 	size_t before = t->kept->n;
+	ssize_t k = tail_input_index(t->cfg, e->input);
+	bool same = false;
 	struct stat st;
-	char *path = NULL;
+	char *path = NULL, fp[65];
 	int fd;
 
-	for (size_t k = 0; k < t->cfg->ninputs; k++) {
-		if (!e->input || strcmp(e->input, t->cfg->inputs[k].name) != 0 || !e->path)
-			continue;
-		fd = tail_find_in_dir(e->path, (dev_t)e->dev, (ino_t)e->ino, &path);
-		if (fd < 0)
-			return false;
-		if (fstat(fd, &st) == 0 && (uint64_t)st.st_size != e->offset && !tail_by_ino(t, st.st_dev, st.st_ino))
-			tail_open_path(t, path, k, TAIL_OPEN_INITIAL | TAIL_OPEN_ROTATED);
+	if (k < 0 || !e->path)
+		return false;
+	fd = tail_find_in_dir(e->path, (dev_t)e->dev, (ino_t)e->ino, &path);
+	if (fd >= 0) {
+		tail_fingerprint(fd, fp);
+		same = tail_same_first_line(fp, e);
+		if (same && fstat(fd, &st) == 0 && (uint64_t)st.st_size != e->offset &&
+		    !tail_by_ino(t, st.st_dev, st.st_ino))
+			tail_open_path(t, path, (size_t)k, TAIL_OPEN_INITIAL | TAIL_OPEN_ROTATED);
 		close(fd);
 		free(path);
-		break;
 	}
+	if (!same)
+		return tail_find_lost(t, i, (size_t)k);
 	return t->kept->n != before;
 }
 
@@ -235,12 +305,13 @@ int tail_copy_checkpoint(struct tail *t, const struct checkpoint *cp)
  * resent after a restart, with the same ids). */
 static uint64_t tail_entry_check(struct tail_file *f)
 {
+	uint64_t committed = ledger_committed(f->led);
 	struct stat st;
 	int fd = f->fd;
 
-	if (f->check_offset == f->committed)
-		return f->committed;
-	if (f->committed == 0) {
+	if (f->check_offset == committed)
+		return committed;
+	if (committed == 0) {
 		f->check[0] = '\0';
 		f->check_offset = 0;
 		return 0;
@@ -252,18 +323,27 @@ static uint64_t tail_entry_check(struct tail_file *f)
 			fd = -1;
 		}
 	}
-	if (fd >= 0 && tail_check_hash(fd, f->committed, f->check) == 0)
-		f->check_offset = f->committed;
+	if (fd >= 0 && tail_check_hash(fd, committed, f->check) == 0)
+		f->check_offset = committed;
 	if (fd >= 0 && fd != f->fd)
 		close(fd);
 	return f->check_offset == UINT64_MAX ? 0 : f->check_offset;
 }
 
-static int tail_entry(struct tail *t, struct tail_file *f, int64_t now, struct checkpoint *cp)
+static int tail_entry(struct tail *t, struct tail_file *f, int64_t now, bool finished, struct checkpoint *cp)
 {
 	struct checkpoint_entry e = {0};
+	const struct ledger_range *dead;
+	int64_t delivered = ledger_last_delivery(f->led);
+	size_t n, k = 0;
 
 	e.offset = tail_entry_check(f);
+	/* lines past the saved offset that are in the dead-letter file already */
+	dead = ledger_dead(f->led, &n);
+	while (k < n && dead[k].start < e.offset)
+		k++;
+	e.dead = (struct ledger_range *)(dead + k);
+	e.ndead = n - k;
 	if (f->fp[0] == '\0' && e.offset > 0 && f->fd >= 0)
 		tail_fingerprint(f->fd, f->fp);
 	e.path = f->path;
@@ -273,24 +353,24 @@ static int tail_entry(struct tail *t, struct tail_file *f, int64_t now, struct c
 	e.ino = (uint64_t)f->ino;
 	memcpy(e.check, e.offset ? f->check : "", e.offset ? sizeof(e.check) : 1);
 	e.size = f->size;
-	e.last_delivery = f->last_delivery;
+	e.last_delivery = delivered;
 	e.updated = now;
+	e.finished = finished;
 	return checkpoint_add(cp, &e);
 }
 
 /* A rotated file is closed: its entry stays in the checkpoint, so that a restart neither reads it
  * again (if its new name matches `paths`) nor misses its tail (if it was closed early). */
-int tail_keep(struct tail *t, struct tail_file *f)
+int tail_keep(struct tail *t, struct tail_file *f, bool finished)
 {
-	size_t i;
-
-	if (f->detached)
-		return 0;
-	for (i = 0; i < t->kept->n; i++)
+	for (size_t i = 0; i < t->kept->n;) {
 		if (t->kept->e[i].dev == (uint64_t)f->dev && t->kept->e[i].ino == (uint64_t)f->ino)
-			tail_drop_entry(t, i--);
+			checkpoint_remove(t->kept, i);
+		else
+			i++;
+	}
 	t->added = true; /* the set changed: worth saving soon */
-	return tail_entry(t, f, (int64_t)time(NULL), t->kept);
+	return tail_entry(t, f, (int64_t)time(NULL), finished, t->kept);
 }
 
 /* Housekeeping: an entry of a file not followed now, not updated for a day past its rotate_wait and
@@ -325,11 +405,10 @@ int tail_checkpoint(struct tail *t, struct checkpoint **ret)
 		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	for (size_t i = 0; i < t->n && r == 0; i++)
-		if (!t->files[i]->detached)
-			r = tail_entry(t, t->files[i], ts.tv_sec, cp);
+		r = tail_entry(t, t->files[i], ts.tv_sec, false, cp);
 	for (size_t i = 0; t->kept && i < t->kept->n && r == 0;) {
 		if (tail_prunable(t, &t->kept->e[i], ts.tv_sec)) {
-			tail_drop_entry(t, i);
+			checkpoint_remove(t->kept, i);
 			continue;
 		}
 		r = checkpoint_add(cp, &t->kept->e[i++]);
@@ -383,26 +462,19 @@ static int tail_find_copy(struct tail *t, struct tail_file *f, struct stat *ret_
 	return fd;
 }
 
-/* Moves f's old content (identity, place, pending marks) into a new record, leaving f empty. */
+/* Moves f's old content (identity, place, ledger stream) into a new record, leaving f empty: a new
+ * stream from offset 0. */
 static struct tail_file *tail_split(struct tail *t, struct tail_file *f)
 {
-	struct tail_file *old = malloc(sizeof(*old));
+	struct tail_file *old = xmalloc(sizeof(*old));
 
-	if (!old)
-		return NULL;
 	*old = *f;
 	old->fd = -1;
 	old->wd = -1;
 	old->poll = false;
 	old->verify = false;
-	old->path = strdup(f->path);
-	if (!old->path) {
-		free(old);
-		return NULL;
-	}
-	f->marks = NULL;
-	f->mhead = f->mlen = f->mcap = 0;
-	f->committed = 0;
+	old->path = xstrdup(f->path);
+	f->led = ledger_open(t->ledger, 0, NULL, 0, f->in->name, f->path);
 	f->fp[0] = '\0';
 	f->idf = NULL;
 	f->check_offset = UINT64_MAX;
@@ -413,10 +485,10 @@ static struct tail_file *tail_split(struct tail *t, struct tail_file *f)
 }
 
 /* copytruncate or a rewrite: the file no longer holds what we read. Its old content goes on in a
- * record of its own, so the checkpoint order holds: read on from copytruncate's copy when there is
- * one (nothing in it is lost even when reading was behind), else only its pending marks are kept.
- * The file itself is read again from the start with a new fingerprint. */
-static int tail_truncated(struct tail *t, struct tail_file *f)
+ * record of its own: read on from copytruncate's copy when there is one (nothing in it is lost even
+ * when reading was behind); otherwise only its lines in flight are left, in the ledger. The file
+ * itself is read again from the start with a new fingerprint. */
+static void tail_truncated(struct tail *t, struct tail_file *f, uint64_t old_size)
 {
 	struct tail_file *old;
 	struct stat st;
@@ -424,20 +496,19 @@ static int tail_truncated(struct tail *t, struct tail_file *f)
 	int fd = tail_find_copy(t, f, &st, &copy);
 
 	old = tail_split(t, f);
-	if (!old || tail_push(t, old) < 0) {
-		if (fd >= 0)
-			close(fd);
-		free(copy);
-		tail_file_free(old);
-		return -ENOMEM;
-	}
-	old->fd = fd;
-	old->ready = fd >= 0;
 	if (fd < 0) {
-		old->detached = true;
-		log_info("tail", "%s: truncated; reading it from the start", f->path);
-		return 0;
+		if (old_size > old->ls.offset)
+			log_warnx("tail", "%s: truncated with %llu bytes not read yet and no copy of them found: "
+				  "they are lost; reading it from the start", f->path,
+				  (unsigned long long)(old_size - old->ls.offset));
+		else
+			log_info("tail", "%s: truncated; reading it from the start", f->path);
+		tail_file_free(old); /* its stream stays in the ledger until its batches are resolved */
+		return;
 	}
+	tail_push(t, old);
+	old->fd = fd;
+	old->ready = true;
 	log_info("tail", "%s: truncated; reading its copy %s on from offset %llu, then the file from the start",
 		 f->path, copy, (unsigned long long)old->ls.offset);
 	free(old->path);
@@ -448,7 +519,6 @@ static int tail_truncated(struct tail *t, struct tail_file *f)
 	t->nopen++; /* f keeps its descriptor: old has the copy's */
 	tail_watch_file(t, old);
 	tail_set_rotated(t, old, "copy of truncated content");
-	return 0;
 }
 
 /* Before reading after an event or a reopen: a size below the read offset, other bytes just before
@@ -456,6 +526,7 @@ static int tail_truncated(struct tail *t, struct tail_file *f)
 int tail_verify(struct tail *t, struct tail_file *f)
 {
 	unsigned char b[sizeof(f->tailb)];
+	uint64_t old_size = f->size;
 	struct stat st;
 	char fp[65];
 	bool bad;
@@ -474,5 +545,6 @@ int tail_verify(struct tail *t, struct tail_file *f)
 	}
 	if (!bad || f->rotated || t->once)
 		return 0;
-	return tail_truncated(t, f) < 0 ? -ENOMEM : 1;
+	tail_truncated(t, f, old_size);
+	return 1;
 }

@@ -9,7 +9,8 @@
 #include "tail.h"
 
 /* Rotated-away files kept open to be read to their end; past this the oldest is closed with a
- * warning (its checkpoint entry stays, so a restart still finds it in its directory). */
+ * warning (its checkpoint entry stays, so a restart still finds it in its directory; its lines in
+ * flight stay in the ledger until they are resolved). */
 #define TAIL_MAX_ROTATED 128
 /* A file with no change for this long has its descriptor closed; it keeps its place. */
 #define TAIL_IDLE_CLOSE_MS (5 * 60 * 1000)
@@ -24,6 +25,8 @@ enum { TAIL_OPEN_INITIAL = 1, TAIL_OPEN_ROTATED = 2 };
 struct dirwatch {
 	int wd; /* -1: polled, or gone */
 	bool poll;
+	dev_t dev; /* the directory the watch is on (a path through a symlink may come to name another) */
+	ino_t ino;
 	char *dir;
 };
 
@@ -37,12 +40,14 @@ struct tail {
 	struct loop *loop;
 	const struct config *cfg;
 	struct tail_cbs cbs;
+	struct ledger *ledger;
 	int ifd; /* inotify; -1 in --once mode or when inotify is unavailable */
 	bool once;
 	bool no_inotify;    /* ONSIDE_TEST_NO_INOTIFY=1: take the poll path everywhere */
 	bool poll_dirs;     /* some directory is polled: re-expand the globs on every poll */
 	unsigned poll_logged; /* reasons already logged (bits) */
 	bool added;         /* a file was added since tail_new_files */
+	bool retiring;      /* some file is retired (tail_sweep has work) */
 	struct tail_file **files;
 	size_t n, cap;
 	size_t rr; /* round-robin start for tail_read */
@@ -70,7 +75,12 @@ bool tail_excluded(const struct config_input *in, const char *path);
 int tail_reopen(struct tail *t, struct tail_file *f);
 void tail_close_fd(struct tail *t, struct tail_file *f);
 void tail_remove(struct tail *t, size_t i);
-int tail_push(struct tail *t, struct tail_file *f);
+void tail_push(struct tail *t, struct tail_file *f);
+/* A file record for fd (read from offset); takes led. */
+struct tail_file *tail_file_new(struct tail *t, const char *path, size_t input, int fd, const struct stat *st,
+				uint64_t offset, struct ledger_stream *led);
+/* The index of the input named name in cfg, or -1. */
+ssize_t tail_input_index(const struct config *cfg, const char *name);
 void tail_file_free(struct tail_file *f);
 void tail_renamed(struct tail *t, struct tail_file *f, const char *path);
 void tail_check_path(struct tail *t, struct tail_file *f);
@@ -88,15 +98,17 @@ void tail_arm_idle(struct tail *t);
 void tail_fingerprint(int fd, char ret[65]);
 int tail_check_hash(int fd, uint64_t offset, char ret[65]);
 const struct checkpoint_entry *tail_find_entry(struct tail *t, const struct stat *st, size_t *ret_i);
-void tail_drop_entry(struct tail *t, size_t i);
-uint64_t tail_resume_offset(struct tail *t, int fd, const struct stat *st, const char *path, bool initial,
-			    size_t input);
+/* Where to resume a file just opened, and its ledger stream (from its saved entry, which is used up). */
+struct ledger_stream *tail_resume(struct tail *t, int fd, const struct stat *st, const char *path, bool initial,
+				  size_t input, uint64_t *ret_offset);
 int tail_find_in_dir(const char *path, dev_t dev, ino_t ino, char **ret_path);
 void tail_find_moved(struct tail *t);
-int tail_keep(struct tail *t, struct tail_file *f);
+/* f leaves: its entry stays in the checkpoint. finished: a rotated file read to its end, delivered and
+ * quiet for rotate_wait (a restart does not look for the rest of it). */
+int tail_keep(struct tail *t, struct tail_file *f, bool finished);
 int tail_copy_checkpoint(struct tail *t, const struct checkpoint *cp);
 /* Before reading after a change: returns 1 if f was truncated or rewritten (its old content then
- * goes on in a record of its own), 0, or a negative errno. */
+ * goes on in a record of its own, or only in the ledger), 0, or a negative errno. */
 int tail_verify(struct tail *t, struct tail_file *f);
 
 #endif

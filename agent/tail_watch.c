@@ -18,7 +18,7 @@
 #include "log.h"
 
 #define FILE_WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
-#define DIR_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR)
+#define DIR_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_MOVE_SELF | IN_ONLYDIR)
 
 /* ---- watch descriptor -> file or directory (open addressing, linear probing) ---- */
 
@@ -177,11 +177,33 @@ void tail_unwatch_file(struct tail *t, struct tail_file *f)
 
 static bool tail_magic(const char *s) { return strpbrk(s, "*?[") != NULL; }
 
+static int tail_watch_dir(struct tail *t, const char *dir);
+
+/* A symlink on the way to dir (/var/log/app/current -> v2) can be switched to another directory:
+ * the directory holding each such link is watched too, so that the switch is seen (tail_relink). */
+static void tail_watch_links(struct tail *t, const char *dir)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return;
+	for (char *slash = strrchr(p, '/'); slash && slash > p; slash = strrchr(p, '/')) {
+		if (lstat(p, &st) == 0 && S_ISLNK(st.st_mode)) {
+			*slash = '\0';
+			tail_watch_dir(t, p);
+			continue;
+		}
+		*slash = '\0';
+	}
+}
+
 /* Watches dir for new matches. Returns -ENOENT (or -ENOTDIR) if it does not exist. */
 static int tail_watch_dir(struct tail *t, const char *dir)
 {
 	size_t slot = t->ndirs;
 	struct statfs sf;
+	struct stat st;
 	int wd = -1;
 	bool poll;
 
@@ -192,7 +214,7 @@ static int tail_watch_dir(struct tail *t, const char *dir)
 			return 0;
 		slot = i; /* it was removed and is back */
 	}
-	if (statfs(dir, &sf) < 0)
+	if (statfs(dir, &sf) < 0 || stat(dir, &st) < 0)
 		return -errno;
 	poll = t->ifd < 0 || tail_remote_magic((long)sf.f_type);
 	if (!poll && (wd = inotify_add_watch(t->ifd, dir, DIR_WATCH_MASK)) < 0) {
@@ -213,8 +235,11 @@ static int tail_watch_dir(struct tail *t, const char *dir)
 	}
 	t->dirs[slot].wd = wd;
 	t->dirs[slot].poll = poll;
+	t->dirs[slot].dev = st.st_dev;
+	t->dirs[slot].ino = st.st_ino;
 	if (wd >= 0 && wd_put(t, wd, NULL, slot) < 0)
 		t->dirs[slot].poll = poll = true;
+	tail_watch_links(t, dir);
 	if (poll) {
 		t->poll_dirs = true;
 		tail_poll_path(t, dir, 3, t->ifd < 0 ? "no inotify" : "no inotify events for this directory");
@@ -304,8 +329,6 @@ void tail_rescan(struct tail *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
-		if (f->detached)
-			continue;
 		f->ready = f->verify = true;
 		tail_check_path(t, f);
 	}
@@ -335,15 +358,64 @@ static void tail_file_event(struct tail *t, struct tail_file *f, uint32_t mask)
 	}
 }
 
+/* Drops the watch of directory slot di (without removing an inotify watch another slot shares). */
+static void tail_drop_dirwatch(struct tail *t, size_t di, bool rm)
+{
+	int wd = t->dirs[di].wd;
+	bool shared = false;
+
+	if (wd < 0)
+		return;
+	t->dirs[di].wd = -1;
+	for (size_t i = 0; i < t->ndirs; i++)
+		shared |= t->dirs[i].wd == wd;
+	if (shared)
+		return;
+	wd_del(t, wd);
+	if (rm)
+		inotify_rm_watch(t->ifd, wd);
+}
+
+/* A directory on the way to the matches went away (deleted, renamed): its path is watched again, or its
+ * nearest existing ancestor until it is back, and everything is looked at again (a recreated directory
+ * may already hold files). */
+static void tail_dir_gone(struct tail *t, size_t di, bool rm)
+{
+	log_info("tail", "%s: directory %s; watching for it to come back", t->dirs[di].dir, rm ? "moved" : "removed");
+	tail_drop_dirwatch(t, di, rm);
+	tail_watch_patterns(t);
+	tail_rescan(t);
+}
+
+/* A symlink was created or replaced: a watched path through it may now name another directory. Such
+ * watches move to the directory the path names now, and every file is checked at its path. */
+static void tail_relink(struct tail *t)
+{
+	bool moved = false;
+
+	for (size_t i = 0; i < t->ndirs; i++) {
+		struct stat st;
+		if (t->dirs[i].wd < 0 || stat(t->dirs[i].dir, &st) < 0 ||
+		    (st.st_dev == t->dirs[i].dev && st.st_ino == t->dirs[i].ino))
+			continue;
+		log_info("tail", "%s: now names another directory; following it there", t->dirs[i].dir);
+		tail_drop_dirwatch(t, i, true);
+		moved = true;
+	}
+	if (!moved)
+		return;
+	tail_watch_patterns(t);
+	tail_rescan(t);
+}
+
 static void tail_dir_event(struct tail *t, size_t di, const struct inotify_event *ev)
 {
 	char full[PATH_MAX];
 	struct tail_file *f;
 	struct stat st;
 
-	if (ev->mask & IN_IGNORED) {
-		wd_del(t, ev->wd);
-		t->dirs[di].wd = -1;
+	if (ev->mask & (IN_IGNORED | IN_MOVE_SELF)) {
+		tail_dir_gone(t, di, (ev->mask & IN_MOVE_SELF) != 0);
 		return;
 	}
 	if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
@@ -353,6 +425,10 @@ static void tail_dir_event(struct tail *t, size_t di, const struct inotify_event
 	}
 	if (!ev->len || snprintf(full, sizeof(full), "%s/%s", t->dirs[di].dir, ev->name) >= (int)sizeof(full))
 		return;
+	if (lstat(full, &st) == 0 && S_ISLNK(st.st_mode) && stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
+		tail_relink(t);
+		return;
+	}
 	/* a followed file under a new name: rotated away, or followed on if the name matches */
 	if ((ev->mask & IN_MOVED_TO) && lstat(full, &st) == 0 && S_ISREG(st.st_mode) &&
 	    (f = tail_by_ino(t, st.st_dev, st.st_ino))) {
@@ -420,7 +496,7 @@ static int64_t tail_poll_cb(struct loop *l, void *data)
 	(void)l;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
-		if (!f->poll || f->detached)
+		if (!f->poll)
 			continue;
 		any = true;
 		tail_poll_file(t, f);
@@ -445,7 +521,7 @@ static int64_t tail_idle_cb(struct loop *l, void *data)
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
 		uint64_t due;
-		if (f->fd < 0 || f->rotated || f->detached || f->ready)
+		if (f->fd < 0 || f->rotated || f->ready)
 			continue;
 		if (now - f->last_use_ms >= t->idle_ms) {
 			log_debug("tail", "%s: idle, closing its descriptor", f->path);

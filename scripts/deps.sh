@@ -5,5 +5,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential cmake pkg-config python3 ca-certificates openssl \
-	libcurl4-openssl-dev libyaml-dev libjson-c-dev libpcre2-dev libssl-dev libcmocka-dev \
+	libcurl4-openssl-dev libyaml-dev libjson-c-dev libpcre2-dev libssl-dev libcmocka-dev zlib1g-dev \
 	logrotate strace

@@ -182,9 +182,10 @@ def check_seconds(name, value, allow_negative=False):
 def check_script_entry(entry):
     if isinstance(entry, str) and entry in ("reset", "slow", "normal"):
         return entry
-    if isinstance(entry, int) and not isinstance(entry, bool) and (entry == 204 or 400 <= entry <= 599):
+    # 2xx other than 204: what a proxy, captive portal or wrong URL answers (not an acceptance)
+    if isinstance(entry, int) and not isinstance(entry, bool) and (200 <= entry <= 299 or 400 <= entry <= 599):
         return entry
-    raise ValueError("status_script entries are 204 (normal handling), statuses 400..599, "
+    raise ValueError("status_script entries are 204 (normal handling), statuses 200..299 or 400..599, "
                      "\"reset\", \"slow\" or \"normal\"")
 
 

@@ -13,7 +13,8 @@
 struct got {
 	char text[4096]; /* "offset:len:full:end:line|" per line */
 	size_t n;
-	int stop_after; /* return -EAGAIN after this many lines (0: never) */
+	int stop_after; /* return LINES_STOP after this many lines (0: never) */
+	int fail_at;    /* refuse (-ENOMEM) the line with this number, 1-based (0: never) */
 };
 
 static int collect(void *data, const char *line, size_t len, uint64_t full, uint64_t offset, uint64_t end)
@@ -21,10 +22,14 @@ static int collect(void *data, const char *line, size_t len, uint64_t full, uint
 	struct got *g = data;
 	size_t at = strlen(g->text);
 
+	if (g->fail_at && (int)g->n + 1 == g->fail_at) {
+		g->fail_at = 0; /* once */
+		return -ENOMEM;
+	}
 	snprintf(g->text + at, sizeof(g->text) - at, "%llu:%zu:%llu:%llu:%.*s|", (unsigned long long)offset, len,
 		 (unsigned long long)full, (unsigned long long)end, (int)len, line);
 	g->n++;
-	return g->stop_after && (int)g->n >= g->stop_after ? -EAGAIN : 0;
+	return g->stop_after && (int)g->n >= g->stop_after ? LINES_STOP : 0;
 }
 
 /* Feeds s in chunks of `step` bytes. */
@@ -95,12 +100,38 @@ static void test_stop_leaves_the_rest_unread(void **state)
 
 	(void)state;
 	lines_init(&ls, 0, 64);
-	assert_int_equal(lines_feed(&ls, "a\nbb\nccc\n", 9, collect, &g), -EAGAIN);
+	assert_int_equal(lines_feed(&ls, "a\nbb\nccc\n", 9, collect, &g), LINES_STOP);
 	assert_string_equal(g.text, "0:1:1:2:a|2:2:2:5:bb|");
 	/* the next read starts where the stop left off */
 	assert_int_equal(ls.offset, 5);
 	assert_false(lines_pending(&ls));
 	lines_free(&ls);
+}
+
+/* A line the callback refuses is not consumed: the reading place goes back to its first byte, also
+ * when the line began in an earlier chunk, so that reading again from ls.offset hands it out again. */
+static void test_refused_line_is_read_again(void **state)
+{
+	const char *in = "one\ntwo-long\nthree\n";
+
+	(void)state;
+	for (size_t split = 1; split < strlen(in); split++) {
+		struct lines ls;
+		struct got g = {.fail_at = 2};
+		int r;
+
+		lines_init(&ls, 0, 64);
+		r = lines_feed(&ls, in, split, collect, &g);
+		if (r == 0)
+			r = lines_feed(&ls, in + split, strlen(in) - split, collect, &g);
+		assert_int_equal(r, -ENOMEM);
+		assert_int_equal(ls.offset, 4); /* the start of "two-long" */
+		assert_false(lines_pending(&ls));
+		/* read again from there, as the tailer does with pread(ls.offset) */
+		assert_int_equal(lines_feed(&ls, in + ls.offset, strlen(in) - 4, collect, &g), 0);
+		assert_string_equal(g.text, "0:3:3:4:one|4:8:8:13:two-long|13:5:5:19:three|");
+		lines_free(&ls);
+	}
 }
 
 static void test_reset(void **state)
@@ -125,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_long_lines_keep_their_head_and_length),
 		cmocka_unit_test(test_exactly_at_the_limit),
 		cmocka_unit_test(test_stop_leaves_the_rest_unread),
+		cmocka_unit_test(test_refused_line_is_read_again),
 		cmocka_unit_test(test_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

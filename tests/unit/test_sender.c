@@ -216,8 +216,8 @@ static void on_delivered(struct batch *b, void *data)
 	batch_free(b);
 }
 
-static void on_rejected(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
-			void *data)
+static int on_rejected(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
+		       void *data)
 {
 	struct ctx *c = data;
 	struct rejection *r = &c->rejected[c->nrejected++];
@@ -228,6 +228,7 @@ static void on_rejected(const struct batch *b, size_t i, long status, const char
 	snprintf(r->body, sizeof(r->body), "%.*s", (int)body_len, body);
 	r->status = status;
 	r->owner = b->owner;
+	return 0;
 }
 
 static struct sender_opts opts_for(struct ctx *c)
@@ -270,7 +271,7 @@ static struct batch *make_batch(int n, int first, void *owner)
 		int jl = snprintf(json, sizeof(json),
 				  "{\"event_name\":\"purchase_completed\",\"payload\":{\"i\":%d},\"pad\":\"xxxxxxxx\"}", i);
 		int ll = snprintf(line, sizeof(line), "line %d", i);
-		assert_int_equal(batch_add_event(b, json, (size_t)jl, line, (size_t)ll, (uint64_t)i * 10, NULL), 0);
+		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i * 10, (uint64_t)i * 10 + (uint64_t)ll + 1, NULL}), 0);
 	}
 	b->owner = owner;
 	batch_close(b);
@@ -400,7 +401,7 @@ static void test_large_body_without_expect(void **state)
 	jl = snprintf(json, pad_len + 64, "{\"payload\":{\"i\":0},\"pad\":\"");
 	memset(json + jl, 'x', pad_len);
 	memcpy(json + jl + pad_len, "\"}", 2);
-	assert_int_equal(batch_add_event(b, json, (size_t)jl + pad_len + 2, "l", 1, 0, NULL), 0);
+	assert_int_equal(batch_add_event(b, json, (size_t)jl + pad_len + 2, &(struct batch_line){"l", 1, 0, 2, NULL}), 0);
 	batch_close(b);
 	sent_len = b->body.len;
 	sent = malloc(sent_len);
@@ -506,18 +507,72 @@ static void test_429_retry_after_http_date(void **state)
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 900);
 }
 
-static void test_429_retry_after_capped(void **state)
+static void test_429_retry_after_absurd_is_capped(void **state)
 {
-	static const struct resp script[] = {{429, "Retry-After: 3600\r\n", "{}"}};
+	static const struct resp script[] = {{429, "Retry-After: 86401\r\n", "{}"}};
 	struct ctx *c = *state;
 	struct sender_opts o;
 
 	o = serve(c, script, 1);
 	sender_start(c, &o);
 	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
-	/* an hour would trip the guard: max_backoff (40 ms) bounds the wait */
+	/* over a day would trip the guard: max_backoff (40 ms) applies instead */
 	run_until(c, delivered_n, 1);
 	assert_int_equal(c->nreq, 2);
+}
+
+static void test_429_retry_after_longer_than_max_backoff_is_honoured(void **state)
+{
+	static const struct resp script[] = {{429, "Retry-After: 1\r\n", "{}"}};
+	struct ctx *c = *state;
+	struct sender_opts o;
+
+	o = serve(c, script, 1); /* max_backoff 40 ms */
+	sender_start(c, &o);
+	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
+	run_until(c, delivered_n, 1);
+	assert_int_equal(c->nreq, 2);
+	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 900);
+}
+
+/* Retry-After 0, or a date already past (a clock a little ahead of the server's), never makes the
+ * retry come sooner than initial_backoff: no tight loop against a rate-limiting server. */
+static void test_429_retry_after_zero_waits_initial_backoff(void **state)
+{
+	static const struct resp script[] = {{429, "Retry-After: 0\r\n", "{}"},
+					     {429, "Retry-After: Thu, 01 Jan 2015 00:00:00 GMT\r\n", "{}"}};
+	struct ctx *c = *state;
+	struct sender_opts o;
+
+	o = serve(c, script, 2);
+	o.initial_backoff_ms = 300;
+	o.max_backoff_ms = 300;
+	sender_start(c, &o);
+	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
+	run_until(c, delivered_n, 1);
+	assert_int_equal(c->nreq, 3);
+	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 290);
+	assert_true(c->reqs[2].at_ms - c->reqs[1].at_ms >= 290);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_429], 2);
+}
+
+/* A 200 (or any 2xx but 204) is a proxy, captive portal or wrong URL answering: not delivered. */
+static void test_200_is_not_delivery(void **state)
+{
+	static const struct resp script[] = {{200, "", "<html>Welcome to the hotel wifi</html>"},
+					     {202, "", "{}"}};
+	struct ctx *c = *state;
+	struct sender_opts o;
+
+	o = serve(c, script, 2);
+	sender_start(c, &o);
+	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
+	run_until(c, delivered_n, 1);
+	assert_int_equal(c->nreq, 3);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_OTHER_2XX], 2);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->events_delivered, 2);
+	assert_int_equal(sender_stats(c->s)->retries, 2);
 }
 
 static void respond_marker(struct ctx *c, const struct req *r, struct resp *ret)
@@ -563,7 +618,7 @@ static void test_400_isolates_rejected_event(void **state)
 		int jl = snprintf(json, sizeof(json), "{\"payload\":{\"i\":%d},\"event_id\":\"%s\"}", i,
 				  i == 3 ? "BAD" : "550e8400-e29b-41d4-a716-446655440000");
 		int ll = snprintf(line, sizeof(line), "line %d", i);
-		assert_int_equal(batch_add_event(b, json, (size_t)jl, line, (size_t)ll, (uint64_t)i, NULL), 0);
+		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i, (uint64_t)i + (uint64_t)ll + 1, NULL}), 0);
 	}
 	b->owner = &owner;
 	batch_close(b);
@@ -615,7 +670,7 @@ static void test_413_splits_until_pieces_fit(void **state)
 		int jl = snprintf(json, sizeof(json), "{\"payload\":{\"i\":%d},\"pad\":\"%.*s\"}", i,
 				  i == 5 ? 300 : 20, pad);
 		int ll = snprintf(line, sizeof(line), "line %d", i);
-		assert_int_equal(batch_add_event(b, json, (size_t)jl, line, (size_t)ll, (uint64_t)i, NULL), 0);
+		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i, (uint64_t)i + (uint64_t)ll + 1, NULL}), 0);
 	}
 	batch_close(b);
 	c->max_body = 200;
@@ -820,7 +875,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_429_honours_retry_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_429_retry_after_http_date, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_429_retry_after_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_429_retry_after_absurd_is_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_429_retry_after_longer_than_max_backoff_is_honoured, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_429_retry_after_zero_waits_initial_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_200_is_not_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_400_isolates_rejected_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_413_splits_until_pieces_fit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_refused_backs_off_and_delivers, setup, teardown),
