@@ -30,6 +30,11 @@
 #define METRICS_INTERVAL_MS 5000
 #define DEADLETTER_ROTATE ((uint64_t)64 << 20)
 
+/* The agent's life: RUNNING reads, maps and sends; FINISHING (run --once, everything read) sends what
+ * is left and retries as long as it takes; DRAINING (a signal, or a line that could not be finished)
+ * reads nothing more and gives the requests in flight shutdown_timeout; STOPPED ends the loop. */
+enum agent_state { AGENT_RUNNING, AGENT_FINISHING, AGENT_DRAINING, AGENT_STOPPED };
+
 struct agent {
 	struct config *cfg;
 	char *config_path;
@@ -46,12 +51,12 @@ struct agent {
 	struct batch *spare; /* a delivered batch kept for its buffers */
 	struct ledger_batch *cur_lb; /* cur's completion token */
 	int sigfd;
-	bool want_read;
-	bool stopping;
+	enum agent_state state;
+	bool want_read; /* files may have bytes to read */
 	bool ckpt_dirty;
 	bool failed;    /* a line could not be finished (dead-letter write): stop, exit 1 */
 	bool dl_broken; /* a dead-letter sync failed: records may be lost, never save a checkpoint again */
-	uint64_t flush_timer, ckpt_timer, metrics_timer, kick_timer, shutdown_timer, progress_timer;
+	uint64_t flush_timer, ckpt_timer, metrics_timer, shutdown_timer, progress_timer;
 	uint64_t once_timer;
 	uint64_t metrics_seen; /* agent_activity() at the last metrics write */
 	uint64_t started_ms;
@@ -456,19 +461,18 @@ static int64_t agent_shutdown_cb(struct loop *l, void *data)
 	a->shutdown_timer = 0;
 	log_warnx("agent", "shutdown timeout: %zu batches not delivered; they will be resent at the next start",
 		  sender_pending(a->sender));
+	a->state = AGENT_STOPPED;
 	loop_stop(l);
 	return LOOP_TIMER_STOP;
 }
 
 static void agent_begin_stop(struct agent *a)
 {
-	if (a->stopping && a->shutdown_timer)
+	if (a->state == AGENT_DRAINING || a->state == AGENT_STOPPED)
 		return;
-	a->stopping = true;
+	a->state = AGENT_DRAINING;
 	agent_submit(a);
-	if (!a->shutdown_timer)
-		a->shutdown_timer = loop_add_timer(a->loop, (int64_t)a->cfg->agent.shutdown_timeout_ms,
-						   agent_shutdown_cb, a);
+	a->shutdown_timer = loop_add_timer(a->loop, (int64_t)a->cfg->agent.shutdown_timeout_ms, agent_shutdown_cb, a);
 }
 
 /* ---- signals and reload ---- */
@@ -610,15 +614,6 @@ static int agent_signals(struct agent *a)
 
 static void agent_wake(void *data) { ((struct agent *)data)->want_read = true; }
 
-static int64_t agent_nop_cb(struct loop *l, void *data)
-{
-	struct agent *a = data;
-
-	(void)l;
-	a->kick_timer = 0;
-	return LOOP_TIMER_STOP;
-}
-
 static int64_t agent_once_cb(struct loop *l, void *data)
 {
 	struct agent *a = data;
@@ -629,9 +624,31 @@ static int64_t agent_once_cb(struct loop *l, void *data)
 	return LOOP_TIMER_STOP;
 }
 
+/* New files' identities reach the checkpoint before any of their lines is sent: after a crash, one of
+ * them rotated away while the agent was down is still found by them. */
+static void agent_note_new_files(struct agent *a)
+{
+	if (a->once || !tail_new_files(a->tail))
+		return;
+	a->ckpt_dirty = true;
+	agent_save_checkpoint(a);
+}
+
+/* read -> map -> batch, while the batches have room (backpressure: the log files are the buffer). */
+static void agent_read(struct agent *a)
+{
+	bool more = false;
+
+	if (!a->want_read || !agent_room(a))
+		return;
+	tail_read(a->tail, READ_BUDGET, &more);
+	agent_consume(a);
+	a->want_read = more;
+}
+
 /* run --once: everything up to the sizes at start is read; final lines without LF wait until their
- * file has been quiet for one flush interval. */
-static void agent_once_step(struct agent *a)
+ * file has been quiet for one flush interval; then the last batch goes and the agent finishes. */
+static void agent_once_check(struct agent *a)
 {
 	uint64_t wait;
 
@@ -643,52 +660,70 @@ static void agent_once_step(struct agent *a)
 		a->once_timer = loop_add_timer(a->loop, (int64_t)wait, agent_once_cb, a);
 		return;
 	}
-	if (!tail_once_read(a->tail))
+	if (!tail_once_read(a->tail) || a->failed)
 		return;
 	agent_submit(a);
-	if (sender_pending(a->sender) == 0)
-		loop_stop(a->loop);
+	a->state = AGENT_FINISHING;
 }
 
-static void agent_before_sleep(struct loop *l, void *data)
+/* Finished lines move the checkpoint; files of removed inputs leave once nothing of theirs is out. */
+static void agent_advance(struct agent *a)
 {
-	struct agent *a = data;
-	bool more = false;
-
-	/* new files' identities reach the checkpoint before any of their lines is sent: after a crash,
-	 * one of them rotated away while the agent was down is still found by them */
-	if (!a->once && tail_new_files(a->tail)) {
-		a->ckpt_dirty = true;
-		agent_save_checkpoint(a);
-	}
-	if (!a->stopping && a->want_read && agent_room(a)) {
-		tail_read(a->tail, READ_BUDGET, &more);
-		agent_consume(a);
-		a->want_read = more;
-	}
-	if (a->once && !a->stopping)
-		agent_once_step(a);
 	if (ledger_advance(a->ledger))
 		a->ckpt_dirty = true;
 	tail_sweep(a->tail);
 	agent_drop_old_configs(a, false);
-	if (a->failed && sender_in_flight(a->sender) == 0) {
-		loop_stop(l);
-	} else if (a->stopping && sender_pending(a->sender) && sender_backing_off(a->sender)) {
+}
+
+/* DRAINING and FINISHING end when nothing is left to wait for. */
+static void agent_check_stop(struct agent *a)
+{
+	size_t pending = sender_pending(a->sender);
+
+	if (a->state == AGENT_FINISHING && pending == 0) {
+		a->state = AGENT_STOPPED;
+	} else if (a->state != AGENT_DRAINING) {
+		return;
+	} else if (a->failed && sender_in_flight(a->sender) == 0) {
+		a->state = AGENT_STOPPED; /* what is pending cannot finish: it is read again after a restart */
+	} else if (pending && sender_backing_off(a->sender)) {
 		/* nothing in flight to wait for: what is pending is read again at the next start */
 		log_warnx("agent", "stopping with %zu batches not delivered (the API is failing); they will be "
-			  "sent after the next start", sender_pending(a->sender));
-		loop_stop(l);
-	} else if (a->stopping && sender_pending(a->sender) == 0) {
-		loop_stop(l);
+			  "sent after the next start", pending);
+		a->state = AGENT_STOPPED;
+	} else if (pending == 0) {
+		a->state = AGENT_STOPPED;
 	}
-	/* more to read: do not let epoll_wait block */
-	if (!a->stopping && a->want_read && agent_room(a) && !a->kick_timer)
-		a->kick_timer = loop_add_timer(l, 0, agent_nop_cb, a);
+}
+
+/* Timers for what follows the turn, and no sleep while there is more to read right away. */
+static void agent_schedule(struct agent *a)
+{
+	if (a->state == AGENT_RUNNING && a->want_read && agent_room(a))
+		loop_dont_wait(a->loop);
 	if (!a->metrics_timer && agent_activity(a) != a->metrics_seen)
-		a->metrics_timer = loop_add_timer(l, METRICS_INTERVAL_MS, agent_metrics_cb, a);
+		a->metrics_timer = loop_add_timer(a->loop, METRICS_INTERVAL_MS, agent_metrics_cb, a);
 	if (a->ckpt_dirty && !a->ckpt_timer && !a->once)
-		a->ckpt_timer = loop_add_timer(l, CHECKPOINT_DELAY_MS, agent_ckpt_cb, a);
+		a->ckpt_timer = loop_add_timer(a->loop, CHECKPOINT_DELAY_MS, agent_ckpt_cb, a);
+}
+
+/* One turn of the loop, before it waits for events. */
+static void agent_turn(struct loop *l, void *data)
+{
+	struct agent *a = data;
+
+	agent_note_new_files(a);
+	if (a->state == AGENT_RUNNING)
+		agent_read(a);
+	if (a->state == AGENT_RUNNING && a->once)
+		agent_once_check(a);
+	agent_advance(a);
+	agent_check_stop(a);
+	if (a->state == AGENT_STOPPED) {
+		loop_stop(l);
+		return;
+	}
+	agent_schedule(a);
 }
 
 /* ---- life cycle ---- */
@@ -757,6 +792,7 @@ int agent_new(struct config *cfg, const char *config_path, bool once, struct age
 	a->cfg = cfg;
 	a->once = once;
 	a->sigfd = -1;
+	a->state = AGENT_RUNNING;
 	a->config_path = strdup(config_path);
 	if (!a->config_path || (r = agent_build(a)) < 0 || (r = agent_open_state(a, &cp)) < 0 ||
 	    (r = agent_signals(a)) < 0 || (r = tail_start(a->tail, cp, once)) < 0) {
@@ -778,7 +814,7 @@ int agent_run(struct agent *a)
 	if (geteuid() == 0)
 		log_warnx("agent", "running as root; the packaged service runs as the unprivileged user "
 			  "onside-agent");
-	loop_set_before_sleep(a->loop, agent_before_sleep, a);
+	loop_set_before_sleep(a->loop, agent_turn, a);
 	agent_write_metrics(a);
 	a->metrics_seen = agent_activity(a);
 	if (a->once && isatty(STDERR_FILENO))

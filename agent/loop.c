@@ -7,7 +7,8 @@
  * - timers[] is sorted by (when, id). Deleting a timer only marks it dead; dead timers are reaped
  *   after dispatch, so indices never shift under a running callback's feet.
  * - The timerfd is armed (absolute CLOCK_MONOTONIC) for the earliest live timer right before
- *   epoll_wait, which otherwise blocks with no timeout: an idle loop makes no wake-ups. */
+ *   epoll_wait, which otherwise blocks with no timeout: an idle loop makes no wake-ups. Only a
+ *   before-sleep hook with more work at hand (loop_dont_wait) makes one wait a poll. */
 #include "loop.h"
 
 #include <errno.h>
@@ -53,6 +54,7 @@ struct loop {
 	uint64_t armed_when; /* deadline the timerfd is armed for, 0 = disarmed */
 	bool dispatching;
 	bool stop;
+	bool dont_wait; /* the next epoll_wait polls (timeout 0); reset at every iteration */
 	loop_hook_cb before_sleep;
 	void *before_sleep_data;
 };
@@ -291,6 +293,8 @@ void loop_set_before_sleep(struct loop *l, loop_hook_cb cb, void *data)
 
 void loop_stop(struct loop *l) { l->stop = true; }
 
+void loop_dont_wait(struct loop *l) { l->dont_wait = true; }
+
 /* Arms the timerfd for the earliest live timer, or disarms it; skips the syscall when unchanged. */
 static int timers_arm(struct loop *l)
 {
@@ -388,6 +392,7 @@ static int loop_once(struct loop *l)
 	struct epoll_event evs[LOOP_MAX_EVENTS];
 	int n, r;
 
+	l->dont_wait = false;
 	if (l->before_sleep)
 		l->before_sleep(l, l->before_sleep_data);
 	if (l->stop)
@@ -395,7 +400,7 @@ static int loop_once(struct loop *l)
 	r = timers_arm(l);
 	if (r < 0)
 		return r;
-	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, -1);
+	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, l->dont_wait ? 0 : -1);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	l->dispatching = true;

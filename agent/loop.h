@@ -31,6 +31,10 @@ int loop_reset_timer(struct loop *l, uint64_t id, int64_t ms);
 int loop_del_timer(struct loop *l, uint64_t id);
 
 void loop_set_before_sleep(struct loop *l, loop_hook_cb cb, void *data);
+/* The next wait for events does not block (Redis' aeSetDontWait, for one iteration): called from the
+ * before-sleep hook when there is more work to do right away. Timers due and ready descriptors are
+ * still dispatched first. */
+void loop_dont_wait(struct loop *l);
 /* Runs until loop_stop(); returns 0, or a negative errno if epoll fails. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -430,6 +430,41 @@ static void test_idle_blocks(void **state)
 	loop_free(l);
 }
 
+/* Asks for no wait three times, then stops: a blocking wait in between would trip the guard. */
+static void busy_hook_cb(struct loop *l, void *data)
+{
+	struct hook *h = data;
+
+	if (++h->calls == 4) {
+		loop_stop(l);
+		return;
+	}
+	loop_dont_wait(l);
+}
+
+static void test_dont_wait_polls_once(void **state)
+{
+	struct loop *l = loop_new();
+	struct hook h = {0};
+	int fired = 0;
+	uint64_t guard, t0 = loop_now_ms();
+
+	loop_set_before_sleep(l, busy_hook_cb, &h);
+	guard = loop_add_timer(l, 1000, guard_cb, &fired);
+	assert_int_equal(loop_run(l), 0);
+	assert_int_equal(h.calls, 4);
+	assert_int_equal(fired, 0);
+	assert_true(loop_now_ms() - t0 < 1000);
+	/* the request lasts one iteration: without it the loop sleeps until the guard fires */
+	loop_set_before_sleep(l, hook_cb, &h);
+	h.calls = 0;
+	assert_int_equal(loop_run(l), 0);
+	assert_int_equal(h.calls, 1);
+	assert_int_equal(fired, 1);
+	(void)guard;
+	loop_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_before_sleep_hook),
 		cmocka_unit_test(test_loop_stop),
 		cmocka_unit_test(test_idle_blocks),
+		cmocka_unit_test(test_dont_wait_polls_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
