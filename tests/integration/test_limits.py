@@ -250,16 +250,7 @@ class ManyFiles(LimitCase):
         cfg = self.config(paths=[glob])
         limit = 256
 
-        def lower_limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
-        err_path = self.path("agent-lowfd.stderr")
-        with open(err_path, "wb") as err:
-            proc = subprocess.Popen(agentlib.agent_command() + ["run", "-c", cfg], env=self.env(),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                    preexec_fn=lower_limit)
-        proc.stderr_path = err_path
-        self._agents.append(proc)
+        proc = self.start_agent(["run", "-c", cfg], rlimits={resource.RLIMIT_NOFILE: limit})
         self.standin.wait_events(self.N, timeout=60 * SLOW)
         extra = list(purchase_lines(1, seed=222, start=self.N + 1))
         append_lines(paths[1234], extra)

@@ -11,7 +11,6 @@ import os
 import resource
 import shutil
 import signal
-import subprocess
 import time
 
 import agentlib
@@ -46,17 +45,8 @@ class ZeroLoss(agentlib.AgentTestCase):
         self.log = self.path("purchases.log")
 
     def start_limited(self, cfg, limit):
-        """The agent with RLIMIT_FSIZE set (as systemd's LimitFSIZE= does)."""
-        def lim():
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-        err = self.path("limited.stderr")
-        with open(err, "ab") as e:
-            proc = subprocess.Popen(agentlib.agent_command() + ["run", "-c", cfg], env=self.env(),
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=e,
-                                    preexec_fn=lim)
-        proc.stderr_path = err
-        self._agents.append(proc)
-        return proc
+        """The agent with a file size limit (as systemd's LimitFSIZE= sets)."""
+        return self.start_agent(["run", "-c", cfg], rlimits={resource.RLIMIT_FSIZE: limit})
 
     def fill_deadletter(self, limit, room):
         """A dead-letter file that leaves `room` bytes under the size limit."""
