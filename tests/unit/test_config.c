@@ -149,8 +149,11 @@ static void test_bundled_config(void **state)
 	assert_string_equal(in->event_datetime, "${ts}");
 	assert_string_equal(in->installation_id, "${install_id}");
 	assert_null(in->event_id);
-	assert_int_equal(in->time_kind, TIME_ISO8601);
-	assert_null(in->time_format);
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "iso8601");
+	assert_int_equal(in->parser.on_mismatch, ON_MISMATCH_DEAD_LETTER);
+	assert_int_equal(in->ninclude_lines, 0);
+	assert_int_equal(in->nexclude_lines, 0);
 	assert_string_equal(in->timezone, "UTC");
 	assert_int_equal(in->nid_fields, 1);
 	assert_string_equal(in->id_fields[0], "order_id");
@@ -269,8 +272,8 @@ static void test_full_values(void **state)
 	assert_string_equal(in->match[1].pattern, "x|y");
 	assert_string_equal(in->event_name, "purchase_${event}");
 	assert_string_equal(in->event_id, "${id}");
-	assert_int_equal(in->time_kind, TIME_STRPTIME);
-	assert_string_equal(in->time_format, "%d/%b/%Y:%H:%M:%S");
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "%d/%b/%Y:%H:%M:%S");
 	assert_string_equal(in->timezone, "Europe/Berlin");
 	assert_int_equal(in->nid_fields, 2);
 	assert_string_equal(in->id_fields[1], "line");
@@ -285,8 +288,9 @@ static void test_full_values(void **state)
 	assert_string_equal(in->parser.type, "csv");
 	assert_string_equal(in->parser.options_json,
 			    "{\"columns\":[\"ts\",\"event\",\"iid\"],\"delimiter\":\";\",\"header\":true}");
-	assert_int_equal(in->time_kind, TIME_UNIX_MS);
-	assert_null(in->time_format);
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "unix_ms");
+	assert_true(in->parser.first_line);
 	assert_int_equal(in->payload_mode, PAYLOAD_ALL);
 
 	in = &c->inputs[2];
@@ -296,7 +300,9 @@ static void test_full_values(void **state)
 	assert_string_equal(in->parser.options_json,
 			    "{\"sep\":\"=\",\"quoted_number\":\"42\",\"count\":3,\"ratio\":-1.50e3,\"strict\":true,"
 			    "\"nothing\":null,\"hex\":\"0x1F\",\"list\":[1,\"two\",false],\"nested\":{\"a\":{\"b\":null}}}");
-	assert_int_equal(in->time_kind, TIME_UNIX);
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "unix");
+	assert_true(in->parser.first_line);
 	assert_int_equal(in->payload_mode, PAYLOAD_ALL);
 
 	in = &c->inputs[3];
@@ -356,7 +362,7 @@ static void test_unknown_keys(void **state)
 {
 	EXPECT_FIXTURE("unknown_key.yaml", ":1:1: unknown key \"endpont\" at the top level",
 		       ":4:3: unknown key \"max_event\" in batch",
-		       ":10:7: unknown key \"columns\" in inputs[0].parser (type json takes: type)",
+		       ":10:7: unknown key \"columns\" in inputs[0].parser (type json takes: type, on_mismatch)",
 		       ":15:7: unknown key \"payload_fields\" in inputs[0].event");
 }
 
