@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "firstline.h"
 #include "log.h"
 
 #define TAIL_CHUNK (256u << 10) /* one read; large enough that syscalls cost nothing per line */
@@ -27,6 +28,7 @@ void tail_file_free(struct tail_file *f)
 		close(f->fd);
 	lines_free(&f->ls);
 	eventid_file_free(f->idf);
+	free(f->first_line);
 	free(f->marks);
 	free(f->path);
 	free(f);
@@ -519,6 +521,11 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 		if (!f->idf)
 			return -ENOMEM;
 	}
+	/* the file's header for the parser, from the file itself (also when resuming mid-file); an
+	 * unreadable one stays unknown and the parser says so per line */
+	if (!f->first_line && f->in->parser.first_line &&
+	    firstline_read(f->fd, f->in->max_line_bytes, &f->first_line, &f->first_len) == -ENOMEM)
+		return -ENOMEM;
 	f->lines_read++;
 	return t->cbs.line(t->cbs.data, f, line, len, full, offset, end);
 }

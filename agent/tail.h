@@ -55,6 +55,9 @@ struct tail_file {
 	struct lines ls;     /* ls.offset: the next byte to read */
 	char fp[65];         /* first-line fingerprint; "" until known */
 	struct eventid_file *idf;
+	char *first_line;    /* the first line as parsers see it (firstline.h), read with idf when the
+			      * input's parser wants it; NULL until then */
+	size_t first_len;
 	uint64_t committed;  /* checkpoint offset */
 	uint64_t size;       /* size at the last fstat */
 	uint64_t stop_at;    /* run --once: the size at start; UINT64_MAX when following */
