@@ -450,6 +450,22 @@ class CheckSample(Case):
                       % (log, data[-1][0]), out)
         self.assertFalse(os.path.exists(self.path("state")), "check created the state directory")
 
+    def test_the_bundled_examples_are_valid(self):
+        # config/agent.yaml's commented inputs, uncommented, pass check (with a test password source)
+        with open(os.path.join(agentlib.source_dir(), "config", "agent.yaml")) as f:
+            text = f.read()
+        head, tail = text.split("  # More shapes", 1)
+        extra = [l[4:] for l in tail.split("\n") if l.startswith("  #   ") or l.startswith("  # - ")]
+        text = head + "\n".join("  " + l for l in extra) + "\n"
+        text = text.replace("password_file: /etc/onside-agent/password", "password_env: " + agentlib.PASSWORD_ENV)
+        text = text.replace("/var/lib/onside-agent", self.path("state"))
+        cfg = self.path("bundled.yaml")
+        with open(cfg, "w") as f:
+            f.write(text)
+        rc, out, err = run_agent(["check", "-c", cfg], env=self.env())
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn("valid: 4 inputs", out)
+
     def test_check_sample_usage(self):
         cfg = self.config()
         for bad in ("0", "-3", "x", "2000000"):
