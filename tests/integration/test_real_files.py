@@ -203,6 +203,22 @@ class CsvExports(Case):
         self.assert_received([expected_csv(log)])
         self.assertEqual(agentlib.deadletters(self.path("state")), [])
 
+    def test_parse_on_stdin_takes_the_first_line_read_as_the_header(self):
+        log = self.path("export.csv")
+        write_csv(log, NIGHT2, csv_rows(20, seed=12, start=0))
+        cfg = self.config(paths=[log], input=CSV_INPUT)
+        with open(log, "rb") as f:
+            data = f.read()
+        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], env=self.env(), input=data,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual((p.returncode, p.stderr), (0, b""))
+        objs = [json.loads(x) for x in p.stdout.decode().splitlines()]
+        self.assertEqual(objs, self.parse_objects(cfg, log))
+        self.assertEqual(objs[0], {"skipped": "parser skipped the line: csv header line",
+                                   "line": ",".join(NIGHT2)})
+        self.assertEqual({o["event_id"]: o for o in objs[1:]},
+                         {e["event_id"]: e for e in expected_csv(log).values()})
+
     def test_a_short_row_is_rejected_naming_the_missing_field(self):
         log = self.path("export.csv")
         write_csv(log, NIGHT1, csv_rows(3, seed=9, start=0))
