@@ -395,6 +395,8 @@ static void report(const struct sample *s, const char *config)
 		printf("  no sampled line was read by the parser: fields not checked\n");
 		return;
 	}
+	if (!s->candidates)
+		printf("  every sampled line the parser read was skipped: only match fields checked\n");
 	for (size_t k = 0; k < s->nrefs; k++)
 		if (!s->refs[k].seen && (s->refs[k].any_line || s->candidates))
 			warn_missing(s, &s->refs[k], config);
