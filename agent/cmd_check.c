@@ -31,7 +31,7 @@
 /* A field the configuration names, and how many sampled lines have it. */
 struct ref {
 	char *name;
-	char what[WHAT_MAX];
+	char what[WHAT_MAX + 32]; /* "inputs[N]." and a `what` of at most WHAT_MAX */
 	const struct config_pos *pos;
 	size_t at;     /* byte of the value where the field is named */
 	bool any_line; /* counted over every line the parser read (a `match` field), not only events */
