@@ -234,6 +234,7 @@ static void agent_take(struct agent *a, const struct mapjob_item *it)
 		return;
 	case MAP_SKIP:
 		a->st.skipped_match++;
+		a->st.skipped[it->skip]++;
 		ledger_skip(it->f->led, it->end);
 		return;
 	case MAPJOB_LONG:
@@ -751,10 +752,15 @@ static int agent_open_state(struct agent *a, struct checkpoint **ret_cp)
 	return r;
 }
 
-/* Mapping runs on every core, up to 4 (more buys little: the sender and the reads stay on one). */
+/* Mapping runs on every core, up to 4 (more buys little: the sender and the reads stay on one).
+ * ONSIDE_TEST_MAP_THREADS=N (tests) sets the extra threads whatever the machine has. */
 static unsigned agent_threads(void)
 {
+	const char *t = getenv("ONSIDE_TEST_MAP_THREADS");
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (t && *t >= '0' && *t <= '8' && !t[1])
+		return (unsigned)(*t - '0');
 
 	return n <= 1 ? 0 : n >= 4 ? 3 : (unsigned)n - 1;
 }

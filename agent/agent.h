@@ -7,12 +7,14 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "map.h"
 
 struct agent_stats {
 	uint64_t lines_read;
 	uint64_t bytes_read;
 	uint64_t events_built;
-	uint64_t skipped_match;  /* `match` or the parser said: not an event */
+	uint64_t skipped_match;  /* not an event: every skipped line (by why in skipped[]) */
+	uint64_t skipped[MAP_SKIP_KINDS]; /* by enum map_skip */
 	uint64_t skipped_seen;   /* read again after a restart, already in the dead-letter file */
 	uint64_t rejected_parse; /* parse or mapping failures, dead-lettered */
 	uint64_t rejected_long;  /* longer than max_line_bytes, dead-lettered */

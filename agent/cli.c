@@ -7,13 +7,19 @@
 
 #include "config.h"
 
+#define CLI_SAMPLE_MAX 1000000
+
 void cli_usage(void *stream)
 {
 	fputs("usage:\n"
 	      "  onside-agent [run] [-c FILE] [--once] [-v|-q]   follow the inputs and deliver\n"
-	      "  onside-agent check [-c FILE]                    validate the configuration\n"
+	      "  onside-agent check [-c FILE] [--sample N]       validate the configuration; with --sample,\n"
+	      "                                                  also map the last N lines of each input's\n"
+	      "                                                  files and report what they become\n"
 	      "  onside-agent parse [-c FILE] [--input NAME] [PATH|-]\n"
-	      "                                                  print the events lines become\n"
+	      "                                                  print the events lines become (PATH is one\n"
+	      "                                                  file; on stdin the first line read is the\n"
+	      "                                                  file's first line: a csv header)\n"
 	      "  onside-agent status [-c FILE]                   show each tracked file\n"
 	      "  onside-agent --version | --help\n"
 	      "\n-c defaults to " CONFIG_DEFAULT_PATH "\n",
@@ -86,6 +92,16 @@ int cli_parse(int argc, char **argv, struct cli_opts *ret)
 			o.verbosity++;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			o.verbosity--;
+		} else if (cli_is(a, "--sample") && o.cmd == CMD_CHECK) {
+			const char *v = cli_value(argc, argv, &i, "--sample");
+			char *end = NULL;
+
+			if (!v)
+				return cli_bad("missing value for", a);
+			errno = 0;
+			o.sample = strtoul(v, &end, 10);
+			if (errno || !end || *end || v[0] < '1' || v[0] > '9' || o.sample > CLI_SAMPLE_MAX)
+				return cli_bad("--sample takes a number of lines from 1 to 1000000, got", v);
 		} else if (cli_is(a, "--input") && o.cmd == CMD_PARSE) {
 			if (!(o.input = cli_value(argc, argv, &i, "--input")))
 				return cli_bad("missing value for", a);

@@ -13,6 +13,7 @@ struct cli_opts {
 	int verbosity;      /* -v: +1, -q: -1 */
 	const char *input;  /* parse --input NAME */
 	const char *path;   /* parse PATH ("-" or NULL: stdin) */
+	unsigned long sample; /* check --sample N: lines per file (0: no sample) */
 };
 
 /* Returns 0, or 2 (bad usage, message printed on stderr). */

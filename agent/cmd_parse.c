@@ -1,5 +1,7 @@
 /* `onside-agent parse`: runs an input's parser and mapping over lines and prints, per line, the event
- * as it would be sent or {"rejected": REASON, "line": ...}. Never sends, never touches the state. */
+ * as it would be sent or {"rejected": REASON, "line": ...}. Never sends, never touches the state.
+ * The input is one file: its first line is what `run` would take as the file's first line, for the
+ * ids and for a parser that reads a header (on standard input, the first line read). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +25,8 @@ struct parse_ctx {
 	struct eventid_file *idf;
 	struct buf out;
 	struct buf head; /* the first EVENTID_FINGERPRINT_MAX bytes of the input */
+	struct buf first; /* the first line, as lines are handed out */
+	bool have_first;
 	char reason[512];
 	int fd_out;
 };
@@ -80,13 +84,20 @@ static int parse_reject(struct parse_ctx *p, const char *key, const char *reason
 static int parse_line(void *data, const char *line, size_t len, uint64_t full, uint64_t offset, uint64_t end)
 {
 	struct parse_ctx *p = data;
-	struct line_src src = {line, len, offset, NULL};
+	struct line_src src = {line, len, offset, NULL, NULL, 0};
 	int r;
 
 	(void)end;
 	if (!p->idf && (r = parse_first_line(p)) < 0)
 		return r;
+	if (!p->have_first) {
+		if ((r = buf_append(&p->first, line, len)) < 0)
+			return r;
+		p->have_first = true;
+	}
 	src.idf = p->idf;
+	src.first_line = p->first.data ? p->first.data : "";
+	src.first_len = p->first.len;
 	if (full != len) {
 		snprintf(p->reason, sizeof(p->reason), "line longer than max_line_bytes (%llu bytes)",
 			 (unsigned long long)full);
@@ -180,6 +191,7 @@ int cmd_parse(const struct cli_opts *o)
 	}
 	buf_init(&p.out, 0);
 	buf_init(&p.head, 0);
+	buf_init(&p.first, 0);
 	r = parse_stream(&p, fd);
 	if (r < 0)
 		fprintf(stderr, "onside-agent: parse: %s\n", strerror(-r));
@@ -187,6 +199,7 @@ int cmd_parse(const struct cli_opts *o)
 		rc = 0;
 	buf_free(&p.out);
 	buf_free(&p.head);
+	buf_free(&p.first);
 	if (fd != STDIN_FILENO)
 		close(fd);
 out:

@@ -1,3 +1,5 @@
+/* The line-to-event path (map.h): line filters, the parser, `match`, the event's templates, its time
+ * and id, and the JSON object appended to the request body. Rejections name the field that failed. */
 #include "map.h"
 
 #include <errno.h>
@@ -20,7 +22,7 @@
 #define REASON_VALUE_MAX 64
 
 struct matcher {
-	char *field;
+	char *field; /* NULL for a line filter (include_lines, exclude_lines) */
 	size_t field_len;
 	pcre2_code *re;
 	pcre2_match_data *md; /* created once per pattern, reused by every line */
@@ -47,6 +49,10 @@ struct mapper {
 	struct record *rec; /* large: allocated once, reused by every line */
 	struct matcher *match;
 	size_t nmatch;
+	struct matcher *include, *exclude; /* line filters */
+	size_t ninclude, nexclude;
+	bool skip_mismatch; /* parser.on_mismatch: skip */
+	int skip_kind;      /* enum map_skip of the last MAP_SKIP */
 	pcre2_match_context *mctx;
 	struct template *t_name, *t_time, *t_iid, *t_eid; /* t_eid NULL when event_id is not set */
 	struct timefmt *tf;
@@ -70,8 +76,9 @@ struct event {
 	char id[EVENTID_LEN + 1];
 };
 
-static int compile_match(struct mapper *m, const struct config_match *cm, struct matcher *mt, char *err,
-			 size_t errlen)
+/* what: "match.FIELD" or "include_lines[I]", for messages; field: NULL for a line filter. */
+static int compile_match(const char *what, const char *field, const char *pattern, struct matcher *mt,
+			 char *err, size_t errlen)
 {
 	uint32_t opts = 0;
 	PCRE2_UCHAR msg[256];
@@ -82,14 +89,16 @@ static int compile_match(struct mapper *m, const struct config_match *cm, struct
 	/* UTF semantics for patterns, yet safe on any bytes a log line may hold. */
 	opts = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
 #endif
-	mt->field = strdup(cm->field);
-	if (!mt->field)
-		return -ENOMEM;
-	mt->field_len = strlen(mt->field);
-	mt->re = pcre2_compile((PCRE2_SPTR)cm->pattern, PCRE2_ZERO_TERMINATED, opts, &ec, &erroff, NULL);
+	if (field) {
+		mt->field = strdup(field);
+		if (!mt->field)
+			return -ENOMEM;
+		mt->field_len = strlen(mt->field);
+	}
+	mt->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &ec, &erroff, NULL);
 	if (!mt->re) {
 		pcre2_get_error_message(ec, msg, sizeof(msg));
-		snprintf(err, errlen, "match.%s: %s at offset %zu", cm->field, (char *)msg, (size_t)erroff);
+		snprintf(err, errlen, "%s: %s at offset %zu", what, (char *)msg, (size_t)erroff);
 		return -EINVAL;
 	}
 	/* JIT is an optimization only: without it (not built in, or no executable memory) the
@@ -207,23 +216,58 @@ static int create_ids(struct mapper *m, const struct config_input *in, const cha
 	return 0;
 }
 
+/* Line filters: key "include_lines" or "exclude_lines". */
+static int create_filters(const char *key, char *const *patterns, size_t n, struct matcher **ret,
+			  size_t *ret_n, char *err, size_t errlen)
+{
+	char what[64];
+	int r;
+
+	if (!n)
+		return 0;
+	*ret = calloc(n, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	*ret_n = n;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(what, sizeof(what), "%s[%zu]", key, i);
+		if ((r = compile_match(what, NULL, patterns[i], &(*ret)[i], err, errlen)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int create_match(struct mapper *m, const struct config_input *in, char *err, size_t errlen)
 {
+	char what[200];
 	size_t i;
 	int r;
 
-	if (!in->nmatch)
+	m->skip_mismatch = in->parser.on_mismatch == ON_MISMATCH_SKIP;
+	if (!in->nmatch && !in->ninclude_lines && !in->nexclude_lines)
 		return 0;
-	m->match = calloc(in->nmatch, sizeof(*m->match));
 	m->mctx = pcre2_match_context_create(NULL);
-	if (!m->match || !m->mctx)
+	if (!m->mctx)
 		return -ENOMEM;
 	pcre2_set_match_limit(m->mctx, MATCH_LIMIT);
 	pcre2_set_depth_limit(m->mctx, MATCH_DEPTH_LIMIT);
+	if ((r = create_filters("include_lines", in->include_lines, in->ninclude_lines, &m->include,
+				&m->ninclude, err, errlen)) < 0 ||
+	    (r = create_filters("exclude_lines", in->exclude_lines, in->nexclude_lines, &m->exclude,
+				&m->nexclude, err, errlen)) < 0)
+		return r;
+	if (!in->nmatch)
+		return 0;
+	m->match = calloc(in->nmatch, sizeof(*m->match));
+	if (!m->match)
+		return -ENOMEM;
 	m->nmatch = in->nmatch;
-	for (i = 0; i < in->nmatch; i++)
-		if ((r = compile_match(m, &in->match[i], &m->match[i], err, errlen)) < 0)
+	for (i = 0; i < in->nmatch; i++) {
+		snprintf(what, sizeof(what), "match.%s", in->match[i].field);
+		if ((r = compile_match(what, in->match[i].field, in->match[i].pattern, &m->match[i], err,
+				       errlen)) < 0)
 			return r;
+	}
 	return 0;
 }
 
@@ -251,7 +295,8 @@ int mapper_create(const struct config_input *in, const char *ns, struct mapper *
 	if (r == 0)
 		r = create_templates(m, in, err, errlen);
 	if (r == 0)
-		r = timefmt_create(in->time_kind, in->time_format, in->timezone, &m->tf, err, errlen);
+		r = timefmt_create((const char *const *)in->time_formats, in->ntime_formats, in->timezone,
+				   &m->tf, err, errlen);
 	if (r == 0)
 		r = create_payload(m, in, err, errlen);
 	if (r == 0)
@@ -266,6 +311,16 @@ int mapper_create(const struct config_input *in, const char *ns, struct mapper *
 	return 0;
 }
 
+static void matchers_free(struct matcher *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].field);
+		pcre2_match_data_free(v[i].md);
+		pcre2_code_free(v[i].re);
+	}
+	free(v);
+}
+
 void mapper_free(struct mapper *m)
 {
 	size_t i;
@@ -274,12 +329,9 @@ void mapper_free(struct mapper *m)
 		return;
 	parser_free(m->parser);
 	free(m->rec);
-	for (i = 0; m->match && i < m->nmatch; i++) {
-		free(m->match[i].field);
-		pcre2_match_data_free(m->match[i].md);
-		pcre2_code_free(m->match[i].re);
-	}
-	free(m->match);
+	matchers_free(m->match, m->nmatch);
+	matchers_free(m->include, m->ninclude);
+	matchers_free(m->exclude, m->nexclude);
 	pcre2_match_context_free(m->mctx);
 	template_free(m->t_name);
 	template_free(m->t_time);
@@ -348,6 +400,45 @@ static int render(struct mapper *m, const struct template *t, struct buf *b, str
 	return r < 0 ? r : MAP_EVENT;
 }
 
+/* A field the line lacks: the parser may know that another one is the cause (a regex whose
+ * optional part failed at a later field leaves the earlier ones unset too). */
+static void explain_missing(struct mapper *m, const struct line_src *src, const char *name, size_t len,
+			    char *reason, size_t reasonlen)
+{
+	char why[256];
+
+	if (parser_explain(m->parser, src->line, src->len, name, len, why, sizeof(why)) == 0)
+		snprintf(reason, reasonlen, "%s", why);
+}
+
+/* The first field of t the line lacks, explained (cold: only for lines about to be rejected). */
+static __attribute__((cold, noinline)) void explain_template(struct mapper *m, const struct line_src *src,
+							     const struct template *t, char *reason,
+							     size_t reasonlen)
+{
+	size_t i, n = template_nfields(t), len;
+	const char *name;
+
+	for (i = 0; i < n; i++) {
+		name = template_field(t, i, &len);
+		if (!record_get(m->rec, name, len)) {
+			explain_missing(m, src, name, len, reason, reasonlen);
+			return;
+		}
+	}
+}
+
+/* render() for the event's own keys, whose missing field rejects the line. */
+static inline int render_key(struct mapper *m, const struct line_src *src, const struct template *t,
+			     struct buf *b, struct text *ret, char *reason, size_t reasonlen)
+{
+	int r = render(m, t, b, ret, reason, reasonlen);
+
+	if (r == MAP_REJECT)
+		explain_template(m, src, t, reason, reasonlen);
+	return r;
+}
+
 /* Shows a rendered value in a reason, clipped so reasons stay one short line. */
 static void reason_value(char *reason, size_t reasonlen, const char *what, const struct text *t)
 {
@@ -355,6 +446,21 @@ static void reason_value(char *reason, size_t reasonlen, const char *what, const
 
 	snprintf(reason, reasonlen, "%s \"%.*s%s\"", what, shown, t->p,
 		 t->len > REASON_VALUE_MAX ? "..." : "");
+}
+
+/* "installation_id (field install_id)": the event key, and the field it comes from when its
+ * template is exactly one field. */
+static void key_name(const struct mapper *m, char *out, size_t n, const char *key, const struct template *t)
+{
+	size_t len = 0;
+	const char *f = template_nfields(t) == 1 ? template_field(t, 0, &len) : NULL;
+	bool single;
+
+	template_single(t, m->rec, &single);
+	if (f && single)
+		snprintf(out, n, "%s (field %.*s)", key, (int)len, f);
+	else
+		snprintf(out, n, "%s", key);
 }
 
 static int derive_id(struct mapper *m, const struct line_src *src, struct event *ev, char *reason,
@@ -368,7 +474,7 @@ static int derive_id(struct mapper *m, const struct line_src *src, struct event 
 	/* An event_id that renders empty is taken as absent: one shared empty key would make the
 	 * server deduplicate every such event into one. */
 	if (m->t_eid) {
-		if ((r = render(m, m->t_eid, &m->eid, &eid, reason, reasonlen)) != MAP_EVENT)
+		if ((r = render_key(m, src, m->t_eid, &m->eid, &eid, reason, reasonlen)) != MAP_EVENT)
 			return r;
 		if (uuid_is_v4(eid.p, eid.len)) {
 			for (i = 0; i < EVENTID_LEN; i++)
@@ -389,6 +495,8 @@ static int derive_id(struct mapper *m, const struct line_src *src, struct event 
 			const struct field *f = record_get(m->rec, m->id_fields[i], strlen(m->id_fields[i]));
 			if (!f) {
 				snprintf(reason, reasonlen, "missing id field %s", m->id_fields[i]);
+				explain_missing(m, src, m->id_fields[i], strlen(m->id_fields[i]), reason,
+						reasonlen);
 				return MAP_REJECT;
 			}
 			m->id_values[i].p = f->value;
@@ -404,32 +512,35 @@ static int derive_id(struct mapper *m, const struct line_src *src, struct event 
 	return MAP_EVENT;
 }
 
-/* event_name, event_datetime, installation_id and event_id, validated as the API would. */
+/* event_name, event_datetime, installation_id and event_id, validated as the API would; a reason
+ * names the event key and the field it comes from. */
 static int build_event(struct mapper *m, const struct line_src *src, struct event *ev, char *reason,
 		       size_t reasonlen)
 {
+	char key[160], why[200];
 	struct text time_in;
 	int r;
 
-	if ((r = render(m, m->t_name, &m->name, &ev->name, reason, reasonlen)) != MAP_EVENT)
+	if ((r = render_key(m, src, m->t_name, &m->name, &ev->name, reason, reasonlen)) != MAP_EVENT)
 		return r;
-	if (ev->name.len == 0) {
-		snprintf(reason, reasonlen, "event_name is empty");
+	if (ev->name.len == 0 || !utf8_valid(ev->name.p, ev->name.len)) {
+		key_name(m, key, sizeof(key), "event_name", m->t_name);
+		snprintf(reason, reasonlen, "%s %s", key, ev->name.len ? "is not valid UTF-8" : "is empty");
 		return MAP_REJECT;
 	}
-	if (!utf8_valid(ev->name.p, ev->name.len)) {
-		snprintf(reason, reasonlen, "event_name is not valid UTF-8");
+	if ((r = render_key(m, src, m->t_time, &m->time_in, &time_in, reason, reasonlen)) != MAP_EVENT)
+		return r;
+	if (timefmt_convert(m->tf, time_in.p, time_in.len, ev->time, &ev->time_len, why, sizeof(why)) < 0) {
+		key_name(m, key, sizeof(key), "event_datetime", m->t_time);
+		snprintf(reason, reasonlen, "%s: %s", key, why);
 		return MAP_REJECT;
 	}
-	if ((r = render(m, m->t_time, &m->time_in, &time_in, reason, reasonlen)) != MAP_EVENT)
-		return r;
-	if (timefmt_convert(m->tf, time_in.p, time_in.len, ev->time, &ev->time_len, reason,
-			    reasonlen) < 0)
-		return MAP_REJECT;
-	if ((r = render(m, m->t_iid, &m->iid, &ev->iid, reason, reasonlen)) != MAP_EVENT)
+	if ((r = render_key(m, src, m->t_iid, &m->iid, &ev->iid, reason, reasonlen)) != MAP_EVENT)
 		return r;
 	if (!uuid_is_valid(ev->iid.p, ev->iid.len)) {
-		reason_value(reason, reasonlen, "installation_id is not a UUID:", &ev->iid);
+		key_name(m, key, sizeof(key), "installation_id", m->t_iid);
+		snprintf(why, sizeof(why), "%s is not a UUID:", key);
+		reason_value(reason, reasonlen, why, &ev->iid);
 		return MAP_REJECT;
 	}
 	return derive_id(m, src, ev, reason, reasonlen);
@@ -600,26 +711,85 @@ static int write_event(struct mapper *m, const struct event *ev, struct buf *out
 	return MAP_EVENT;
 }
 
+/* include_lines and exclude_lines on the raw line. A line that a filter's match limit leaves
+ * undecided is kept (it goes on to the parser): skipping it would lose it silently. */
+static int apply_filters(struct mapper *m, const struct line_src *src, char *reason, size_t reasonlen)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < m->ninclude; i++) {
+		rc = pcre2_match(m->include[i].re, (PCRE2_SPTR)src->line, src->len, 0, 0, m->include[i].md,
+				 m->mctx);
+		if (rc != PCRE2_ERROR_NOMATCH)
+			break;
+	}
+	if (m->ninclude && i == m->ninclude) {
+		m->skip_kind = MAP_SKIP_INCLUDE;
+		snprintf(reason, reasonlen, "no include_lines pattern matches");
+		return MAP_SKIP;
+	}
+	for (i = 0; i < m->nexclude; i++) {
+		rc = pcre2_match(m->exclude[i].re, (PCRE2_SPTR)src->line, src->len, 0, 0, m->exclude[i].md,
+				 m->mctx);
+		if (rc >= 0) {
+			m->skip_kind = MAP_SKIP_EXCLUDE;
+			snprintf(reason, reasonlen, "exclude_lines[%zu] matches", i);
+			return MAP_SKIP;
+		}
+	}
+	return MAP_EVENT;
+}
+
+/* The parser could not read the line: skipped (on_mismatch: skip) or rejected with what the parser
+ * can tell about it. */
+static int parse_failed(struct mapper *m, const struct line_src *src, const char *preason, char *reason,
+			size_t reasonlen)
+{
+	char why[256];
+
+	if (m->skip_mismatch) {
+		m->skip_kind = MAP_SKIP_MISMATCH;
+		snprintf(reason, reasonlen, "parse error: %s (on_mismatch: skip)", preason);
+		return MAP_SKIP;
+	}
+	if (parser_explain(m->parser, src->line, src->len, NULL, 0, why, sizeof(why)) == 0)
+		preason = why;
+	snprintf(reason, reasonlen, "parse error: %s", preason);
+	return MAP_REJECT;
+}
+
 int mapper_process(struct mapper *m, const struct line_src *src, struct buf *out, char *reason,
 		   size_t reasonlen)
 {
 	char preason[256]; /* parser_parse always sets it */
+	struct onside_source os = {
+		.size = sizeof(os),
+		.first_line = src->first_line,
+		.first_line_len = src->first_len,
+		.offset = src->offset,
+	};
 	size_t start = out->len;
 	struct event ev;
 	int r;
 
 	if (reasonlen)
 		reason[0] = '\0';
-	r = parser_parse(m->parser, src->line, src->len, m->rec, preason, sizeof(preason));
+	if ((m->ninclude || m->nexclude) && (r = apply_filters(m, src, reason, reasonlen)) != MAP_EVENT) {
+		record_reset(m->rec);
+		return r;
+	}
+	r = parser_parse(m->parser, &os, src->line, src->len, m->rec, preason, sizeof(preason));
 	if (r == ONSIDE_PARSE_SKIP) {
-		snprintf(reason, reasonlen, "parser skipped the line");
+		m->skip_kind = MAP_SKIP_PARSER;
+		snprintf(reason, reasonlen, "parser skipped the line%s%s", preason[0] ? ": " : "", preason);
 		return MAP_SKIP;
 	}
-	if (r != ONSIDE_PARSE_OK) {
-		snprintf(reason, reasonlen, "parse error: %s", preason);
-		return MAP_REJECT;
-	}
+	if (r != ONSIDE_PARSE_OK)
+		return parse_failed(m, src, preason, reason, reasonlen);
 	r = apply_match(m, reason, reasonlen);
+	if (r == MAP_SKIP)
+		m->skip_kind = MAP_SKIP_MATCH;
 	if (r == MAP_EVENT)
 		r = build_event(m, src, &ev, reason, reasonlen);
 	if (r == MAP_EVENT)
@@ -636,3 +806,20 @@ int mapper_process(struct mapper *m, const struct line_src *src, struct buf *out
 	}
 	return r;
 }
+
+int mapper_skip_kind(const struct mapper *m) { return m->skip_kind; }
+
+const char *map_skip_name(int kind)
+{
+	static const char *const names[MAP_SKIP_KINDS] = {
+		[MAP_SKIP_MATCH] = "match",
+		[MAP_SKIP_PARSER] = "parser",
+		[MAP_SKIP_MISMATCH] = "on_mismatch",
+		[MAP_SKIP_INCLUDE] = "include_lines",
+		[MAP_SKIP_EXCLUDE] = "exclude_lines",
+	};
+
+	return kind >= 0 && kind < MAP_SKIP_KINDS ? names[kind] : "other";
+}
+
+const struct record *mapper_record(const struct mapper *m) { return m->rec; }

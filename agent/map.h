@@ -13,8 +13,18 @@
 
 enum map_result {
 	MAP_EVENT = 0,  /* an event was appended to out */
-	MAP_SKIP = 1,   /* `match` did not match: counted, not dead-lettered */
+	MAP_SKIP = 1,   /* not an event (see enum map_skip): counted, not dead-lettered */
 	MAP_REJECT = 2, /* parse failure or invalid event: dead-letter with reason */
+};
+
+/* Why a line was skipped: the `reason` label of the skipped-lines metric. */
+enum map_skip {
+	MAP_SKIP_MATCH = 0,    /* a `match` regex did not match (or its field is absent) */
+	MAP_SKIP_PARSER = 1,   /* the parser said it is no event (a CSV header line) */
+	MAP_SKIP_MISMATCH = 2, /* the parser could not read it and parser.on_mismatch is skip */
+	MAP_SKIP_INCLUDE = 3,  /* include_lines is set and none of its regexes matches the line */
+	MAP_SKIP_EXCLUDE = 4,  /* one of the exclude_lines regexes matches the line */
+	MAP_SKIP_KINDS = 5,
 };
 
 struct line_src {
@@ -22,6 +32,10 @@ struct line_src {
 	size_t len;
 	uint64_t offset;           /* byte offset of the line's first byte in its file */
 	struct eventid_file *idf;  /* the file's pos-id state (namespace, input, fingerprint) */
+	/* The file's first line as a line is handed out (no LF, no CR before it), for parsers that
+	 * read a file's header; NULL when it was not read (the input's parser does not need it). */
+	const char *first_line;
+	size_t first_len;
 };
 
 struct mapper;
@@ -39,5 +53,13 @@ void mapper_free(struct mapper *m);
  * when out cannot grow (its cap), with out unchanged. */
 int mapper_process(struct mapper *m, const struct line_src *src, struct buf *out, char *reason,
 		   size_t reasonlen);
+/* After MAP_SKIP: why (enum map_skip). */
+int mapper_skip_kind(const struct mapper *m);
+/* The metric label of a skip kind ("match", "parser", "on_mismatch", "include_lines",
+ * "exclude_lines"). */
+const char *map_skip_name(int kind);
+/* After mapper_process: the fields the parser gave the line (none when it did not parse). Valid
+ * until the next line. For `check --sample`, which looks for fields no line has. */
+const struct record *mapper_record(const struct mapper *m);
 
 #endif

@@ -12,11 +12,17 @@
 
 struct jline {
 	struct tail_file *f;
+	/* f's identity as it was when the line was read: a truncation found later in the same pass
+	 * gives f new ones, while the old ones go on in the record of its old content */
+	struct eventid_file *idf;
+	const char *first_line;
+	size_t first_len;
 	uint64_t full, offset, end;
 	size_t line_off;
 	size_t line_len;
 	/* results */
 	int code;
+	int skip; /* MAP_SKIP: enum map_skip */
 	unsigned who; /* whose out buffer holds the result */
 	size_t out_off;
 	size_t out_len;
@@ -118,8 +124,9 @@ void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t 
 	/* the job's buffer has no cap: only memory can refuse (lines are at most max_line_bytes) */
 	if (buf_append(&j->data, line, len) < 0)
 		xalloc_die(len);
-	j->lines[j->n++] = (struct jline){.f = f, .full = full, .offset = offset, .end = end,
-					  .line_off = at, .line_len = len};
+	j->lines[j->n++] = (struct jline){.f = f, .idf = f->idf, .first_line = f->first_line,
+					  .first_len = f->first_len, .full = full, .offset = offset,
+					  .end = end, .line_off = at, .line_len = len};
 }
 
 size_t mapjob_count(const struct mapjob *j) { return j->n; }
@@ -128,7 +135,8 @@ unsigned mapjob_threads(const struct mapjob *j) { return j->nw - 1; }
 static void mapjob_one(struct mapjob *j, struct worker *w, unsigned who, struct jline *l)
 {
 	const char *line = j->data.data + l->line_off;
-	struct line_src src = {line, l->line_len, l->offset, l->f->idf};
+	struct line_src src = {line, l->line_len, l->offset, l->idf, l->first_line, l->first_len};
+	struct mapper *m = w->mappers[l->f->input];
 	size_t at = w->out.len;
 	int r;
 
@@ -138,7 +146,8 @@ static void mapjob_one(struct mapjob *j, struct worker *w, unsigned who, struct 
 		l->out_off = l->out_len = 0;
 		return;
 	}
-	r = mapper_process(w->mappers[l->f->input], &src, &w->out, w->reason, sizeof(w->reason));
+	r = mapper_process(m, &src, &w->out, w->reason, sizeof(w->reason));
+	l->skip = r == MAP_SKIP ? mapper_skip_kind(m) : 0;
 	if (r < 0) {
 		/* the event could not be built (its size passed the buffer cap): a rejection */
 		snprintf(w->reason, sizeof(w->reason), "event too large to build");
@@ -182,6 +191,7 @@ void mapjob_get(const struct mapjob *j, size_t i, struct mapjob_item *ret)
 		.offset = l->offset,
 		.end = l->end,
 		.code = l->code,
+		.skip = l->skip,
 		.out = out->data ? out->data + l->out_off : "",
 		.out_len = l->out_len,
 	};

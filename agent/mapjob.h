@@ -22,6 +22,7 @@ struct mapjob_item {
 	uint64_t offset; /* of its first byte */
 	uint64_t end;    /* just past its LF */
 	int code;        /* MAP_EVENT, MAP_SKIP, MAP_REJECT, or MAPJOB_LONG */
+	int skip;        /* MAP_SKIP: why (enum map_skip) */
 	const char *out; /* MAP_EVENT: the event's JSON; MAP_SKIP/MAP_REJECT: the reason */
 	size_t out_len;
 };
@@ -32,7 +33,8 @@ struct mapjob;
  * negative errno with a message. */
 int mapjob_new(const struct config *cfg, unsigned threads, struct mapjob **ret, char *err, size_t errlen);
 void mapjob_free(struct mapjob *j);
-/* Adds a copy of one line (out of memory aborts: see xalloc.h). */
+/* Adds a copy of one line, with f's identity and first line as they are now (they must stay alive
+ * until the job is reset). Out of memory aborts (see xalloc.h). */
 void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
 		uint64_t offset, uint64_t end);
 size_t mapjob_count(const struct mapjob *j);

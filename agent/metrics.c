@@ -56,6 +56,18 @@ static int metrics_rejected(struct buf *o, const struct agent_stats *a)
 	       buf_printf(o, "%s{reason=\"server\"} %" PRIu64 "\n", n, a->rejected_server);
 }
 
+static int metrics_skipped(struct buf *o, const struct agent_stats *a)
+{
+	const char *n = "onside_agent_events_skipped_total";
+	int r = metrics_head(o, n, "counter",
+			     "Lines that are not events, by reason (match, parser, on_mismatch, include_lines, "
+			     "exclude_lines).");
+
+	for (int k = 0; k < MAP_SKIP_KINDS && r == 0; k++)
+		r = buf_printf(o, "%s{reason=\"%s\"} %" PRIu64 "\n", n, map_skip_name(k), a->skipped[k]);
+	return r;
+}
+
 static int metrics_lag(struct buf *o, struct tail *t)
 {
 	int r = metrics_head(o, "onside_agent_file_lag_bytes", "gauge",
@@ -84,10 +96,7 @@ int metrics_render(struct buf *o, const struct agent_stats *a, const struct send
 	       metrics_counter(o, "onside_agent_events_sent_total", "Events accepted by the API (204).",
 			       s->events_delivered) ?:
 	       metrics_rejected(o, a) ?:
-	       metrics_head(o, "onside_agent_events_skipped_total", "counter",
-			    "Lines that are not events (match filter or parser skip).") ?:
-	       buf_printf(o, "onside_agent_events_skipped_total{reason=\"match\"} %" PRIu64 "\n",
-			  a->skipped_match) ?:
+	       metrics_skipped(o, a) ?:
 	       metrics_requests(o, s) ?:
 	       metrics_counter(o, "onside_agent_retries_total", "Requests sent again after a failure.",
 			       s->retries) ?:

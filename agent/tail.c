@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "firstline.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -28,6 +29,7 @@ void tail_file_free(struct tail_file *f)
 		close(f->fd);
 	lines_free(&f->ls);
 	eventid_file_free(f->idf);
+	free(f->first_line);
 	ledger_close(f->led); /* it lives on while batches hold its lines */
 	free(f->path);
 	free(f);
@@ -520,6 +522,11 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 		f->idf = xnonnull(eventid_file_new(ns, strlen(ns), name, strlen(name), f->fp));
 		ledger_set_fingerprint(f->led, f->fp);
 	}
+	/* the file's header for the parser, from the file itself (also when resuming mid-file); an
+	 * unreadable one stays unknown and the parser says so per line */
+	if (!f->first_line && f->in->parser.first_line &&
+	    firstline_read(f->fd, f->in->max_line_bytes, &f->first_line, &f->first_len) == -ENOMEM)
+		xalloc_die(f->in->max_line_bytes);
 	f->lines_read++;
 	return t->cbs.line(t->cbs.data, f, line, len, full, offset, end);
 }

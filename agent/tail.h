@@ -34,6 +34,9 @@ struct tail_file {
 	char fp[65];         /* first-line fingerprint; "" until known */
 	struct eventid_file *idf;
 	struct ledger_stream *led; /* delivery state of the content being read */
+	char *first_line;    /* the first line as parsers see it (firstline.h), read with idf when the
+			      * input's parser wants it; NULL until then */
+	size_t first_len;
 	uint64_t size;       /* size at the last fstat */
 	uint64_t stop_at;    /* run --once: the size at start; UINT64_MAX when following */
 	bool ready;          /* there may be bytes to read */

@@ -477,6 +477,8 @@ static struct tail_file *tail_split(struct tail *t, struct tail_file *f)
 	f->led = ledger_open(t->ledger, 0, NULL, 0, f->in->name, f->path);
 	f->fp[0] = '\0';
 	f->idf = NULL;
+	f->first_line = NULL; /* old keeps it, with the idf */
+	f->first_len = 0;
 	f->check_offset = UINT64_MAX;
 	f->tailn = 0;
 	f->lines_read = 0;

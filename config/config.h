@@ -11,8 +11,20 @@
 #define CONFIG_DEFAULT_URL "https://onside.io/attribution-api/v1/events"
 
 enum config_start_at { START_AT_BEGINNING = 0, START_AT_END = 1 };
-enum config_time_kind { TIME_ISO8601 = 0, TIME_UNIX = 1, TIME_UNIX_MS = 2, TIME_STRPTIME = 3 };
 enum config_payload_mode { PAYLOAD_LIST = 0, PAYLOAD_ALL = 1, PAYLOAD_MAP = 2 };
+enum config_on_mismatch { ON_MISMATCH_DEAD_LETTER = 0, ON_MISMATCH_SKIP = 1 };
+
+/* Where a value was in the file, for messages that come after the load (`check --sample`). */
+struct config_pos {
+	unsigned long line, col; /* 1-based, of the value's YAML node; 0 when unknown */
+	size_t inner;  /* the value's first `inner` bytes are one column each in the file (one line,
+			* ASCII, no escapes): byte i of the value is at col + quote + i */
+	unsigned quote; /* 1 for a quoted scalar, else 0 */
+};
+
+/* The column of byte `at` of the value at p: inside the value when that can be known, else the
+ * value's own column. */
+unsigned long config_pos_col(const struct config_pos *p, size_t at);
 
 struct config_match {
 	char *field;   /* field name, e.g. "event" or "a.b" */
@@ -30,6 +42,8 @@ struct config_parser {
 	char *options_json; /* what parser create() gets: for regex {"pattern":...}; for csv
 			     * {"columns":[...],"delimiter":",","header":false}; for plugin the YAML
 			     * `options` mapping converted to JSON; for json "{}" */
+	enum config_on_mismatch on_mismatch; /* a line the parser cannot read: dead-letter or skip */
+	bool first_line; /* the parser reads each file's first line (csv header: true, plugins) */
 };
 
 struct config_input {
@@ -42,21 +56,32 @@ struct config_input {
 	uint64_t max_line_bytes;
 	uint64_t rotate_wait_ms;
 	struct config_parser parser;
+	/* PCRE2 patterns on the raw line, before the parser: a line matching none of include_lines
+	 * (when there are any) or any of exclude_lines is skipped and counted */
+	char **include_lines;
+	size_t ninclude_lines;
+	char **exclude_lines;
+	size_t nexclude_lines;
 	struct config_match *match;
 	size_t nmatch;
+	struct config_pos *match_pos; /* of each match field name (NULL when built by hand) */
 	/* event templates: ${field}, ${a.b.c}, literal text; NULL when not configured */
 	char *event_name;
 	char *event_datetime;
 	char *installation_id;
 	char *event_id; /* NULL or "" = not set */
-	enum config_time_kind time_kind;
-	char *time_format; /* strptime format when time_kind == TIME_STRPTIME */
+	struct config_pos event_name_pos, event_datetime_pos, installation_id_pos, event_id_pos;
+	/* tried in order: "iso8601", "unix", "unix_ms" or a strptime(3) format; at least one */
+	char **time_formats;
+	size_t ntime_formats;
 	char *timezone;    /* "UTC" or an IANA zone name */
 	char **id_fields;
 	size_t nid_fields;
+	struct config_pos *id_fields_pos; /* one per id field; may be NULL */
 	enum config_payload_mode payload_mode;
 	struct config_payload_item *payload;
 	size_t npayload;
+	struct config_pos *payload_pos; /* of each item's template (map) or name (list); may be NULL */
 };
 
 struct config {

@@ -73,6 +73,33 @@ static bool template_col(const yaml_node_t *node, const char *value, size_t col,
 	return true;
 }
 
+void cfg_pos(const yaml_node_t *node, struct config_pos *ret)
+{
+	const char *v;
+	size_t n = 0, add = 0;
+
+	*ret = (struct config_pos){ 0 };
+	if (!node)
+		return;
+	ret->line = (unsigned long)node->start_mark.line + 1;
+	ret->col = (unsigned long)node->start_mark.column + 1;
+	if (node->type != YAML_SCALAR_NODE)
+		return;
+	v = (const char *)node->data.scalar.value;
+	while (v[n] && (unsigned char)v[n] < 0x80)
+		n++;
+	/* template_col tells whether the whole ASCII prefix maps to columns */
+	if (n && template_col(node, v, n, &add)) {
+		ret->inner = n;
+		ret->quote = (unsigned)(add - n);
+	}
+}
+
+unsigned long config_pos_col(const struct config_pos *p, size_t at)
+{
+	return at < p->inner ? p->col + p->quote + at : p->col;
+}
+
 int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
 {
 	struct template *t = NULL;

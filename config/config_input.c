@@ -71,6 +71,11 @@ static int check_pattern(struct cfg_loader *ld, const yaml_node_t *node, const c
 	return cfg_check_regex(ld, node, name, value, true);
 }
 
+static int check_line_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
+{
+	return cfg_check_regex(ld, node, name, value, false);
+}
+
 static int check_delimiter(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
 {
 	if (strlen(value) == 1)
@@ -84,6 +89,7 @@ static int check_delimiter(struct cfg_loader *ld, const yaml_node_t *node, const
 /* What the parser keys are read into before they become type + options_json. */
 struct parser_scratch {
 	char *type;
+	int on_mismatch;
 	char *pattern;
 	char **columns;
 	size_t ncolumns;
@@ -93,10 +99,15 @@ struct parser_scratch {
 	yaml_node_t *options;
 };
 
+static const char *const on_mismatch_names[] = { "dead_letter", "skip", NULL };
+
 #define PS(field) KEY_AT(struct parser_scratch, field)
 #define PARSER_TYPE_KEY                                                                                  \
 	{ .key = "type", .type = CFG_STRING, PS(type), .def = "json",                                    \
-	  .help = "json | regex | logfmt | csv | plugin" }
+	  .help = "json | regex | logfmt | csv | plugin" },                                              \
+	{ .key = "on_mismatch", .type = CFG_ENUM, PS(on_mismatch), .def = "dead_letter",                 \
+	  .names = on_mismatch_names,                                                                    \
+	  .help = "a line the parser cannot read: dead_letter, or skip (counted, not an error)" }
 
 static const struct cfg_key parser_plain_keys[] = {
 	PARSER_TYPE_KEY,
@@ -283,6 +294,9 @@ static void parse_parser(struct cfg_loader *ld, yaml_node_t *node, void *base, c
 	in->parser.type = cfg_strdup(ld, pt->name);
 	in->parser.options_json = pt->options(ld, &ps, node, name);
 	in->parser.plugin_path = ps.path;
+	in->parser.on_mismatch = (enum config_on_mismatch)ps.on_mismatch;
+	/* a file's first line is read for the parsers that may use it: a plugin may (ABI 2) */
+	in->parser.first_line = (pt->options == options_csv && ps.header) || pt->options == options_plugin;
 	free(ps.type);
 	free(ps.pattern);
 	cfg_strv_free(ps.columns, ps.ncolumns);
@@ -294,7 +308,9 @@ static void parse_parser(struct cfg_loader *ld, yaml_node_t *node, void *base, c
 static void parse_match(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name)
 {
 	struct config_input *in = base;
+	struct config_pos *pos;
 	char sub[CFG_NAME_MAX];
+	size_t npos = 0;
 
 	if (!node)
 		return;
@@ -322,6 +338,9 @@ static void parse_match(struct cfg_loader *ld, yaml_node_t *node, void *base, co
 		m = cfg_grow(ld, &in->match, &in->nmatch, sizeof(*m));
 		if (!m || !(m->field = cfg_strdup(ld, field)) || !(m->pattern = cfg_strdup(ld, re)))
 			return;
+		if (!(pos = cfg_grow(ld, &in->match_pos, &npos, sizeof(*pos))))
+			return;
+		cfg_pos(kn, pos);
 	}
 }
 
@@ -335,12 +354,19 @@ static bool payload_has(const struct config_input *in, const char *name)
 	return false;
 }
 
-static int payload_add(struct cfg_loader *ld, struct config_input *in, const char *name, const char *tmpl)
+static int payload_add(struct cfg_loader *ld, struct config_input *in, const char *name, const char *tmpl,
+		       const yaml_node_t *at)
 {
 	struct config_payload_item *it = cfg_grow(ld, &in->payload, &in->npayload, sizeof(*it));
+	struct config_pos *pos;
+	size_t npos = in->npayload - 1;
 
 	if (!it || !(it->name = cfg_strdup(ld, name)) || (tmpl && !(it->tmpl = cfg_strdup(ld, tmpl))))
 		return -ENOMEM;
+	/* one position per item, in step with the items */
+	if (!(pos = cfg_grow(ld, &in->payload_pos, &npos, sizeof(*pos))))
+		return -ENOMEM;
+	cfg_pos(at, pos);
 	return 0;
 }
 
@@ -366,7 +392,7 @@ static void payload_list(struct cfg_loader *ld, yaml_node_t *node, struct config
 			cfg_error(ld, it, "%s: \"*\" must be the only item", sub);
 		else if (payload_has(in, s))
 			cfg_error(ld, it, "%s: duplicate field \"%s\"", sub, s);
-		else if (payload_add(ld, in, s, NULL))
+		else if (payload_add(ld, in, s, NULL, it))
 			return;
 	}
 }
@@ -390,7 +416,7 @@ static void payload_map(struct cfg_loader *ld, yaml_node_t *node, struct config_
 		tmpl = cfg_scalar(ld, vn, sub, "a template");
 		if (!tmpl || cfg_check_template(ld, vn, sub, tmpl))
 			continue;
-		if (payload_add(ld, in, key, tmpl))
+		if (payload_add(ld, in, key, tmpl, vn))
 			return;
 	}
 }
@@ -419,37 +445,38 @@ static void parse_payload(struct cfg_loader *ld, yaml_node_t *node, void *base, 
 
 static const char *const start_at_names[] = { "beginning", "end", NULL };
 
-/* Resolves time_format into time_kind (the string is kept only for strptime) and "" event_id. */
-static void event_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map)
+/* The position of each id field, for `check --sample`. */
+static void id_fields_pos(struct cfg_loader *ld, struct config_input *in, yaml_node_t *node)
 {
-	static const char *const kinds[] = { [TIME_ISO8601] = "iso8601", [TIME_UNIX] = "unix",
-					     [TIME_UNIX_MS] = "unix_ms" };
-	struct config_input *in = base;
+	size_t n;
 
-	in->time_kind = TIME_ISO8601;
-	if (in->time_format) {
-		in->time_kind = TIME_STRPTIME;
-		for (int k = TIME_ISO8601; k <= TIME_UNIX_MS; k++)
-			if (!strcmp(in->time_format, kinds[k]))
-				in->time_kind = (enum config_time_kind)k;
+	if (!node || !in->nid_fields)
+		return;
+	in->id_fields_pos = calloc(in->nid_fields, sizeof(*in->id_fields_pos));
+	if (!in->id_fields_pos) {
+		ld->oom = true;
+		return;
 	}
-	if (in->time_kind != TIME_STRPTIME) {
-		free(in->time_format);
-		in->time_format = NULL;
+	if (node->type != YAML_SEQUENCE_NODE) {
+		cfg_pos(node, &in->id_fields_pos[0]);
+		return;
 	}
-	if (in->event_id && !in->event_id[0]) {
-		free(in->event_id);
-		in->event_id = NULL;
-	}
+	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+	for (size_t i = 0; i < n && i < in->nid_fields; i++)
+		cfg_pos(cfg_node(ld, node->data.sequence.items.start[i]), &in->id_fields_pos[i]);
 }
+
+static void event_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map);
 
 static const struct cfg_key event_keys[] = {
 	{ .key = "event_name", .type = CFG_STRING, IN(event_name), .flags = CFG_REQUIRED,
 	  .check = check_required_template, .help = "template of the event's name, e.g. ${event}" },
 	{ .key = "event_datetime", .type = CFG_STRING, IN(event_datetime), .flags = CFG_REQUIRED,
 	  .check = check_required_template, .help = "template of the event's time, e.g. ${ts}" },
-	{ .key = "time_format", .type = CFG_STRING, IN(time_format), .def = "iso8601", .check = check_time_format,
-	  .help = "iso8601 | unix | unix_ms | a strptime(3) format" },
+	{ .key = "time_format", .type = CFG_STRLIST, IN(time_formats),
+	  .count_offset = offsetof(struct config_input, ntime_formats),
+	  .flags = CFG_SCALAR_LIST | CFG_NONEMPTY, .check = check_time_format,
+	  .help = "iso8601 | unix | unix_ms | a strptime(3) format, or a list of them tried in order" },
 	{ .key = "timezone", .type = CFG_STRING, IN(timezone), .def = "UTC", .check = check_timezone,
 	  .help = "for times without an offset: UTC or an IANA zone name" },
 	{ .key = "installation_id", .type = CFG_STRING, IN(installation_id), .flags = CFG_REQUIRED,
@@ -462,6 +489,30 @@ static const struct cfg_key event_keys[] = {
 	  .help = "field names, \"*\", or a mapping of names to templates" },
 	{ .key = NULL },
 };
+
+/* time_format defaults to [iso8601]; "" event_id is no event_id; positions for later messages. */
+static void event_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map)
+{
+	struct config_input *in = base;
+
+	if (!in->ntime_formats) {
+		in->time_formats = calloc(1, sizeof(*in->time_formats));
+		if (!in->time_formats || !(in->time_formats[0] = cfg_strdup(ld, "iso8601"))) {
+			ld->oom = true;
+			return;
+		}
+		in->ntime_formats = 1;
+	}
+	if (in->event_id && !in->event_id[0]) {
+		free(in->event_id);
+		in->event_id = NULL;
+	}
+	cfg_pos(cfg_find(event_keys, nodes, "event_name"), &in->event_name_pos);
+	cfg_pos(cfg_find(event_keys, nodes, "event_datetime"), &in->event_datetime_pos);
+	cfg_pos(cfg_find(event_keys, nodes, "installation_id"), &in->installation_id_pos);
+	cfg_pos(cfg_find(event_keys, nodes, "event_id"), &in->event_id_pos);
+	id_fields_pos(ld, in, cfg_find(event_keys, nodes, "id_fields"));
+}
 
 static const struct cfg_key input_keys[] = {
 	{ .key = "name", .type = CFG_STRING, IN(name), .flags = CFG_REQUIRED, .check = check_input_name,
@@ -478,6 +529,12 @@ static const struct cfg_key input_keys[] = {
 	{ .key = "rotate_wait", .type = CFG_DURATION, IN(rotate_wait_ms), .def = "5s", .max = UINT64_MAX,
 	  .help = "how long a rotated-away file is still followed after its last write" },
 	{ .key = "parser", .type = CFG_CUSTOM, .parse = parse_parser, .help = "how lines become fields" },
+	{ .key = "include_lines", .type = CFG_STRLIST, IN(include_lines),
+	  .count_offset = offsetof(struct config_input, ninclude_lines), .flags = CFG_SCALAR_LIST,
+	  .check = check_line_regex, .help = "regexes on the raw line: lines matching none are skipped" },
+	{ .key = "exclude_lines", .type = CFG_STRLIST, IN(exclude_lines),
+	  .count_offset = offsetof(struct config_input, nexclude_lines), .flags = CFG_SCALAR_LIST,
+	  .check = check_line_regex, .help = "regexes on the raw line: lines matching any are skipped" },
 	{ .key = "match", .type = CFG_CUSTOM, .parse = parse_match,
 	  .help = "field -> regex; other lines are skipped" },
 	{ .key = "event", .type = CFG_SECTION, .offset = 0, .flags = CFG_REQUIRED, .sub = event_keys,
@@ -554,16 +611,21 @@ void cfg_input_free(struct config_input *in)
 		free(in->match[i].pattern);
 	}
 	free(in->match);
+	free(in->match_pos);
 	free(in->event_name);
 	free(in->event_datetime);
 	free(in->installation_id);
 	free(in->event_id);
-	free(in->time_format);
+	cfg_strv_free(in->time_formats, in->ntime_formats);
 	free(in->timezone);
 	cfg_strv_free(in->id_fields, in->nid_fields);
+	free(in->id_fields_pos);
+	cfg_strv_free(in->include_lines, in->ninclude_lines);
+	cfg_strv_free(in->exclude_lines, in->nexclude_lines);
 	for (size_t i = 0; i < in->npayload; i++) {
 		free(in->payload[i].name);
 		free(in->payload[i].tmpl);
 	}
 	free(in->payload);
+	free(in->payload_pos);
 }

@@ -141,6 +141,8 @@ char *cfg_options_json(struct cfg_loader *ld, yaml_node_t *node, const char *nam
 /* config_check.c: a regex checked with PCRE2; reports at node and returns -EINVAL when invalid. */
 int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
 		    const char *pattern, bool need_names);
+/* config_check.c: the position of node, and how its value's bytes map to columns. */
+void cfg_pos(const yaml_node_t *node, struct config_pos *ret);
 /* config_check.c: a template checked with template_compile(); reports at node with the column of the
  * problem inside the scalar when it can be mapped. */
 int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name,

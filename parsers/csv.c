@@ -3,15 +3,24 @@
  *
  * Options: {"columns": [..], "delimiter": ",", "header": false}
  *   columns given, header false: every line is a record.
- *   columns given, header true:  a line equal to the column names is a header and skipped.
- *   no columns, header true:     the first line parsed names the columns (skipped), and later lines
- *                                equal to it (the header of the next rotated file) are skipped too.
- * A record with fewer fields than columns leaves the missing ones absent; more is an error.
- * A line is one record: a quoted field spanning lines cannot be joined and is reported unterminated.
+ *   header true:  the first line of each file is its header: never a record (skipped), and a line
+ *                 equal to it is skipped too (a header repeated by a concatenation). Without columns,
+ *                 the header of a line's own file names that line's fields, so files whose columns
+ *                 were reordered or gained one are each read right; with columns, they name the
+ *                 fields and the header is only skipped.
+ * The header is a property of the file, not of the order in which lines reach a parser: it comes
+ * with every line in struct onside_source (read from the file itself, also when reading resumes in
+ * the middle of it), so mapping threads and restarts see the same columns for the same line.
+ * A record with more fields than columns is an error, and so is one with fewer: a truncated line
+ * says which field is missing ("missing field currency (5 fields, 6 columns)") instead of becoming an
+ * event without it. A line is one record: a quoted field spanning lines cannot be joined and is
+ * reported unterminated.
  *
  * Ownership: unquoted fields point into the line; quoted ones are copied (without their quotes, ""
  * undoubled) into the state's buffer, sized for the whole line before anything is emitted so it never
- * moves under a pointer already handed out. */
+ * moves under a pointer already handed out. Column names live in the state (the configured ones, and
+ * the last file header seen, kept until a line of another file comes).
+ */
 #include "parser.h"
 
 #include <errno.h>
@@ -23,33 +32,46 @@
 #include "buf.h"
 
 #define CSV_MAX_COLUMNS RECORD_MAX_FIELDS
+#define CSV_ERR_MAX 160
 
 struct span {
 	const char *p;
 	size_t n;
 };
 
+/* Column names: the configured ones, or those of one file header. */
+struct names {
+	struct buf raw;  /* a header: the line as given, to know it again */
+	struct buf text; /* the names, back to back */
+	size_t off[CSV_MAX_COLUMNS];
+	size_t len[CSV_MAX_COLUMNS];
+	size_t n;
+	bool known;             /* raw holds a header that was read (valid or not) */
+	char err[CSV_ERR_MAX]; /* why this header cannot name columns; "" when it can */
+};
+
 struct csv_state {
 	char delim;
 	bool header;
-	char **cols; /* NULL until known when they come from the header line */
-	size_t *col_len;
-	size_t ncols;
+	struct names cols; /* from the `columns` option; n == 0 when there are none */
+	struct names file; /* the header of the file of the last line */
 	struct buf dec;
 	struct span f[CSV_MAX_COLUMNS]; /* the current line's first fields */
 };
 
-static void free_columns(struct csv_state *st)
+static void names_init(struct names *nm)
 {
-	size_t i;
+	buf_init(&nm->raw, 0);
+	buf_init(&nm->text, 0);
+	nm->n = 0;
+	nm->known = false;
+	nm->err[0] = '\0';
+}
 
-	for (i = 0; i < st->ncols; i++)
-		free(st->cols[i]);
-	free(st->cols);
-	free(st->col_len);
-	st->cols = NULL;
-	st->col_len = NULL;
-	st->ncols = 0;
+static void names_free(struct names *nm)
+{
+	buf_free(&nm->raw);
+	buf_free(&nm->text);
 }
 
 static void csv_destroy(void *state)
@@ -58,39 +80,50 @@ static void csv_destroy(void *state)
 
 	if (!st)
 		return;
-	free_columns(st);
+	names_free(&st->cols);
+	names_free(&st->file);
 	buf_free(&st->dec);
 	free(st);
 }
 
-/* Copies n names into the state; all or nothing. */
-static int set_columns(struct csv_state *st, const struct span *names, size_t n)
+static bool name_eq(const struct names *nm, size_t i, const char *p, size_t n)
 {
-	size_t i;
+	return nm->len[i] == n && memcmp(nm->text.data + nm->off[i], p, n) == 0;
+}
 
-	st->cols = calloc(n, sizeof(*st->cols));
-	st->col_len = calloc(n, sizeof(*st->col_len));
-	if (!st->cols || !st->col_len)
-		goto fail;
+/* Replaces nm's names with n spans; the first duplicate non-empty name is returned in *ret_dup
+ * (nm is then unusable). Returns 0 or -ENOMEM. */
+static int names_set(struct names *nm, const struct span *s, size_t n, const struct span **ret_dup)
+{
+	size_t total = 0, i, j;
+
+	*ret_dup = NULL;
+	nm->n = 0;
+	buf_reset(&nm->text);
+	for (i = 0; i < n; i++)
+		total += s[i].n;
+	if (buf_reserve(&nm->text, total + 1) < 0)
+		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		st->cols[i] = malloc(names[i].n + 1);
-		if (!st->cols[i])
-			goto fail;
-		memcpy(st->cols[i], names[i].p, names[i].n);
-		st->cols[i][names[i].n] = '\0';
-		st->col_len[i] = names[i].n;
-		st->ncols = i + 1;
+		for (j = 0; s[i].n && j < i && !*ret_dup; j++)
+			if (name_eq(nm, j, s[i].p, s[i].n))
+				*ret_dup = &s[i];
+		nm->off[i] = nm->text.len;
+		nm->len[i] = s[i].n;
+		if (s[i].n)
+			memcpy(nm->text.data + nm->text.len, s[i].p, s[i].n);
+		nm->text.len += s[i].n;
 	}
+	nm->text.data[nm->text.len] = '\0';
+	nm->n = n;
 	return 0;
-fail:
-	free_columns(st);
-	return -ENOMEM;
 }
 
 static int opt_columns(struct csv_state *st, struct json_object *v, char *err, size_t errlen)
 {
 	struct span names[CSV_MAX_COLUMNS];
-	size_t n, i, j;
+	const struct span *dup;
+	size_t n, i;
 
 	if (!json_object_is_type(v, json_type_array)) {
 		snprintf(err, errlen, "csv parser: \"columns\" must be a list of names");
@@ -110,15 +143,14 @@ static int opt_columns(struct csv_state *st, struct json_object *v, char *err, s
 		}
 		names[i].p = json_object_get_string(c);
 		names[i].n = (size_t)json_object_get_string_len(c);
-		for (j = 0; j < i; j++)
-			if (names[j].n == names[i].n && !memcmp(names[j].p, names[i].p, names[i].n)) {
-				snprintf(err, errlen, "csv parser: duplicate column \"%s\"", names[i].p);
-				return -EINVAL;
-			}
 	}
-	if (set_columns(st, names, n) < 0) {
+	if (names_set(&st->cols, names, n, &dup) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
+	if (dup) {
+		snprintf(err, errlen, "csv parser: duplicate column \"%.*s\"", (int)dup->n, dup->p);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -162,7 +194,7 @@ static int read_options(struct csv_state *st, struct json_object *opts, char *er
 		if (r < 0)
 			return r;
 	}
-	if (st->ncols == 0 && !st->header) {
+	if (st->cols.n == 0 && !st->header) {
 		snprintf(err, errlen, "csv parser: needs \"columns\", or \"header\": true to take them "
 			 "from the first line");
 		return -EINVAL;
@@ -188,6 +220,8 @@ static int csv_create(const char *options_json, void **ret_state, char *err, siz
 		return -ENOMEM;
 	}
 	st->delim = ',';
+	names_init(&st->cols);
+	names_init(&st->file);
 	buf_init(&st->dec, 0);
 	r = read_options(st, opts, err, errlen);
 	json_object_put(opts);
@@ -233,13 +267,19 @@ static int quoted_field(struct csv_state *st, const char *line, size_t len, size
 	return 0;
 }
 
-/* Splits the line into st->f (the first CSV_MAX_COLUMNS fields) and counts all of them. */
+/* Splits the line into st->f (the first CSV_MAX_COLUMNS fields) and counts all of them. Quoted
+ * fields go to st->dec, which is reset and sized for the line first. */
 static int split(struct csv_state *st, const char *line, size_t len, size_t *ret_n, char *reason,
 		 size_t reasonlen)
 {
 	size_t i = 0, n = 0;
 	struct span s;
 
+	buf_reset(&st->dec);
+	if (buf_reserve(&st->dec, len) < 0) {
+		snprintf(reason, reasonlen, "line too long for the csv parser");
+		return -ENOMEM;
+	}
 	for (;;) {
 		if (i < len && line[i] == '"') {
 			if (quoted_field(st, line, len, &i, &s, reason, reasonlen) < 0)
@@ -264,58 +304,127 @@ static int split(struct csv_state *st, const char *line, size_t len, size_t *ret
 	return 0;
 }
 
-static bool is_header(const struct csv_state *st, size_t n)
+/* Reads a file's header into st->file: its names, or in file.err why it cannot name columns. */
+static int learn_header(struct csv_state *st, const char *line, size_t len)
 {
-	size_t i;
+	struct names *nm = &st->file;
+	const struct span *dup;
+	char why[CSV_ERR_MAX - 40];
+	size_t n = 0;
+	int r;
 
-	if (n != st->ncols)
-		return false;
-	for (i = 0; i < n; i++)
-		if (st->f[i].n != st->col_len[i] || memcmp(st->f[i].p, st->cols[i], st->f[i].n) != 0)
-			return false;
-	return true;
+	nm->known = false;
+	nm->err[0] = '\0';
+	buf_reset(&nm->raw);
+	if (buf_append(&nm->raw, line, len) < 0)
+		return -ENOMEM;
+	if (len == 0) {
+		snprintf(nm->err, sizeof(nm->err), "the file's header (its first line) is empty");
+	} else if ((r = split(st, line, len, &n, why, sizeof(why))) < 0) {
+		if (r == -ENOMEM)
+			return r;
+		snprintf(nm->err, sizeof(nm->err), "the file's header: %s", why);
+	} else if (n > CSV_MAX_COLUMNS) {
+		snprintf(nm->err, sizeof(nm->err), "the file's header has %zu columns, at most %d", n,
+			 CSV_MAX_COLUMNS);
+	} else if (names_set(nm, st->f, n, &dup) < 0) {
+		return -ENOMEM;
+	} else if (dup) {
+		snprintf(nm->err, sizeof(nm->err), "the file's header has the column \"%.*s\" twice",
+			 dup->n > 60 ? 60 : (int)dup->n, dup->p);
+	}
+	nm->known = true;
+	return 0;
 }
 
-static int csv_parse(void *state, const char *line, size_t len, onside_emit_fn emit, void *sink,
-		     char *reason, size_t reasonlen)
+/* The names of the line's columns: the configured ones, else its file's header (read again only
+ * when the line comes from a file with another header than the last line). NULL with a reason. */
+static const struct names *column_names(struct csv_state *st, const struct onside_source *src,
+					char *reason, size_t reasonlen)
+{
+	struct names *nm = &st->file;
+
+	if (st->cols.n)
+		return &st->cols;
+	if (!src->first_line) {
+		snprintf(reason, reasonlen, "the file's header (its first line) is not known");
+		return NULL;
+	}
+	if (!nm->known || nm->raw.len != src->first_line_len ||
+	    (nm->raw.len && memcmp(nm->raw.data, src->first_line, nm->raw.len) != 0)) {
+		if (learn_header(st, src->first_line, src->first_line_len) < 0) {
+			snprintf(reason, reasonlen, "out of memory");
+			return NULL;
+		}
+	}
+	if (nm->err[0]) {
+		snprintf(reason, reasonlen, "%s", nm->err);
+		return NULL;
+	}
+	return nm;
+}
+
+static bool is_header_line(const struct csv_state *st, const struct onside_source *src, const char *line,
+			   size_t len)
+{
+	if (!st->header)
+		return false;
+	if (src->offset == 0)
+		return true;
+	return src->first_line && len == src->first_line_len && memcmp(line, src->first_line, len) == 0;
+}
+
+/* A record with fewer fields than columns: the first missing column with a name. */
+static void missing_field(const struct names *nm, size_t n, char *reason, size_t reasonlen)
+{
+	size_t i = n;
+
+	while (i < nm->n && nm->len[i] == 0)
+		i++;
+	if (i == nm->n)
+		i = n;
+	snprintf(reason, reasonlen, "missing field %.*s (%zu field%s, %zu columns)",
+		 nm->len[i] > 64 ? 64 : (int)nm->len[i], nm->text.data + nm->off[i], n, n == 1 ? "" : "s",
+		 nm->n);
+}
+
+static int csv_parse(void *state, const struct onside_source *src, const char *line, size_t len,
+		     onside_emit_fn emit, void *sink, char *reason, size_t reasonlen)
 {
 	struct csv_state *st = state;
+	const struct names *nm;
 	size_t n, i;
 
+	if (is_header_line(st, src, line, len)) {
+		snprintf(reason, reasonlen, "csv header line");
+		return ONSIDE_PARSE_SKIP;
+	}
 	if (len == 0) {
 		snprintf(reason, reasonlen, "empty line");
 		return ONSIDE_PARSE_NOMATCH;
 	}
-	buf_reset(&st->dec);
-	if (buf_reserve(&st->dec, len) < 0) {
-		snprintf(reason, reasonlen, "line too long for the csv parser");
+	/* before the line is split: reading a new header reuses the split buffers */
+	nm = column_names(st, src, reason, reasonlen);
+	if (!nm || split(st, line, len, &n, reason, reasonlen) < 0)
+		return ONSIDE_PARSE_NOMATCH;
+	if (n > nm->n) {
+		snprintf(reason, reasonlen, "%zu fields, %zu columns", n, nm->n);
 		return ONSIDE_PARSE_NOMATCH;
 	}
-	if (split(st, line, len, &n, reason, reasonlen) < 0)
-		return ONSIDE_PARSE_NOMATCH;
-	if (st->ncols == 0) {
-		if (n > CSV_MAX_COLUMNS) {
-			snprintf(reason, reasonlen, "header has %zu columns, at most %d", n,
-				 CSV_MAX_COLUMNS);
-			return ONSIDE_PARSE_NOMATCH;
-		}
-		if (set_columns(st, st->f, n) < 0) {
-			snprintf(reason, reasonlen, "out of memory");
-			return ONSIDE_PARSE_NOMATCH;
-		}
-		return ONSIDE_PARSE_SKIP;
-	}
-	if (st->header && is_header(st, n))
-		return ONSIDE_PARSE_SKIP;
-	if (n > st->ncols) {
-		snprintf(reason, reasonlen, "%zu fields, %zu columns", n, st->ncols);
+	if (n < nm->n) {
+		missing_field(nm, n, reason, reasonlen);
 		return ONSIDE_PARSE_NOMATCH;
 	}
-	for (i = 0; i < n; i++)
-		if (emit(sink, st->cols[i], st->col_len[i], st->f[i].p, st->f[i].n, ONSIDE_T_STRING)) {
+	for (i = 0; i < n; i++) {
+		/* a header column without a name has no field to go to */
+		if (nm->len[i] == 0)
+			continue;
+		if (emit(sink, nm->text.data + nm->off[i], nm->len[i], st->f[i].p, st->f[i].n,
+			 ONSIDE_T_STRING)) {
 			snprintf(reason, reasonlen, "too many fields");
 			return ONSIDE_PARSE_NOMATCH;
 		}
+	}
 	return ONSIDE_PARSE_OK;
 }
 
@@ -323,6 +432,7 @@ const struct onside_parser_ops parser_csv_ops = {
 	.abi = ONSIDE_PARSER_ABI,
 	.name = "csv",
 	.create = csv_create,
-	.parse = csv_parse,
+	.parse = NULL,
 	.destroy = csv_destroy,
+	.parse_source = csv_parse,
 };

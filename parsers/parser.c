@@ -10,19 +10,40 @@
 
 #include <json-c/json.h>
 
+/* Says more about a rejected line: see parser_explain. */
+typedef int (*explain_fn)(void *state, const char *line, size_t len, const char *field, size_t field_len,
+			  char *out, size_t outlen);
+
 struct parser {
 	const struct onside_parser_ops *ops;
+	/* resolved once at open: parse_source when the ops have it (abi >= 2), else parse */
+	int (*parse_source)(void *state, const struct onside_source *src, const char *line, size_t len,
+			    onside_emit_fn emit, void *sink, char *reason, size_t reasonlen);
+	explain_fn explain; /* built-ins only; NULL when the parser has nothing to add */
 	void *state;
 	void *handle; /* dlopen handle for plugins, NULL for built-ins */
 };
 
+struct builtin {
+	const struct onside_parser_ops *ops;
+	explain_fn explain;
+};
+
 /* NULL-terminated, so adding a built-in is one line here and one ops table in its own file. */
-static const struct onside_parser_ops *const builtins[] = {
-	&parser_json_ops,
-	&parser_regex_ops,
-	&parser_logfmt_ops,
-	&parser_csv_ops,
-	NULL,
+static const struct builtin builtins[] = {
+	{ &parser_json_ops, NULL },
+	{ &parser_regex_ops, parser_regex_explain },
+	{ &parser_logfmt_ops, NULL },
+	{ &parser_csv_ops, NULL },
+	{ NULL, NULL },
+};
+
+/* The source of a line that comes from no file (tests): an offset that is never the first line's. */
+static const struct onside_source no_source = {
+	.size = sizeof(struct onside_source),
+	.first_line = NULL,
+	.first_line_len = 0,
+	.offset = UINT64_MAX,
 };
 
 int record_emit(void *sink, const char *name, size_t name_len, const char *value, size_t value_len,
@@ -66,22 +87,30 @@ const struct field *record_get(const struct record *r, const char *name, size_t 
 	return NULL;
 }
 
-const struct onside_parser_ops *parser_lookup(const char *name)
+static const struct builtin *builtin_lookup(const char *name)
 {
 	size_t i;
 
 	if (!name)
 		return NULL;
-	for (i = 0; builtins[i]; i++)
-		if (strcmp(builtins[i]->name, name) == 0)
-			return builtins[i];
+	for (i = 0; builtins[i].ops; i++)
+		if (strcmp(builtins[i].ops->name, name) == 0)
+			return &builtins[i];
 	return NULL;
+}
+
+const struct onside_parser_ops *parser_lookup(const char *name)
+{
+	const struct builtin *b = builtin_lookup(name);
+
+	return b ? b->ops : NULL;
 }
 
 int parser_open(const char *type, const char *plugin_path, const char *options_json,
 		struct parser **ret, char *err, size_t errlen)
 {
 	const struct onside_parser_ops *ops;
+	const struct builtin *b = NULL;
 	void *handle = NULL, *state = NULL;
 	struct parser *p;
 	int r;
@@ -97,11 +126,12 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 		if (r < 0)
 			return r;
 	} else {
-		ops = parser_lookup(type);
-		if (!ops) {
+		b = builtin_lookup(type);
+		if (!b) {
 			snprintf(err, errlen, "unknown parser type \"%s\"", type ? type : "");
 			return -EINVAL;
 		}
+		ops = b->ops;
 	}
 
 	p = calloc(1, sizeof(*p));
@@ -128,14 +158,17 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 		return -EINVAL;
 	}
 	p->ops = ops;
+	/* a member past what the plugin's abi has is never read: its struct may end before it */
+	p->parse_source = ops->abi >= 2 ? ops->parse_source : NULL;
+	p->explain = b ? b->explain : NULL;
 	p->state = state;
 	p->handle = handle;
 	*ret = p;
 	return 0;
 }
 
-int parser_parse(struct parser *p, const char *line, size_t len, struct record *rec, char *reason,
-		 size_t reasonlen)
+int parser_parse(struct parser *p, const struct onside_source *src, const char *line, size_t len,
+		 struct record *rec, char *reason, size_t reasonlen)
 {
 	int rc;
 
@@ -144,7 +177,11 @@ int parser_parse(struct parser *p, const char *line, size_t len, struct record *
 		reason[0] = '\0';
 	if (!line)
 		line = "", len = 0;
-	rc = p->ops->parse(p->state, line, len, record_emit, rec, reason, reasonlen);
+	if (p->parse_source)
+		rc = p->parse_source(p->state, src ? src : &no_source, line, len, record_emit, rec, reason,
+				     reasonlen);
+	else
+		rc = p->ops->parse(p->state, line, len, record_emit, rec, reason, reasonlen);
 	if (rec->overflow) {
 		snprintf(reason, reasonlen, "too many fields");
 		rc = ONSIDE_PARSE_NOMATCH;
@@ -158,6 +195,14 @@ int parser_parse(struct parser *p, const char *line, size_t len, struct record *
 	if (rc != ONSIDE_PARSE_OK)
 		record_reset(rec);
 	return rc;
+}
+
+int parser_explain(struct parser *p, const char *line, size_t len, const char *field, size_t field_len,
+		   char *out, size_t outlen)
+{
+	if (!p->explain || !outlen)
+		return -ENOTSUP;
+	return p->explain(p->state, line ? line : "", line ? len : 0, field, field_len, out, outlen);
 }
 
 void parser_free(struct parser *p)

@@ -46,9 +46,19 @@ struct parser; /* an instance: ops + state (+ dlopen handle for plugins) */
  * checks). options_json as in onside_parser_ops.create. Returns 0 or a negative errno with a message. */
 int parser_open(const char *type, const char *plugin_path, const char *options_json,
 		struct parser **ret, char *err, size_t errlen);
-/* Parses one line into rec (reset first). Returns ONSIDE_PARSE_OK, _SKIP or _NOMATCH (with reason). */
-int parser_parse(struct parser *p, const char *line, size_t len, struct record *rec, char *reason,
-		 size_t reasonlen);
+/* Parses one line into rec (reset first). src: where the line comes from (see onside_parser.h); NULL
+ * when there is no file (tests): no first line, and an offset that is never 0. Returns
+ * ONSIDE_PARSE_OK, _SKIP or _NOMATCH (with reason). */
+int parser_parse(struct parser *p, const struct onside_source *src, const char *line, size_t len,
+		 struct record *rec, char *reason, size_t reasonlen);
+/* The cold path of a rejection: says more about a line that did not give what the mapping needs.
+ * field NULL: the parser did not match the line; the explanation replaces its reason (e.g. "missing
+ * field currency (the line ends at byte 48)"). field set: the mapping needs that field and the
+ * parsed line lacks it; an explanation is given only when another field is the cause (a pattern's
+ * optional part that failed at a later field). Returns 0 with out set, or -ENOTSUP when the parser
+ * has nothing to add. */
+int parser_explain(struct parser *p, const char *line, size_t len, const char *field, size_t field_len,
+		   char *out, size_t outlen);
 void parser_free(struct parser *p);
 
 /* json-c tokener flags for our JSON reading (needs <json-c/json.h> where it is used). json-c 0.17 and
@@ -64,6 +74,10 @@ int parser_json_fast(const char *line, size_t len, onside_emit_fn emit, void *si
 /* For parsers that take no options: 0 when options_json is "{}", else -EINVAL with
  * "NAME parser: takes no options". */
 int parser_no_options(const char *options_json, const char *name, char *err, size_t errlen);
+
+/* The regex parser's explanation (see parser_explain). */
+int parser_regex_explain(void *state, const char *line, size_t len, const char *field, size_t field_len,
+			 char *out, size_t outlen);
 
 /* Plugin loading: refuses a file writable by group/others or not owned by root or the current user,
  * a missing symbol, or a mismatched abi, with a message naming the file and the reason. */

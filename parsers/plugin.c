@@ -47,15 +47,21 @@ static int check_ops(const char *path, const struct onside_parser_ops *ops, char
 {
 	const char *missing = NULL;
 
-	if (ops->abi != ONSIDE_PARSER_ABI) {
-		snprintf(err, errlen, "plugin %s: has parser ABI %lu, this agent needs %lu", path,
-			 (unsigned long)ops->abi, (unsigned long)ONSIDE_PARSER_ABI);
+	if (ops->abi < ONSIDE_PARSER_ABI_MIN || ops->abi > ONSIDE_PARSER_ABI) {
+		if (ONSIDE_PARSER_ABI_MIN == ONSIDE_PARSER_ABI)
+			snprintf(err, errlen, "plugin %s: has parser ABI %lu, this agent needs %lu", path,
+				 (unsigned long)ops->abi, (unsigned long)ONSIDE_PARSER_ABI);
+		else
+			snprintf(err, errlen, "plugin %s: has parser ABI %lu, this agent needs %lu to %lu", path,
+				 (unsigned long)ops->abi, (unsigned long)ONSIDE_PARSER_ABI_MIN,
+				 (unsigned long)ONSIDE_PARSER_ABI);
 		return -ENOEXEC;
 	}
+	/* parse_source exists only from abi 2 on: a version 1 struct may end before it */
 	if (!ops->create)
 		missing = "create";
-	else if (!ops->parse)
-		missing = "parse";
+	else if (!ops->parse && (ops->abi < 2 || !ops->parse_source))
+		missing = ops->abi < 2 ? "parse" : "parse or parse_source";
 	else if (!ops->destroy)
 		missing = "destroy";
 	if (missing) {

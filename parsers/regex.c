@@ -2,7 +2,14 @@
  * (a log may hold anything), so the pattern is compiled without UTF mode. Values point into the line.
  *
  * A pattern like (a+)+$ can take exponential time on a line that almost matches; the match, depth and
- * heap limits turn that into a prompt NOMATCH instead of a stalled agent. */
+ * heap limits turn that into a prompt NOMATCH instead of a stalled agent.
+ *
+ * Explanations (parser_regex_explain, only for lines about to be dead-lettered): the pattern is
+ * compiled a second time with an automatic callout before every item, and the line matched again.
+ * The attempt that got furthest into the line (and among those, the one with the most named groups
+ * set) tells which named group it could not reach: for a truncated purchase line, "missing field
+ * currency (the line ends at byte 48)" rather than "does not match", or, when an optional part of
+ * the pattern failed as a whole, the field that made it fail rather than the first one it holds. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "parser.h"
@@ -27,14 +34,32 @@ struct group {
 	size_t name_len;
 };
 
+/* The furthest point the explaining match reached. */
+struct progress {
+	const struct regex_state *st;
+	bool any;
+	size_t pos;   /* subject offset */
+	size_t nset;  /* named groups set there */
+	bool *set;    /* per st->order entry: set there */
+	bool *cur;    /* scratch of the same size */
+};
+
 struct regex_state {
 	pcre2_code *code;
 	pcre2_match_data *md;
 	pcre2_match_context *mctx;
 	pcre2_jit_stack *jit_stack; /* NULL when JIT is unavailable */
 	bool jit_direct;            /* matched with pcre2_jit_match: see use_jit_match() */
-	struct group *groups;
+	struct group *groups;       /* in name order (the name table's) */
 	size_t ngroups;
+	const struct group **order; /* the same, in group-number order (the pattern's) */
+	char *pattern;              /* kept for the explaining code, compiled when first needed */
+	size_t pattern_len;
+	pcre2_code *diag;
+	pcre2_match_data *diag_md;
+	pcre2_match_context *diag_mctx;
+	bool *diag_flags;           /* 2 * ngroups: progress.set and progress.cur */
+	bool diag_failed;           /* could not be compiled: no explanations */
 };
 
 static void regex_destroy(void *state)
@@ -43,6 +68,12 @@ static void regex_destroy(void *state)
 
 	if (!st)
 		return;
+	free(st->diag_flags);
+	pcre2_match_context_free(st->diag_mctx);
+	pcre2_match_data_free(st->diag_md);
+	pcre2_code_free(st->diag);
+	free(st->pattern);
+	free(st->order);
 	free(st->groups);
 	pcre2_jit_stack_free(st->jit_stack);
 	pcre2_match_context_free(st->mctx);
@@ -157,6 +188,28 @@ static int read_names(struct regex_state *st, char *err, size_t errlen)
 	return 0;
 }
 
+static int by_number(const void *a, const void *b)
+{
+	const struct group *x = *(const struct group *const *)a, *y = *(const struct group *const *)b;
+
+	return x->number < y->number ? -1 : x->number > y->number;
+}
+
+static int order_groups(struct regex_state *st, const char *pat, size_t len)
+{
+	st->order = calloc(st->ngroups, sizeof(*st->order));
+	st->pattern = malloc(len + 1);
+	if (!st->order || !st->pattern)
+		return -ENOMEM;
+	for (size_t i = 0; i < st->ngroups; i++)
+		st->order[i] = &st->groups[i];
+	qsort(st->order, st->ngroups, sizeof(*st->order), by_number);
+	memcpy(st->pattern, pat, len);
+	st->pattern[len] = '\0';
+	st->pattern_len = len;
+	return 0;
+}
+
 static int regex_create(const char *options_json, void **ret_state, char *err, size_t errlen)
 {
 	struct json_object *opts = NULL;
@@ -175,9 +228,11 @@ static int regex_create(const char *options_json, void **ret_state, char *err, s
 		return -ENOMEM;
 	}
 	r = compile(st, pat, len, err, errlen);
-	json_object_put(opts);
 	if (r == 0)
 		r = read_names(st, err, errlen);
+	if (r == 0)
+		r = order_groups(st, pat, len);
+	json_object_put(opts);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
@@ -232,6 +287,120 @@ static int regex_parse(void *state, const char *line, size_t len, onside_emit_fn
 		}
 	}
 	return ONSIDE_PARSE_OK;
+}
+
+/* ---- explanations (cold path) ---- */
+
+static int diag_compile(struct regex_state *st)
+{
+	PCRE2_SIZE off;
+	int code;
+
+	if (st->diag)
+		return 0;
+	if (st->diag_failed)
+		return -ENOTSUP;
+	/* NO_START_OPTIMIZE: a line shorter than the pattern's minimum length must still be tried
+	 * (a truncated line is exactly that), and every start position must call out */
+	st->diag = pcre2_compile((PCRE2_SPTR)st->pattern, st->pattern_len,
+				 PCRE2_AUTO_CALLOUT | PCRE2_NO_START_OPTIMIZE, &code, &off, NULL);
+	st->diag_md = st->diag ? pcre2_match_data_create_from_pattern(st->diag, NULL) : NULL;
+	st->diag_mctx = pcre2_match_context_create(NULL);
+	st->diag_flags = calloc(2 * st->ngroups, sizeof(*st->diag_flags));
+	if (!st->diag || !st->diag_md || !st->diag_mctx || !st->diag_flags) {
+		st->diag_failed = true;
+		return -ENOTSUP;
+	}
+	pcre2_set_match_limit(st->diag_mctx, REGEX_MATCH_LIMIT);
+	pcre2_set_depth_limit(st->diag_mctx, REGEX_DEPTH_LIMIT);
+	pcre2_set_heap_limit(st->diag_mctx, REGEX_HEAP_LIMIT_KIB);
+	return 0;
+}
+
+/* Keeps the furthest point of any attempt; at equal distance, the one with more named groups set
+ * (the optional part that failed at its last field, over the fallback that skipped it). */
+static int diag_callout(pcre2_callout_block *cb, void *data)
+{
+	struct progress *pg = data;
+	const struct regex_state *st = pg->st;
+	size_t pos = cb->current_position, nset = 0, i;
+
+	if (pg->any && pos < pg->pos)
+		return 0;
+	for (i = 0; i < st->ngroups; i++) {
+		uint32_t g = st->order[i]->number;
+
+		pg->cur[i] = g < cb->capture_top && cb->offset_vector[2 * g] != PCRE2_UNSET;
+		nset += pg->cur[i];
+	}
+	if (pg->any && pos == pg->pos && nset <= pg->nset)
+		return 0;
+	memcpy(pg->set, pg->cur, st->ngroups * sizeof(*pg->set));
+	pg->any = true;
+	pg->pos = pos;
+	pg->nset = nset;
+	return 0;
+}
+
+static const struct group *find_group(const struct regex_state *st, const char *name, size_t len,
+				      size_t *ret_i)
+{
+	for (size_t i = 0; i < st->ngroups; i++)
+		if (st->order[i]->name_len == len && memcmp(st->order[i]->name, name, len) == 0) {
+			*ret_i = i;
+			return st->order[i];
+		}
+	return NULL;
+}
+
+int parser_regex_explain(void *state, const char *line, size_t len, const char *field, size_t field_len,
+			 char *out, size_t outlen)
+{
+	struct regex_state *st = state;
+	struct progress pg = { .st = st };
+	const struct group *miss = NULL, *last = NULL;
+	const char *where;
+	size_t i, fi = 0;
+	int rc;
+
+	if (diag_compile(st) < 0)
+		return -ENOTSUP;
+	pg.set = st->diag_flags;
+	pg.cur = st->diag_flags + st->ngroups;
+	pcre2_set_callout(st->diag_mctx, diag_callout, &pg);
+	rc = pcre2_match(st->diag, (PCRE2_SPTR)line, len, 0, 0, st->diag_md, st->diag_mctx);
+	/* a match limit or an error is better said by the parser's own reason; a line that matches
+	 * has no failed attempt to explain unless a field it needs is missing */
+	if (!pg.any || (rc < 0 && rc != PCRE2_ERROR_NOMATCH) || (rc >= 0 && !field))
+		return -ENOTSUP;
+	for (i = 0; i < st->ngroups; i++) {
+		if (pg.set[i])
+			last = st->order[i];
+		else if (!miss)
+			miss = st->order[i];
+	}
+	where = pg.pos == len ? "the line ends at byte" : "the line stops matching the pattern at byte";
+	if (!field) {
+		if (miss)
+			snprintf(out, outlen, "missing field %.*s (%s %zu)", (int)miss->name_len, miss->name,
+				 where, pg.pos);
+		else
+			snprintf(out, outlen, "line does not match the pattern at byte %zu%s%.*s", pg.pos,
+				 last ? ", after field " : "", last ? (int)last->name_len : 0,
+				 last ? last->name : "");
+		return 0;
+	}
+	/* a field the pattern does not have: "missing field NAME" says it all */
+	if (!find_group(st, field, field_len, &fi) || !miss)
+		return -ENOTSUP;
+	if (miss == st->order[fi])
+		snprintf(out, outlen, "missing field %.*s (%s %zu)", (int)field_len, field, where, pg.pos);
+	else if (pg.set[fi])
+		snprintf(out, outlen, "missing field %.*s (%s %zu), so %.*s is unset", (int)miss->name_len,
+			 miss->name, where, pg.pos, (int)field_len, field);
+	else
+		return -ENOTSUP;
+	return 0;
 }
 
 const struct onside_parser_ops parser_regex_ops = {

@@ -17,9 +17,14 @@
  * The agent refuses a plugin file that group or others may write, or that is owned by anyone but root
  * or the agent's user: install it with mode 0755 (or 0644) as root.
  *
- * Rules of the ABI (see onside_parser.h):
- *  - Export exactly one symbol, `const struct onside_parser_ops onside_parser_v1`, with
- *    abi = ONSIDE_PARSER_ABI. Keep everything else static.
+ * Rules of the ABI (see onside_parser.h; this is version 2, and plugins built for version 1 still
+ * load unchanged):
+ *  - Export exactly one symbol, `const struct onside_parser_ops onside_parser_v1` (the name stays
+ *    the same in every ABI version), with abi = ONSIDE_PARSER_ABI. Keep everything else static.
+ *  - A parser whose fields depend on the file (a header naming the columns) sets parse_source
+ *    instead of parse: it gets each line's struct onside_source, with the file's first line and
+ *    the line's offset (0: the first line itself). Never remember "the first line I saw": the
+ *    agent maps on several threads, each with its own state, and resumes files in the middle.
  *  - parse() is called once per line, never concurrently for the same state. It must accept any bytes:
  *    NUL bytes, invalid UTF-8, empty lines, very long lines. Return ONSIDE_PARSE_NOMATCH with a short
  *    reason for a line that is not in your format; the agent puts it in its dead-letter file.
@@ -163,11 +168,13 @@ static void kv_destroy(void *state)
 	free(state);
 }
 
-/* The one exported symbol. `const` keeps it in read-only memory: the agent never writes to it. */
+/* The one exported symbol. `const` keeps it in read-only memory: the agent never writes to it.
+ * This parser does not need to know where a line comes from, so parse_source stays NULL. */
 const struct onside_parser_ops onside_parser_v1 = {
 	.abi = KV_PARSER_ABI,
 	.name = "kv",
 	.create = kv_create,
 	.parse = kv_parse,
 	.destroy = kv_destroy,
+	.parse_source = NULL,
 };

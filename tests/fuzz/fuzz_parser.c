@@ -72,22 +72,43 @@ static void check_field(const struct field *f)
 	json_tokener_free(tok);
 }
 
+/* The lines are one file: each gets its offset and the file's first line, as the agent hands them
+ * out. A line that is a single form feed starts another file (whose first line comes next), so the
+ * parsers that keep a file's header see headers change. */
 static void parse_lines(struct parser *p, const char *s, size_t n, struct record *rec)
 {
+	struct onside_source src = { .size = sizeof(src) };
+	const char *file = s;
 	char reason[256];
 
 	while (n) {
 		const char *lf = memchr(s, '\n', n);
 		size_t len = lf ? (size_t)(lf - s) : n;
 		size_t line_len = len && s[len - 1] == '\r' ? len - 1 : len;
-		int rc = parser_parse(p, s, line_len, rec, reason, sizeof(reason));
+		int rc;
 
-		if (rc != ONSIDE_PARSE_OK && rc != ONSIDE_PARSE_SKIP && rc != ONSIDE_PARSE_NOMATCH)
-			abort();
-		if (strnlen(reason, sizeof(reason)) == sizeof(reason))
-			abort();
-		for (size_t i = 0; i < rec->n; i++)
-			check_field(&rec->f[i]);
+		if (line_len == 1 && s[0] == '\f') {
+			file = s + len + (lf ? 1 : 0);
+			src.first_line = NULL;
+		} else {
+			if (!src.first_line) {
+				src.first_line = s;
+				src.first_line_len = line_len;
+			}
+			src.offset = (uint64_t)(s - file);
+			rc = parser_parse(p, &src, s, line_len, rec, reason, sizeof(reason));
+			if (rc != ONSIDE_PARSE_OK && rc != ONSIDE_PARSE_SKIP && rc != ONSIDE_PARSE_NOMATCH)
+				abort();
+			if (strnlen(reason, sizeof(reason)) == sizeof(reason))
+				abort();
+			for (size_t i = 0; i < rec->n; i++)
+				check_field(&rec->f[i]);
+			/* the cold path a rejection takes */
+			if (rc == ONSIDE_PARSE_NOMATCH &&
+			    parser_explain(p, s, line_len, NULL, 0, reason, sizeof(reason)) == 0 &&
+			    strnlen(reason, sizeof(reason)) == sizeof(reason))
+				abort();
+		}
 		n -= lf ? len + 1 : len;
 		s += lf ? len + 1 : len;
 	}

@@ -149,8 +149,11 @@ static void test_bundled_config(void **state)
 	assert_string_equal(in->event_datetime, "${ts}");
 	assert_string_equal(in->installation_id, "${install_id}");
 	assert_null(in->event_id);
-	assert_int_equal(in->time_kind, TIME_ISO8601);
-	assert_null(in->time_format);
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "iso8601");
+	assert_int_equal(in->parser.on_mismatch, ON_MISMATCH_DEAD_LETTER);
+	assert_int_equal(in->ninclude_lines, 0);
+	assert_int_equal(in->nexclude_lines, 0);
 	assert_string_equal(in->timezone, "UTC");
 	assert_int_equal(in->nid_fields, 1);
 	assert_string_equal(in->id_fields[0], "order_id");
@@ -269,8 +272,8 @@ static void test_full_values(void **state)
 	assert_string_equal(in->match[1].pattern, "x|y");
 	assert_string_equal(in->event_name, "purchase_${event}");
 	assert_string_equal(in->event_id, "${id}");
-	assert_int_equal(in->time_kind, TIME_STRPTIME);
-	assert_string_equal(in->time_format, "%d/%b/%Y:%H:%M:%S");
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "%d/%b/%Y:%H:%M:%S");
 	assert_string_equal(in->timezone, "Europe/Berlin");
 	assert_int_equal(in->nid_fields, 2);
 	assert_string_equal(in->id_fields[1], "line");
@@ -285,8 +288,9 @@ static void test_full_values(void **state)
 	assert_string_equal(in->parser.type, "csv");
 	assert_string_equal(in->parser.options_json,
 			    "{\"columns\":[\"ts\",\"event\",\"iid\"],\"delimiter\":\";\",\"header\":true}");
-	assert_int_equal(in->time_kind, TIME_UNIX_MS);
-	assert_null(in->time_format);
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "unix_ms");
+	assert_true(in->parser.first_line);
 	assert_int_equal(in->payload_mode, PAYLOAD_ALL);
 
 	in = &c->inputs[2];
@@ -296,7 +300,9 @@ static void test_full_values(void **state)
 	assert_string_equal(in->parser.options_json,
 			    "{\"sep\":\"=\",\"quoted_number\":\"42\",\"count\":3,\"ratio\":-1.50e3,\"strict\":true,"
 			    "\"nothing\":null,\"hex\":\"0x1F\",\"list\":[1,\"two\",false],\"nested\":{\"a\":{\"b\":null}}}");
-	assert_int_equal(in->time_kind, TIME_UNIX);
+	assert_int_equal(in->ntime_formats, 1);
+	assert_string_equal(in->time_formats[0], "unix");
+	assert_true(in->parser.first_line);
 	assert_int_equal(in->payload_mode, PAYLOAD_ALL);
 
 	in = &c->inputs[3];
@@ -356,7 +362,7 @@ static void test_unknown_keys(void **state)
 {
 	EXPECT_FIXTURE("unknown_key.yaml", ":1:1: unknown key \"endpont\" at the top level",
 		       ":4:3: unknown key \"max_event\" in batch",
-		       ":10:7: unknown key \"columns\" in inputs[0].parser (type json takes: type)",
+		       ":10:7: unknown key \"columns\" in inputs[0].parser (type json takes: type, on_mismatch)",
 		       ":15:7: unknown key \"payload_fields\" in inputs[0].event");
 }
 
@@ -573,6 +579,66 @@ static void assert_no_secret(const struct config_diag *d, const char *secret)
 		assert_null(strstr(d->warnings[i], secret));
 }
 
+/* time_format as a list, the line filters and on_mismatch; positions of templates kept for later
+ * messages (check --sample). */
+static void test_line_filters_time_lists_and_positions(void **state)
+{
+	struct config_diag d = { 0 };
+	struct config *c;
+	struct config_input *in;
+	const char *p = write_file(0, "lists.yaml",
+				   "inputs:\n  - name: shop\n    paths: [/var/log/shop.log]\n"
+				   "    include_lines: purchase\n    exclude_lines: ['^#', debug]\n"
+				   "    parser: {type: regex, pattern: '(?<ts>\\S+)', on_mismatch: skip}\n"
+				   "    match: {ts: x}\n"
+				   "    event:\n      event_name: \"p_${ts}\"\n      event_datetime: ${ts}\n"
+				   "      installation_id: ${iid}\n"
+				   "      time_format: [iso8601, '%b %e %H:%M:%S']\n      id_fields: [a, b]\n"
+				   "      payload: {total: \"${amount}\", n: \"x ${qty}\"}\n", 0600);
+
+	c = load_ok(p, 0, &d);
+	in = &c->inputs[0];
+	assert_int_equal(in->ninclude_lines, 1);
+	assert_string_equal(in->include_lines[0], "purchase");
+	assert_int_equal(in->nexclude_lines, 2);
+	assert_string_equal(in->exclude_lines[1], "debug");
+	assert_int_equal(in->parser.on_mismatch, ON_MISMATCH_SKIP);
+	assert_false(in->parser.first_line);
+	assert_int_equal(in->ntime_formats, 2);
+	assert_string_equal(in->time_formats[1], "%b %e %H:%M:%S");
+	/* the template "p_${ts}" is at line 9, column 19 (its quote); ${ts} is its byte 2 */
+	assert_int_equal(in->event_name_pos.line, 9);
+	assert_int_equal(in->event_name_pos.col, 19);
+	assert_int_equal(config_pos_col(&in->event_name_pos, 2), 22);
+	assert_int_equal(in->event_datetime_pos.line, 10);
+	assert_int_equal(config_pos_col(&in->event_datetime_pos, 0), 23);
+	assert_int_equal(in->id_fields_pos[1].line, 13);
+	assert_int_equal(in->id_fields_pos[1].col, 22);
+	assert_int_equal(in->payload_pos[1].line, 14);
+	assert_int_equal(config_pos_col(&in->payload_pos[1], 2), 43);
+	assert_int_equal(in->match_pos[0].line, 7);
+	assert_int_equal(in->match_pos[0].col, 13);
+	config_free(c);
+	config_diag_free(&d);
+}
+
+static void test_bad_filters_and_time_formats(void **state)
+{
+	static const char *const want[] = {
+		":4:24: inputs[0].include_lines[1]: invalid regex at offset 1: missing closing parenthesis",
+		":5:60: inputs[0].parser.on_mismatch: must be one of dead_letter, skip, got \"drop\"",
+		":6:90: inputs[0].event.time_format: must not be empty",
+	};
+	const char *p = write_file(0, "badlists.yaml",
+				   "inputs:\n  - name: shop\n    paths: [/var/log/shop.log]\n"
+				   "    include_lines: [a, '(']\n"
+				   "    parser: {type: regex, pattern: '(?<t>x)', on_mismatch: drop}\n"
+				   "    event: {event_name: a, event_datetime: \"${t}\", installation_id: \"${t}\", time_format: []}\n",
+				   0600);
+
+	expect_errors(p, 0, want, sizeof(want) / sizeof(want[0]));
+}
+
 static void test_password_env(void **state)
 {
 	static const char *const want_unset[] = {
@@ -778,6 +844,8 @@ int main(void)
 		cmocka_unit_test(test_password_file_errors),
 		cmocka_unit_test(test_inline_password),
 		cmocka_unit_test(test_credentials_required),
+		cmocka_unit_test(test_line_filters_time_lists_and_positions),
+		cmocka_unit_test(test_bad_filters_and_time_formats),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "eventid.h"
 #include "map.h"
+#include "parser.h"
 
 #define NS "3d1219c7c4c5404aaa1f6d2a48adfda4"
 #define IID "550e8400-e29b-41d4-a716-446655440000"
@@ -24,6 +25,7 @@
 #define PREFIX "[{\"previous\":1},"
 
 static struct config_payload_item list_items[] = { { "currency", NULL }, { "amount", NULL } };
+static char *iso8601[] = { "iso8601" };
 
 /* The json parser and the SPEC's event templates; tests change what they need. */
 static struct config_input base_input(void)
@@ -37,7 +39,8 @@ static struct config_input base_input(void)
 	in.event_name = "${event}";
 	in.event_datetime = "${ts}";
 	in.installation_id = "${install_id}";
-	in.time_kind = TIME_ISO8601;
+	in.time_formats = iso8601;
+	in.ntime_formats = 1;
 	in.timezone = "UTC";
 	in.payload_mode = PAYLOAD_LIST;
 	in.payload = list_items;
@@ -50,6 +53,8 @@ struct harness {
 	struct eventid_file *idf;
 	struct buf out;
 	char reason[256];
+	uint64_t offset;        /* of the lines expect_event and expect_not run */
+	const char *first_line; /* of their file (NULL: not read) */
 };
 
 static void setup(struct harness *h, const struct config_input *in)
@@ -76,7 +81,8 @@ static void teardown(struct harness *h)
 
 static int run(struct harness *h, const char *line, size_t len, uint64_t offset)
 {
-	struct line_src src = { line, len, offset, h->idf };
+	struct line_src src = { line, len, offset, h->idf, h->first_line,
+				h->first_line ? strlen(h->first_line) : 0 };
 
 	return mapper_process(h->m, &src, &h->out, h->reason, sizeof(h->reason));
 }
@@ -88,12 +94,12 @@ static void expect_event(struct harness *h, const char *line, const char *name, 
 {
 	size_t before = h->out.len;
 	char want[4096], pos[37];
-	int r = run(h, line, strlen(line), 0);
+	int r = run(h, line, strlen(line), h->offset);
 
 	if (r != MAP_EVENT)
 		fail_msg("result %d: %s", r, h->reason);
 	if (!id) {
-		eventid_pos(h->idf, 0, line, strlen(line), pos);
+		eventid_pos(h->idf, h->offset, line, strlen(line), pos);
 		id = pos;
 	}
 	snprintf(want, sizeof(want),
@@ -115,7 +121,7 @@ static void expect_not(struct harness *h, const char *line, int want_r, const ch
 {
 	size_t before = h->out.len;
 
-	assert_int_equal(run(h, line, strlen(line), 0), want_r);
+	assert_int_equal(run(h, line, strlen(line), h->offset), want_r);
 	assert_string_equal(h->reason, want_reason);
 	assert_int_equal(h->out.len, before);
 	assert_int_equal(h->out.data[before], '\0');
@@ -234,7 +240,7 @@ static void test_missing_fields(void **state)
 	expect_not(&h, "{\"event\":\"" PC "\",\"install_id\":\"" IID "\"}", MAP_REJECT,
 		   "missing field ts");
 	expect_not(&h, "{\"ts\":\"" T0 "\",\"event\":\"\",\"install_id\":\"" IID "\"}", MAP_REJECT,
-		   "event_name is empty");
+		   "event_name (field event) is empty");
 	/* A listed payload field that is absent is left out. */
 	expect_event(&h, LINE(",\"amount\":\"1\""), PC, "{\"amount\":\"1\"}", T0, NULL);
 	teardown(&h);
@@ -266,9 +272,9 @@ static void test_bad_installation_id(void **state)
 
 	setup(&h, &in);
 	expect_not(&h, "{\"ts\":\"" T0 "\",\"event\":\"" PC "\",\"install_id\":\"not-a-uuid\"}", MAP_REJECT,
-		   "installation_id is not a UUID: \"not-a-uuid\"");
+		   "installation_id (field install_id) is not a UUID: \"not-a-uuid\"");
 	expect_not(&h, "{\"ts\":\"" T0 "\",\"event\":\"" PC "\",\"install_id\":\"" IID "0\"}", MAP_REJECT,
-		   "installation_id is not a UUID: \"" IID "0\"");
+		   "installation_id (field install_id) is not a UUID: \"" IID "0\"");
 	/* Any version is accepted and sent exactly as rendered (here upper case, version 1). */
 	in.installation_id = "${iid}";
 	teardown(&h);
@@ -359,7 +365,7 @@ static void test_invalid_utf8_rejected(void **state)
 	setup(&h, &in);
 	expect_not(&h, LINE(",\"note\":\"bad \xff byte\""), MAP_REJECT, "payload.note is not valid UTF-8");
 	expect_not(&h, "{\"ts\":\"" T0 "\",\"event\":\"caf\xc3\",\"install_id\":\"" IID "\"}", MAP_REJECT,
-		   "event_name is not valid UTF-8");
+		   "event_name (field event) is not valid UTF-8");
 	expect_event(&h, LINE(",\"note\":\"caf\xc3\xa9\""), PC, "{\"note\":\"caf\xc3\xa9\"}", T0, NULL);
 	teardown(&h);
 
@@ -421,6 +427,7 @@ static void test_invalid_utf8_when_full(void **state)
 
 static void test_time_conversion(void **state)
 {
+	static char *unix_ms[] = { "unix_ms" };
 	struct config_input in = base_input();
 	struct harness h;
 
@@ -433,10 +440,10 @@ static void test_time_conversion(void **state)
 	expect_event(&h, "{\"ts\":\"2026-07-01 12:00:00\",\"event\":\"" PC "\",\"install_id\":\"" IID "\"}",
 		     PC, "{}", "2026-07-01T10:00:00Z", NULL);
 	expect_not(&h, "{\"ts\":\"2026-13-01T00:00:00Z\",\"event\":\"" PC "\",\"install_id\":\"" IID "\"}",
-		   MAP_REJECT, "invalid time \"2026-13-01T00:00:00Z\" (iso8601)");
+		   MAP_REJECT, "event_datetime (field ts): invalid time \"2026-13-01T00:00:00Z\" (iso8601)");
 	teardown(&h);
 
-	in.time_kind = TIME_UNIX_MS;
+	in.time_formats = unix_ms;
 	setup(&h, &in);
 	expect_event(&h, "{\"ts\":1777982400250,\"event\":\"" PC "\",\"install_id\":\"" IID "\"}", PC, "{}",
 		     "2026-05-05T12:00:00.250Z", NULL);
@@ -457,8 +464,108 @@ static void test_parse_error_and_parser_skip(void **state)
 	in.parser.options_json = "{\"columns\":[\"ts\",\"event\",\"install_id\"],\"header\":true}";
 	in.npayload = 0;
 	setup(&h, &in);
-	expect_not(&h, "ts,event,install_id", MAP_SKIP, "parser skipped the line");
+	expect_not(&h, "ts,event,install_id", MAP_SKIP, "parser skipped the line: csv header line");
+	assert_int_equal(mapper_skip_kind(h.m), MAP_SKIP_PARSER);
+	h.offset = 20;
 	expect_event(&h, T0 "," PC "," IID, PC, "{}", T0, NULL);
+	teardown(&h);
+}
+
+/* A truncated purchase line says which field it lacks, also when a pattern's optional part failed as
+ * a whole (and left the fields before the missing one unset too). */
+#define USER_LINE T0 " " PC " user=" IID " amount=9.99"
+static void test_regex_rejections_name_the_missing_field(void **state)
+{
+	struct config_input in = base_input();
+	struct harness h;
+
+	in.parser.type = "regex";
+	in.parser.options_json = "{\"pattern\":\"^(?<ts>\\\\S+) (?<event>\\\\S+) user=(?<install_id>\\\\S+) "
+				 "amount=(?<amount>\\\\S+) currency=(?<currency>\\\\S+)$\"}";
+	setup(&h, &in);
+	expect_event(&h, USER_LINE " currency=EUR", PC, "{\"currency\":\"EUR\",\"amount\":\"9.99\"}", T0, NULL);
+	expect_not(&h, USER_LINE, MAP_REJECT, "parse error: missing field currency (the line ends at byte 93)");
+	expect_not(&h, USER_LINE " curr=EUR", MAP_REJECT,
+		   "parse error: missing field currency (the line stops matching the pattern at byte 98)");
+	expect_not(&h, USER_LINE " currency=EUR x", MAP_REJECT,
+		   "parse error: line does not match the pattern at byte 106, after field currency");
+	expect_not(&h, "hello", MAP_REJECT, "parse error: missing field event (the line ends at byte 5)");
+	teardown(&h);
+
+	/* the work-around pattern that matches everything: the optional part fails at currency */
+	in.parser.options_json = "{\"pattern\":\"^(?<ts>\\\\S+) (?<event>\\\\S+)(?: user=(?<install_id>\\\\S+) "
+				 "amount=(?<amount>\\\\S+) currency=(?<currency>\\\\S+))?\"}";
+	setup(&h, &in);
+	expect_not(&h, USER_LINE, MAP_REJECT,
+		   "missing field currency (the line ends at byte 93), so install_id is unset");
+	/* a field the pattern does not have is just missing */
+	teardown(&h);
+	in.installation_id = "${iid}";
+	setup(&h, &in);
+	expect_not(&h, USER_LINE " currency=EUR", MAP_REJECT, "missing field iid");
+	teardown(&h);
+}
+
+/* on_mismatch: skip and the line filters skip lines, each counted under its own reason. */
+static void test_skips_by_reason(void **state)
+{
+	static char *include[] = { "purchase", "refund" };
+	static char *exclude[] = { "^#" };
+	static struct config_match match[] = { { "event", "^purchase_" } };
+	struct config_input in = base_input();
+	struct harness h;
+
+	in.parser.type = "regex";
+	in.parser.options_json = "{\"pattern\":\"^(?<ts>\\\\S+) (?<event>\\\\S+) (?<install_id>\\\\S+)$\"}";
+	in.parser.on_mismatch = ON_MISMATCH_SKIP;
+	in.include_lines = include;
+	in.ninclude_lines = 2;
+	in.exclude_lines = exclude;
+	in.nexclude_lines = 1;
+	in.match = match;
+	in.nmatch = 1;
+	in.npayload = 0;
+	setup(&h, &in);
+	expect_event(&h, T0 " " PC " " IID, PC, "{}", T0, NULL);
+	expect_not(&h, T0 " login " IID, MAP_SKIP, "no include_lines pattern matches");
+	assert_int_equal(mapper_skip_kind(h.m), MAP_SKIP_INCLUDE);
+	assert_int_equal(mapper_record(h.m)->n, 0);
+	expect_not(&h, "# " T0 " " PC " " IID, MAP_SKIP, "exclude_lines[0] matches");
+	assert_int_equal(mapper_skip_kind(h.m), MAP_SKIP_EXCLUDE);
+	expect_not(&h, T0 " purchase started at noon", MAP_SKIP,
+		   "parse error: line does not match the pattern (on_mismatch: skip)");
+	assert_int_equal(mapper_skip_kind(h.m), MAP_SKIP_MISMATCH);
+	expect_not(&h, T0 " refund_completed " IID, MAP_SKIP, "match: field event does not match");
+	assert_int_equal(mapper_skip_kind(h.m), MAP_SKIP_MATCH);
+	assert_int_equal(mapper_record(h.m)->n, 3);
+	assert_string_equal(map_skip_name(MAP_SKIP_MISMATCH), "on_mismatch");
+	assert_string_equal(map_skip_name(MAP_SKIP_INCLUDE), "include_lines");
+	teardown(&h);
+}
+
+/* The csv header comes with each line (its file's first line): one mapper maps lines of files with
+ * other columns in any order, as mapping threads and restarts hand them out. */
+static void test_csv_header_of_each_line(void **state)
+{
+	const char *a = "ts,event,install_id,amount", *b = "amount,install_id,currency,event,ts";
+	struct config_input in = base_input();
+	struct harness h;
+
+	in.parser.type = "csv";
+	in.parser.options_json = "{\"header\":true}";
+	setup(&h, &in);
+	h.first_line = a;
+	expect_not(&h, a, MAP_SKIP, "parser skipped the line: csv header line");
+	assert_int_equal(mapper_skip_kind(h.m), MAP_SKIP_PARSER);
+	h.offset = 27;
+	expect_event(&h, T0 "," PC "," IID ",1.00", PC, "{\"amount\":\"1.00\"}", T0, NULL);
+	h.first_line = b;
+	h.offset = 500;
+	expect_event(&h, "2.00," IID ",EUR," PC "," T0, PC, "{\"currency\":\"EUR\",\"amount\":\"2.00\"}", T0, NULL);
+	expect_not(&h, "2.00," IID ",EUR," PC, MAP_REJECT,
+		   "parse error: missing field ts (4 fields, 5 columns)");
+	h.first_line = a;
+	expect_event(&h, T0 "," PC "," IID ",3.00", PC, "{\"amount\":\"3.00\"}", T0, NULL);
 	teardown(&h);
 }
 
@@ -518,6 +625,9 @@ int main(void)
 		cmocka_unit_test(test_bad_installation_id),
 		cmocka_unit_test(test_payload_list_keeps_types),
 		cmocka_unit_test(test_payload_all),
+		cmocka_unit_test(test_regex_rejections_name_the_missing_field),
+		cmocka_unit_test(test_skips_by_reason),
+		cmocka_unit_test(test_csv_header_of_each_line),
 		cmocka_unit_test(test_payload_map),
 		cmocka_unit_test(test_invalid_utf8_rejected),
 		cmocka_unit_test(test_time_conversion),

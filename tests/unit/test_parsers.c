@@ -41,7 +41,24 @@ static void open_fails(const char *type, const char *opts, const char *msg)
 static int parse_n(struct parser *p, const char *line, size_t len)
 {
 	reason[0] = '\0';
-	return parser_parse(p, line, len, &rec, reason, sizeof(reason));
+	return parser_parse(p, NULL, line, len, &rec, reason, sizeof(reason));
+}
+
+/* The file the lines of parse_at come from. */
+static struct onside_source src;
+
+static void in_file(const char *first_line)
+{
+	src = (struct onside_source){ .size = sizeof(src), .first_line = first_line,
+				      .first_line_len = first_line ? strlen(first_line) : 0 };
+}
+
+/* Parses a line at offset of the file set by in_file. */
+static int parse_at(struct parser *p, uint64_t offset, const char *line)
+{
+	reason[0] = '\0';
+	src.offset = offset;
+	return parser_parse(p, &src, line, strlen(line), &rec, reason, sizeof(reason));
 }
 
 static int parse(struct parser *p, const char *line)
@@ -574,18 +591,17 @@ static void test_csv_columns(void **unused)
 	field(0, "ts", "2024", ONSIDE_T_STRING);
 	field(1, "event", "pur,chase", ONSIDE_T_STRING);
 	field(2, "amount", "say \"hi\"", ONSIDE_T_STRING);
-	/* fewer fields: the missing ones are absent */
-	assert_int_equal(parse(p, "2024,purchase"), ONSIDE_PARSE_OK);
-	assert_int_equal(rec.n, 2);
-	assert_null(record_get(&rec, "amount", 6));
+	/* fewer fields: a truncated line, which says what it lacks */
+	nomatch_s(p, "2024,purchase", "missing field amount (2 fields, 3 columns)");
+	nomatch_s(p, "2024", "missing field event (1 field, 3 columns)");
 	/* empty fields are present and empty; a trailing delimiter opens one more */
 	assert_int_equal(parse(p, ",,"), ONSIDE_PARSE_OK);
 	assert_int_equal(rec.n, 3);
 	field(2, "amount", "", ONSIDE_T_STRING);
-	assert_int_equal(parse(p, "\"\",x"), ONSIDE_PARSE_OK);
+	assert_int_equal(parse(p, "\"\",x,"), ONSIDE_PARSE_OK);
 	field(0, "ts", "", ONSIDE_T_STRING);
 	/* a quote inside an unquoted field is text */
-	assert_int_equal(parse(p, "a\"b,c"), ONSIDE_PARSE_OK);
+	assert_int_equal(parse(p, "a\"b,c,d"), ONSIDE_PARSE_OK);
 	field(0, "ts", "a\"b", ONSIDE_T_STRING);
 	nomatch_s(p, "1,2,3,4", "4 fields, 3 columns");
 	nomatch_s(p, "1,2,3,", "4 fields, 3 columns");
@@ -623,33 +639,89 @@ static void test_csv_header_with_columns(void **unused)
 {
 	struct parser *p = open_ok("csv", "{\"columns\":[\"ts\",\"event\"],\"header\":true}");
 
-	assert_int_equal(parse(p, "ts,event"), ONSIDE_PARSE_SKIP);
+	/* the file's first line is its header, whatever it says; the columns name the fields */
+	in_file("time,what");
+	assert_int_equal(parse_at(p, 0, "time,what"), ONSIDE_PARSE_SKIP);
+	assert_string_equal(reason, "csv header line");
 	assert_int_equal(rec.n, 0);
-	assert_int_equal(parse(p, "\"ts\",event"), ONSIDE_PARSE_SKIP);
-	assert_int_equal(parse(p, "ts,events"), ONSIDE_PARSE_OK);
+	assert_int_equal(parse_at(p, 10, "2024,purchase"), ONSIDE_PARSE_OK);
+	field(0, "ts", "2024", ONSIDE_T_STRING);
+	field(1, "event", "purchase", ONSIDE_T_STRING);
+	/* the header repeated (files concatenated) is a header too */
+	assert_int_equal(parse_at(p, 24, "time,what"), ONSIDE_PARSE_SKIP);
+	assert_int_equal(parse_at(p, 34, "ts,events"), ONSIDE_PARSE_OK);
 	field(1, "event", "events", ONSIDE_T_STRING);
 	parser_free(p);
 	/* without header: true, the same line is a record */
 	p = open_ok("csv", "{\"columns\":[\"ts\",\"event\"]}");
-	assert_int_equal(parse(p, "ts,event"), ONSIDE_PARSE_OK);
+	assert_int_equal(parse_at(p, 0, "time,what"), ONSIDE_PARSE_OK);
 	parser_free(p);
 }
 
-static void test_csv_header_learned(void **unused)
+/* Each line's columns come from its own file's header: lines of files with reordered and added
+ * columns, in any order (mapping threads, a restart in the middle of a file), map alike. */
+static void test_csv_header_per_file(void **unused)
 {
 	struct parser *p = open_ok("csv", "{\"header\":true,\"delimiter\":\";\"}");
+	const char *a = "ts;\"ev;ent\";amount", *b = "amount;ts;ev;ent;currency";
 
-	assert_int_equal(parse(p, "ts;\"ev;ent\";amount"), ONSIDE_PARSE_SKIP);
-	assert_int_equal(parse(p, "2024;purchase;9.90"), ONSIDE_PARSE_OK);
+	in_file(a);
+	assert_int_equal(parse_at(p, 0, a), ONSIDE_PARSE_SKIP);
+	assert_int_equal(parse_at(p, 19, "2024;purchase;9.90"), ONSIDE_PARSE_OK);
 	assert_int_equal(rec.n, 3);
 	field(0, "ts", "2024", ONSIDE_T_STRING);
 	field(1, "ev;ent", "purchase", ONSIDE_T_STRING);
 	field(2, "amount", "9.90", ONSIDE_T_STRING);
-	/* the next file's header */
-	assert_int_equal(parse(p, "ts;ev;ent;amount"), ONSIDE_PARSE_NOMATCH);
+	/* a line of the next night's file, columns reordered and one added */
+	in_file(b);
+	assert_int_equal(parse_at(p, 40, "1.00;2025;x;y;EUR"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 5);
+	field(0, "amount", "1.00", ONSIDE_T_STRING);
+	field(1, "ts", "2025", ONSIDE_T_STRING);
+	field(4, "currency", "EUR", ONSIDE_T_STRING);
+	/* and back: a resumed read of the first file starts mid-file, with its own header */
+	in_file(a);
+	assert_int_equal(parse_at(p, 38, "2026;refund;1"), ONSIDE_PARSE_OK);
+	field(1, "ev;ent", "refund", ONSIDE_T_STRING);
+	assert_int_equal(parse_at(p, 52, "2026;x"), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "missing field amount (2 fields, 3 columns)");
+	assert_int_equal(parse_at(p, 59, "1;2;3;4"), ONSIDE_PARSE_NOMATCH);
 	assert_string_equal(reason, "4 fields, 3 columns");
-	assert_int_equal(parse(p, "ts;\"ev;ent\";amount"), ONSIDE_PARSE_SKIP);
 	parser_free(p);
+}
+
+static void test_csv_bad_headers(void **unused)
+{
+	struct parser *p = open_ok("csv", "{\"header\":true}");
+
+	in_file("a,b,a");
+	assert_int_equal(parse_at(p, 0, "a,b,a"), ONSIDE_PARSE_SKIP); /* still its header: skipped */
+	assert_int_equal(parse_at(p, 6, "1,2,3"), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "the file's header has the column \"a\" twice");
+	in_file("a,\"b");
+	assert_int_equal(parse_at(p, 6, "1,2"), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "the file's header: unterminated quoted field at byte 2");
+	in_file("");
+	assert_int_equal(parse_at(p, 1, "1,2"), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "the file's header (its first line) is empty");
+	in_file(NULL);
+	assert_int_equal(parse_at(p, 1, "1,2"), ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "the file's header (its first line) is not known");
+	/* a column without a name is read and left out */
+	in_file("a,,c");
+	assert_int_equal(parse_at(p, 5, "1,2,3"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	field(0, "a", "1", ONSIDE_T_STRING);
+	field(1, "c", "3", ONSIDE_T_STRING);
+	parser_free(p);
+	/* an empty list of columns with a header is no list (and leaks nothing: ASan build) */
+	p = open_ok("csv", "{\"columns\":[],\"header\":true}");
+	in_file("x,y");
+	assert_int_equal(parse_at(p, 4, "1,2"), ONSIDE_PARSE_OK);
+	field(1, "y", "2", ONSIDE_T_STRING);
+	parser_free(p);
+	open_fails("csv", "{\"columns\":[]}",
+		   "csv parser: needs \"columns\", or \"header\": true to take them from the first line");
 }
 
 static void test_csv_delimiters(void **unused)
@@ -716,7 +788,8 @@ int main(void)
 		cmocka_unit_test(test_csv_malformed),
 		cmocka_unit_test(test_csv_bytes_and_big_line),
 		cmocka_unit_test(test_csv_header_with_columns),
-		cmocka_unit_test(test_csv_header_learned),
+		cmocka_unit_test(test_csv_header_per_file),
+		cmocka_unit_test(test_csv_bad_headers),
 		cmocka_unit_test(test_csv_delimiters),
 		cmocka_unit_test(test_csv_create_errors),
 	};

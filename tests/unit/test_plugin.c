@@ -17,7 +17,7 @@
 
 #include "parser.h"
 
-static char kv_path[1024], badabi_path[1024];
+static char kv_path[1024], badabi_path[1024], v1_path[1024], source_path[1024];
 #define TMP_PREFIX "/tmp/onside-test-plugin-"
 
 static char tmpdir[64];
@@ -33,6 +33,8 @@ static int setup(void **unused)
 	}
 	snprintf(kv_path, sizeof(kv_path), "%s/libonside-kv.so", dir);
 	snprintf(badabi_path, sizeof(badabi_path), "%s/libonside-badabi.so", dir);
+	snprintf(v1_path, sizeof(v1_path), "%s/libonside-v1.so", dir);
+	snprintf(source_path, sizeof(source_path), "%s/libonside-source.so", dir);
 	/* mkdtemp's template: a prefix, then six 'X' that it replaces */
 	memcpy(tmpdir, TMP_PREFIX, strlen(TMP_PREFIX));
 	memset(tmpdir + strlen(TMP_PREFIX), 'X', 6);
@@ -97,7 +99,7 @@ static void test_kv_plugin_parses(void **unused)
 	char err[256] = "", reason[256] = "";
 
 	assert_int_equal(parser_open("plugin", kv_path, "{}", &p, err, sizeof(err)), 0);
-	assert_int_equal(parser_parse(p, "event:purchase|amount:9.90|url:http://x/", 40, &rec, reason,
+	assert_int_equal(parser_parse(p, NULL, "event:purchase|amount:9.90|url:http://x/", 40, &rec, reason,
 				      sizeof(reason)),
 			 ONSIDE_PARSE_OK);
 	assert_int_equal(rec.n, 3);
@@ -109,7 +111,7 @@ static void test_kv_plugin_parses(void **unused)
 	assert_memory_equal(record_get(&rec, "amount", 6)->value, "9.90", 4);
 	assert_memory_equal(record_get(&rec, "url", 3)->value, "http://x/", 9);
 	assert_int_equal(record_get(&rec, "url", 3)->type, ONSIDE_T_STRING);
-	assert_int_equal(parser_parse(p, "event purchase", 14, &rec, reason, sizeof(reason)),
+	assert_int_equal(parser_parse(p, NULL, "event purchase", 14, &rec, reason, sizeof(reason)),
 			 ONSIDE_PARSE_NOMATCH);
 	assert_string_equal(reason, "item at byte 0 has no ':'");
 	assert_int_equal(rec.n, 0);
@@ -123,16 +125,16 @@ static void test_kv_plugin_options(void **unused)
 
 	assert_int_equal(parser_open("plugin", kv_path, "{\"separator\": \";\"}", &p, err, sizeof(err)),
 			 0);
-	assert_int_equal(parser_parse(p, "a:1;b:x|y", 9, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
+	assert_int_equal(parser_parse(p, NULL, "a:1;b:x|y", 9, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
 	assert_int_equal(rec.n, 2);
 	assert_memory_equal(record_get(&rec, "b", 1)->value, "x|y", 3);
 	/* empty items are ignored; NUL bytes are data */
-	assert_int_equal(parser_parse(p, ";a:\0;;b:;", 9, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
+	assert_int_equal(parser_parse(p, NULL, ";a:\0;;b:;", 9, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
 	assert_int_equal(rec.n, 2);
 	assert_int_equal(record_get(&rec, "a", 1)->value_len, 1);
 	assert_int_equal(record_get(&rec, "a", 1)->value[0], '\0');
 	assert_int_equal(record_get(&rec, "b", 1)->value_len, 0);
-	assert_int_equal(parser_parse(p, "a:1;:2", 6, &rec, reason, sizeof(reason)), ONSIDE_PARSE_NOMATCH);
+	assert_int_equal(parser_parse(p, NULL, "a:1;:2", 6, &rec, reason, sizeof(reason)), ONSIDE_PARSE_NOMATCH);
 	assert_string_equal(reason, "item at byte 4 has an empty key");
 	parser_free(p);
 
@@ -152,12 +154,53 @@ static void test_bad_abi_refused(void **unused)
 	struct parser *p = NULL;
 	char err[4200] = "";
 
-	snprintf(want, sizeof(want), "plugin %s: has parser ABI 99, this agent needs 1", badabi_path);
+	snprintf(want, sizeof(want), "plugin %s: has parser ABI 99, this agent needs 1 to 2", badabi_path);
 	refused(badabi_path, -ENOEXEC, want);
 	/* and through parser_open, as the agent meets it */
 	assert_int_equal(parser_open("plugin", badabi_path, "{}", &p, err, sizeof(err)), -ENOEXEC);
 	assert_null(p);
 	assert_string_equal(err, want);
+}
+
+/* A plugin built against the version 1 header loads and parses; its struct ends before the members
+ * of version 2, which the agent never reads. */
+static void test_abi_1_plugin_still_loads(void **unused)
+{
+	struct onside_source src = { .size = sizeof(src), .first_line = "h", .first_line_len = 1 };
+	struct parser *p = NULL;
+	char err[256] = "", reason[256] = "";
+
+	assert_int_equal(parser_open("plugin", v1_path, "{}", &p, err, sizeof(err)), 0);
+	assert_int_equal(parser_parse(p, &src, "amount=9.90", 11, &rec, reason, sizeof(reason)),
+			 ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 1);
+	assert_memory_equal(rec.f[0].value, "9.90", 4);
+	assert_int_equal(parser_parse(p, NULL, "amount", 6, &rec, reason, sizeof(reason)),
+			 ONSIDE_PARSE_NOMATCH);
+	assert_string_equal(reason, "no '='");
+	parser_free(p);
+}
+
+/* A version 2 plugin with parse_source gets each line's own source. */
+static void test_abi_2_plugin_gets_the_source(void **unused)
+{
+	struct onside_source a = { .size = sizeof(a), .first_line = "head a", .first_line_len = 6,
+				   .offset = 7 };
+	struct parser *p = NULL;
+	char err[256] = "", reason[256] = "";
+
+	assert_int_equal(parser_open("plugin", source_path, "{}", &p, err, sizeof(err)), 0);
+	assert_int_equal(parser_parse(p, &a, "x", 1, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	assert_memory_equal(rec.f[1].value, "7", 1);
+	assert_int_equal(rec.f[1].type, ONSIDE_T_NUMBER);
+	assert_int_equal(rec.f[2].value_len, 6);
+	assert_memory_equal(rec.f[2].value, "head a", 6);
+	/* no file: no first line, and an offset that is not the first line's */
+	assert_int_equal(parser_parse(p, NULL, "y", 1, &rec, reason, sizeof(reason)), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	assert_int_not_equal(rec.f[1].value[0], '0');
+	parser_free(p);
 }
 
 static void test_writable_by_others_refused(void **unused)
@@ -257,6 +300,8 @@ int main(void)
 		cmocka_unit_test(test_kv_plugin_parses),
 		cmocka_unit_test(test_kv_plugin_options),
 		cmocka_unit_test(test_bad_abi_refused),
+		cmocka_unit_test(test_abi_1_plugin_still_loads),
+		cmocka_unit_test(test_abi_2_plugin_gets_the_source),
 		cmocka_unit_test(test_writable_by_others_refused),
 		cmocka_unit_test(test_foreign_owner_refused),
 		cmocka_unit_test(test_relative_path_refused),
