@@ -143,6 +143,7 @@ struct scan {
 	const unsigned char *p, *e;
 	size_t members; /* object members seen, at any depth */
 	bool too_deep;
+	bool nul_key; /* a key holds \u0000 */
 };
 
 static bool is_digit(unsigned char c)
@@ -216,9 +217,9 @@ static long scan_hex4(struct scan *s)
 	return v;
 }
 
-/* An escape after its backslash. A surrogate must come as a pair: a lone one stands for no character,
- * like the invalid UTF-8 the writer refuses. */
-static bool scan_escape(struct scan *s)
+/* An escape after its backslash; *ret_nul tells \u0000. A surrogate must come as a pair: a lone one
+ * stands for no character, like the invalid UTF-8 the writer refuses. */
+static bool scan_escape(struct scan *s, bool *ret_nul)
 {
 	long u;
 
@@ -233,6 +234,7 @@ static bool scan_escape(struct scan *s)
 	s->p++;
 	if ((u = scan_hex4(s)) < 0 || (u >= 0xdc00 && u <= 0xdfff))
 		return false;
+	*ret_nul = u == 0;
 	if (u < 0xd800 || u > 0xdbff)
 		return true;
 	if (s->e - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
@@ -242,16 +244,20 @@ static bool scan_escape(struct scan *s)
 	return u >= 0xdc00 && u <= 0xdfff;
 }
 
-static bool scan_string(struct scan *s)
+static bool scan_string(struct scan *s, bool key)
 {
+	bool nul = false;
+
 	s->p++; /* the opening quote */
 	while (s->p < s->e) {
 		unsigned char c = *s->p++;
 
 		if (c == '"')
 			return true;
-		if (c < 0x20 || (c == '\\' && !scan_escape(s)))
+		if (c < 0x20 || (c == '\\' && !scan_escape(s, &nul)))
 			return false;
+		if (nul && key)
+			s->nul_key = true;
 	}
 	return false;
 }
@@ -281,7 +287,7 @@ static bool scan_container(struct scan *s, int depth, unsigned char close)
 	}
 	for (;;) {
 		if (close == '}') {
-			if (s->p >= s->e || *s->p != '"' || !scan_string(s))
+			if (s->p >= s->e || *s->p != '"' || !scan_string(s, true))
 				return false;
 			skip_ws(s);
 			if (s->p >= s->e || *s->p++ != ':')
@@ -311,7 +317,7 @@ static bool scan_value(struct scan *s, int depth)
 	case '[':
 		return scan_container(s, depth, ']');
 	case '"':
-		return scan_string(s);
+		return scan_string(s, false);
 	case 't':
 		return scan_literal(s, "true", 4);
 	case 'f':
@@ -342,7 +348,8 @@ static size_t tree_members(struct json_object *o)
 }
 
 /* json-c keeps one member of each key (comparing keys decoded), so fewer members in its tree than in
- * the text means a key came twice: the API refuses that. The text is valid JSON already. */
+ * the text means a key came twice: the API refuses that. The text is valid JSON already, and no key
+ * holds a NUL (json-c cuts keys there, which would make different keys look alike). */
 static bool has_duplicate_key(const char *text, size_t len, size_t members)
 {
 	struct json_tokener *tok;
@@ -364,7 +371,7 @@ static bool has_duplicate_key(const char *text, size_t len, size_t members)
 /* NULL when value is what type says, else why not (the end of a reason, see parser_parse). */
 static const char *value_problem(const char *value, size_t len, int type)
 {
-	struct scan s = { (const unsigned char *)value, (const unsigned char *)value + len, 0, false };
+	struct scan s = { (const unsigned char *)value, (const unsigned char *)value + len, 0, false, false };
 	bool ok;
 
 	switch (type) {
@@ -383,6 +390,8 @@ static const char *value_problem(const char *value, size_t len, int type)
 			return "is nested too deeply";
 		if (!ok || s.p != s.e)
 			return "is not a JSON object or array";
+		if (s.nul_key)
+			return "has a NUL character in a key";
 		return has_duplicate_key(value, len, s.members) ? "has a duplicate key" : NULL;
 	default:
 		return NULL; /* a string, or a type record_emit turns into one */
