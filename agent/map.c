@@ -488,11 +488,13 @@ static bool name_in(const char *name, size_t len, const struct template *t)
  * field). text is valid JSON (from json-c, or checked at the plugin boundary). */
 static size_t nested_members(const char *text, size_t len)
 {
-	size_t i, count = 0, arrays = 0;
+	size_t i = 0, count = 0, arrays = 0;
 
-	if (!len || text[0] != '{')
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++; /* (a plugin's JSON value may start with a space) */
+	if (i == len || text[i] != '{')
 		return 0;
-	for (i = 0; i < len; i++) {
+	for (; i < len; i++) {
 		switch (text[i]) {
 		case '"': /* to the closing quote */
 			for (i++; i < len && text[i] != '"'; i++)
