@@ -62,9 +62,8 @@ struct mapper {
 	enum config_payload_mode payload_mode;
 	struct payload_item *payload;
 	size_t npayload;
-	/* PAYLOAD_ALL: per record field, whether it is in the payload, itself or inside a JSON object
-	 * written whole (which makes its "parent.child" fields redundant). */
-	bool emitted[RECORD_MAX_FIELDS];
+	/* PAYLOAD_ALL: per record field, whether it is written (payload_pick). */
+	bool keep[RECORD_MAX_FIELDS];
 	struct buf name, time_in, iid, eid, tmp; /* scratch, reused line after line */
 };
 
@@ -595,26 +594,113 @@ static bool name_in(const char *name, size_t len, const struct template *t)
 	return false;
 }
 
-/* True when field i is "parent.child" and its parent object was written whole already. The json
- * parser emits a parent right before its children, so the backwards scan is short. */
-static bool parent_emitted(const struct mapper *m, size_t i)
+/* How many fields the json parser emits after an object field for what is inside it ("a.b", "a.b.c",
+ * ...): the members of the object and of the objects in it, not what is inside arrays (an array is one
+ * field). text is valid JSON (from json-c, or checked at the plugin boundary). */
+static size_t nested_members(const char *text, size_t len)
+{
+	size_t i = 0, count = 0, arrays = 0;
+
+	while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++; /* (a plugin's JSON value may start with a space) */
+	if (i == len || text[i] != '{')
+		return 0;
+	for (; i < len; i++) {
+		switch (text[i]) {
+		case '"': /* to the closing quote */
+			for (i++; i < len && text[i] != '"'; i++)
+				if (text[i] == '\\')
+					i++;
+			break;
+		case '[':
+			arrays++;
+			break;
+		case ']':
+			arrays -= arrays > 0;
+			break;
+		case ':':
+			count += arrays == 0;
+			break;
+		}
+	}
+	return count;
+}
+
+/* Marks the fields inside object field i as not written (its text holds them) and returns how many
+ * they are. They follow it directly and are named "parent.": counting its members tells them from a
+ * later member whose own name is "parent.child" (kept: it is a field of its own). */
+static size_t skip_nested(struct mapper *m, size_t i)
 {
 	const struct field *f = &m->rec->f[i];
-	const char *dot = NULL, *p;
-	size_t plen, j;
+	size_t k = nested_members(f->value, f->value_len), j;
 
-	for (p = f->name; p < f->name + f->name_len; p++)
-		if (*p == '.')
-			dot = p;
-	if (!dot)
-		return false;
-	plen = (size_t)(dot - f->name);
-	for (j = i; j-- > 0;) {
+	for (j = i + 1; j < m->rec->n && j - i <= k; j++) {
 		const struct field *g = &m->rec->f[j];
-		if (g->name_len == plen && memcmp(g->name, f->name, plen) == 0)
-			return m->emitted[j] && g->type == ONSIDE_T_JSON;
+
+		if (g->name_len <= f->name_len || g->name[f->name_len] != '.' ||
+		    memcmp(g->name, f->name, f->name_len) != 0)
+			break;
+		m->keep[j] = false;
 	}
-	return false;
+	return j - i - 1;
+}
+
+static bool same_name(const struct field *a, const struct field *b)
+{
+	return a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0;
+}
+
+/* One of 256 bits for a name, from its length and its first and last bytes. */
+static unsigned name_bit(const struct field *f)
+{
+	unsigned char first = f->name_len ? (unsigned char)f->name[0] : 0;
+	unsigned char last = f->name_len ? (unsigned char)f->name[f->name_len - 1] : 0;
+
+	return (unsigned)(f->name_len * 31 + first * 7 + last) & 255;
+}
+
+/* Keeps, of the fields that would be written, only the last one of each name (the rule of
+ * record_get): the payload is an object, and the API refuses a key given twice. Most names differ
+ * in length or an end byte, so a bit per name rules most of them out before any comparison; a line
+ * holds at most RECORD_MAX_FIELDS fields, which bounds the worst case. */
+static void keep_last_of_each_name(struct mapper *m)
+{
+	uint64_t seen[4] = { 0 };
+	size_t i, j, n = m->rec->n;
+
+	for (i = n; i-- > 0;) {
+		const struct field *f = &m->rec->f[i];
+		unsigned bit = name_bit(f);
+
+		if (!m->keep[i])
+			continue;
+		if (seen[bit / 64] & (UINT64_C(1) << (bit % 64))) {
+			for (j = i + 1; j < n && m->keep[i]; j++)
+				if (m->keep[j] && same_name(f, &m->rec->f[j]))
+					m->keep[i] = false;
+		}
+		seen[bit / 64] |= UINT64_C(1) << (bit % 64);
+	}
+}
+
+/* Which fields "*" writes: every field not used in event_name, event_datetime, installation_id or
+ * event_id, except those inside an object written whole; of a name given more than once, the last. */
+static void payload_pick(struct mapper *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->rec->n; i++) {
+		const struct field *f = &m->rec->f[i];
+
+		m->keep[i] = !name_in(f->name, f->name_len, m->t_name) &&
+			     !name_in(f->name, f->name_len, m->t_time) &&
+			     !name_in(f->name, f->name_len, m->t_iid) &&
+			     !name_in(f->name, f->name_len, m->t_eid);
+		/* (an object used above is left out, but its members are fields like any other) */
+		if (m->keep[i] && f->type == ONSIDE_T_JSON)
+			i += skip_nested(m, i);
+	}
+	keep_last_of_each_name(m);
 }
 
 static int payload_all(struct mapper *m, struct buf *out, bool *first, char *reason, size_t reasonlen)
@@ -622,20 +708,13 @@ static int payload_all(struct mapper *m, struct buf *out, bool *first, char *rea
 	size_t i;
 	int r;
 
+	payload_pick(m);
 	for (i = 0; i < m->rec->n; i++) {
-		const struct field *f = &m->rec->f[i];
-
-		/* A field inside an object already written counts as written, so that its own children
-		 * are recognized too. */
-		m->emitted[i] = parent_emitted(m, i);
-		if (m->emitted[i] || name_in(f->name, f->name_len, m->t_name) ||
-		    name_in(f->name, f->name_len, m->t_time) || name_in(f->name, f->name_len, m->t_iid) ||
-		    name_in(f->name, f->name_len, m->t_eid))
+		if (!m->keep[i])
 			continue;
-		r = write_member(out, first, f, NULL, 0, reason, reasonlen);
+		r = write_member(out, first, &m->rec->f[i], NULL, 0, reason, reasonlen);
 		if (r != MAP_EVENT)
 			return r;
-		m->emitted[i] = true;
 	}
 	return MAP_EVENT;
 }

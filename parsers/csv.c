@@ -328,10 +328,9 @@ static int learn_header(struct csv_state *st, const char *line, size_t len)
 		snprintf(nm->err, sizeof(nm->err), "the file's header has %zu columns, at most %d", n,
 			 CSV_MAX_COLUMNS);
 	} else if (names_set(nm, st->f, n, &dup) < 0) {
+		/* a header naming two columns alike is taken as it is: the record keeps the last value of
+		 * a name, as for every parser (parser.h) */
 		return -ENOMEM;
-	} else if (dup) {
-		snprintf(nm->err, sizeof(nm->err), "the file's header has the column \"%.*s\" twice",
-			 dup->n > 60 ? 60 : (int)dup->n, dup->p);
 	}
 	nm->known = true;
 	return 0;

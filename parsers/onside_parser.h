@@ -32,7 +32,9 @@
 #define ONSIDE_PARSER_ABI_MIN 1u /* the oldest version the agent still loads */
 #define ONSIDE_PARSER_SYMBOL "onside_parser_v1"
 
-/* Types of field values, as the payload keeps them. */
+/* Types of field values, as the payload keeps them. The agent checks a plugin's NUMBER, BOOL, NULL and
+ * JSON values (strict JSON, no key twice in an object) and rejects the line when one is not what its
+ * type says. A name emitted twice for one line takes the last value. */
 enum onside_value_type {
 	ONSIDE_T_STRING = 0, /* value is the decoded string bytes (UTF-8 expected) */
 	ONSIDE_T_NUMBER = 1, /* value is a JSON number literal, e.g. "9.99" or "-3" */

@@ -4,6 +4,7 @@
 #include "swar.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 /* Says more about a rejected line: see parser_explain. */
 typedef int (*explain_fn)(void *state, const char *line, size_t len, const char *field, size_t field_len,
 			  char *out, size_t outlen);
+#define REASON_SHOW_MAX 64
 
 struct parser {
 	const struct onside_parser_ops *ops;
@@ -22,6 +24,7 @@ struct parser {
 	explain_fn explain; /* built-ins only; NULL when the parser has nothing to add */
 	void *state;
 	void *handle; /* dlopen handle for plugins, NULL for built-ins */
+	onside_emit_fn emit; /* plugin_emit for plugins: their values are checked, built-ins' are not */
 };
 
 struct builtin {
@@ -78,7 +81,8 @@ const struct field *record_get(const struct record *r, const char *name, size_t 
 {
 	size_t i;
 
-	for (i = 0; i < r->n; i++) {
+	/* backwards: the last of a name wins (parser.h) */
+	for (i = r->n; i-- > 0;) {
 		const struct field *f = &r->f[i];
 
 		if (f->name_len == name_len && swar_equal(f->name, name, name_len))
@@ -112,12 +116,13 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 	const struct onside_parser_ops *ops;
 	const struct builtin *b = NULL;
 	void *handle = NULL, *state = NULL;
+	bool plugin = type && strcmp(type, "plugin") == 0;
 	struct parser *p;
 	int r;
 
 	if (!options_json)
 		options_json = "{}";
-	if (type && strcmp(type, "plugin") == 0) {
+	if (plugin) {
 		if (!plugin_path) {
 			snprintf(err, errlen, "parser type plugin needs a path");
 			return -EINVAL;
@@ -145,7 +150,7 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 	if (ops->create(options_json, &state, err, errlen) != 0) {
 		/* A plugin's message gets the file name in front; one that fails without a word
 		 * still deserves a message naming it. */
-		if (handle) {
+		if (plugin) {
 			char why[256];
 
 			snprintf(why, sizeof(why), "%s", errlen && err[0] ? err : "create failed");
@@ -163,8 +168,36 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 	p->explain = b ? b->explain : NULL;
 	p->state = state;
 	p->handle = handle;
+	p->emit = plugin ? plugin_emit : record_emit;
 	*ret = p;
 	return 0;
+}
+
+/* Shows up to REASON_SHOW_MAX bytes of s in a reason, control bytes as '?' (reasons reach the log). */
+static void reason_show(char *out, const char *s, size_t n)
+{
+	size_t i, shown = n > REASON_SHOW_MAX ? REASON_SHOW_MAX : n;
+
+	for (i = 0; i < shown; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	if (shown < n) {
+		memcpy(out + shown, "...", 3);
+		shown += 3;
+	}
+	out[shown] = '\0';
+}
+
+/* e.g. plugin field "amount": NUMBER value "1,\"x\":2" is not a JSON number */
+static void invalid_reason(const struct record *rec, char *reason, size_t reasonlen)
+{
+	static const char *const types[] = { "STRING", "NUMBER", "BOOL", "NULL", "JSON" };
+	const struct field *f = &rec->invalid_field;
+	char name[REASON_SHOW_MAX + 4], value[REASON_SHOW_MAX + 4];
+
+	reason_show(name, f->name, f->name_len);
+	reason_show(value, f->value, f->value_len);
+	snprintf(reason, reasonlen, "plugin field \"%s\": %s value \"%s\" %s", name, types[f->type], value,
+		 rec->invalid);
 }
 
 int parser_parse(struct parser *p, const struct onside_source *src, const char *line, size_t len,
@@ -178,11 +211,14 @@ int parser_parse(struct parser *p, const struct onside_source *src, const char *
 	if (!line)
 		line = "", len = 0;
 	if (p->parse_source)
-		rc = p->parse_source(p->state, src ? src : &no_source, line, len, record_emit, rec, reason,
+		rc = p->parse_source(p->state, src ? src : &no_source, line, len, p->emit, rec, reason,
 				     reasonlen);
 	else
-		rc = p->ops->parse(p->state, line, len, record_emit, rec, reason, reasonlen);
-	if (rec->overflow) {
+		rc = p->ops->parse(p->state, line, len, p->emit, rec, reason, reasonlen);
+	if (rec->invalid) {
+		invalid_reason(rec, reason, reasonlen);
+		rc = ONSIDE_PARSE_NOMATCH;
+	} else if (rec->overflow) {
 		snprintf(reason, reasonlen, "too many fields");
 		rc = ONSIDE_PARSE_NOMATCH;
 	} else if (rc != ONSIDE_PARSE_OK && rc != ONSIDE_PARSE_SKIP && rc != ONSIDE_PARSE_NOMATCH) {

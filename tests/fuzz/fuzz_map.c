@@ -1,8 +1,8 @@
 /* The line-to-event pipeline: data[0] picks an input configuration built by hand (json, csv with a
  * header, regex; templates, time formats with a timezone, each payload mode, match, line filters,
  * on_mismatch, key ids); every further line is mapped as if it came from one file, whose first line
- * is the csv header. An event must append exactly one strict JSON object with the
- * five API members; anything else must leave the buffer as it was. */
+ * is the csv header. An event must append exactly one strict JSON object with the five API members
+ * and no key twice in any object (fuzz_check_event); anything else must leave the buffer as it was. */
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -108,47 +108,6 @@ static struct config_input make_input(unsigned pick)
 	return in;
 }
 
-static bool is_string_where(struct json_object *v, bool (*ok)(const char *, size_t))
-{
-	return ok(json_object_get_string(v), (size_t)json_object_get_string_len(v));
-}
-
-static bool is_utc_time(const char *s, size_t n)
-{
-	return n >= 20 && n < TIMEFMT_MAX && s[4] == '-' && s[10] == 'T' && s[n - 1] == 'Z';
-}
-
-/* The bytes appended for one event: one strict JSON object in valid UTF-8 with the members the API
- * requires, the ids UUIDs and the time in UTC. */
-static void check_event(const char *s, size_t n)
-{
-	static const char *const keys[] = { "event_name", "payload", "event_datetime", "event_id",
-					    "installation_id" };
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *o, *v;
-	size_t i;
-
-	if (!tok)
-		return;
-	if (!utf8_valid(s, n))
-		abort();
-	json_tokener_set_flags(tok, ONSIDE_JSON_TOKENER_FLAGS); /* strict where json-c can (parser.h) */
-	o = json_tokener_parse_ex(tok, s, (int)n);
-	if (!o || json_tokener_get_parse_end(tok) != n || !json_object_is_type(o, json_type_object) ||
-	    json_object_object_length(o) != 5)
-		abort();
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (!json_object_object_get_ex(o, keys[i], &v) ||
-		    !json_object_is_type(v, i == 1 ? json_type_object : json_type_string))
-			abort();
-	if (!json_object_object_get_ex(o, "event_id", &v) || !is_string_where(v, uuid_is_valid) ||
-	    !json_object_object_get_ex(o, "installation_id", &v) || !is_string_where(v, uuid_is_valid) ||
-	    !json_object_object_get_ex(o, "event_datetime", &v) || !is_string_where(v, is_utc_time))
-		abort();
-	json_object_put(o);
-	json_tokener_free(tok);
-}
-
 static void map_lines(struct mapper *m, struct eventid_file *idf, const char *s, size_t n, struct buf *out)
 {
 	const char *first = s, *flf = memchr(s, '\n', n);
@@ -166,7 +125,7 @@ static void map_lines(struct mapper *m, struct eventid_file *idf, const char *s,
 		(void)buf_puts(out, PREFIX);
 		r = mapper_process(m, &src, out, reason, sizeof(reason));
 		if (r == MAP_EVENT)
-			check_event(out->data + 1, out->len - 1);
+			fuzz_check_event(out->data + 1, out->len - 1);
 		else if (out->len != 1 || (r >= 0 && ((r != MAP_SKIP && r != MAP_REJECT) || !reason[0])))
 			abort();
 		offset += lf ? l + 1 : l;
