@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "sender.h"
+#include "statedir.h"
 #include "tail.h"
 
 #define READ_BUDGET (1u << 20) /* bytes read per pass: also bounds a mapping job's memory */
@@ -667,6 +668,8 @@ static int agent_open_state(struct agent *a, struct checkpoint **ret_cp)
 		log_error("agent", "cannot create the state directory %s", dir);
 		return -errno;
 	}
+	if ((r = statedir_claim(dir)) < 0)
+		return r;
 	r = checkpoint_load(dir, ret_cp, err, sizeof(err));
 	if (r == -EBADMSG) {
 		log_errorx("checkpoint", "%s; starting over from start_at (resent events keep their ids)", err);

@@ -80,6 +80,26 @@ static int atomicfile_fill(int fd, const void *data, size_t len)
 	return r;
 }
 
+/* Creates dir/tmp for writing. O_EXCL|O_NOFOLLOW: whatever already has the name (a symlink planted
+ * to make us write elsewhere, or the leftover of a killed process that had our id) is never opened.
+ * Such an entry is unlinked (the name only, never what a symlink points to) and the create tried once
+ * more. (O_TMPFILE + linkat would spare the name, but linkat cannot replace an existing file, so a
+ * temporary name and rename are needed anyway, and kernel 3.10 lacks O_TMPFILE on most filesystems.) */
+static int atomicfile_create(int dfd, const char *tmp)
+{
+	int fd, r, tries;
+
+	for (tries = 0;; tries++) {
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0640);
+		if (fd >= 0)
+			return fd;
+		r = -errno;
+		/* a directory of that name stays: unlinkat without AT_REMOVEDIR fails on it */
+		if (r != -EEXIST || tries || unlinkat(dfd, tmp, 0) < 0)
+			return r;
+	}
+}
+
 int atomicfile_write(const char *dir, const char *name, const void *data, size_t len)
 {
 	char tmp[CHECKPOINT_TMP_NAME_MAX];
@@ -91,10 +111,10 @@ int atomicfile_write(const char *dir, const char *name, const void *data, size_t
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	fd = atomicfile_create(dfd, tmp);
 	if (fd < 0) {
 		/* Nothing was created (it may be somebody else's directory of that name): remove nothing. */
-		r = -errno;
+		r = fd;
 		goto out;
 	}
 	r = atomicfile_fill(fd, data, len);

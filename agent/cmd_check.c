@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "config.h"
 #include "map.h"
+#include "statedir.h"
 
 int cmd_check(const struct cli_opts *o)
 {
@@ -23,6 +24,10 @@ int cmd_check(const struct cli_opts *o)
 			bad = 1;
 		}
 		mapper_free(m);
+	}
+	if (statedir_check(cfg->agent.state_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: agent.state_dir: %s\n", o->config, err);
+		bad = 1;
 	}
 	if (!bad)
 		printf("%s: valid: %zu input%s, endpoint %s\n", o->config, cfg->ninputs,
