@@ -1,3 +1,6 @@
+/* checkpoint.json: writing it atomically (atomicfile_write, also used for metrics.prom), loading it
+ * with every entry checked (checkpoint_load for `run`, which moves a damaged file aside), and the same
+ * checks entry by entry for readers that only show it (checkpoint_read_each for `status`). */
 #include "checkpoint.h"
 #include "parser.h"
 

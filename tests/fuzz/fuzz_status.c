@@ -39,8 +39,9 @@ static void check_row(const struct buf *b)
 
 static int row(void *data, size_t idx, const struct checkpoint_entry *e, const char *damage)
 {
+	/* the last: the largest time_t, whatever its width */
 	static const time_t nows[] = { 0, 1780000000, (time_t)INT32_MAX,
-				       sizeof(time_t) > 4 ? (time_t)INT64_MAX : (time_t)INT32_MAX };
+				       (time_t)(((uint64_t)1 << (8 * sizeof(time_t) - 1)) - 1) };
 	struct run *run = data;
 	struct stat live[4];
 	struct buf b;
