@@ -702,6 +702,35 @@ static int damaged(const char *state_dir, const char *path, const char *why, str
 	return -EBADMSG;
 }
 
+/* Reads state_dir/checkpoint.json into text; path receives its name. Returns 0, -ENOENT, -EBADMSG
+ * with why filled (too large, empty), or another negative errno with err filled. */
+static int load_text(const char *state_dir, char *path, size_t pathlen, struct buf *text, char *why,
+		     size_t whylen, char *err, size_t errlen)
+{
+	int r;
+
+	r = join_path(state_dir, CHECKPOINT_FILE, path, pathlen);
+	if (r < 0) {
+		seterr(err, errlen, "checkpoint path in %s is too long", state_dir);
+		return r;
+	}
+	r = read_file(path, text);
+	if (r < 0) {
+		if (r != -ENOENT)
+			seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (text->len > CHECKPOINT_MAX_BYTES) {
+		seterr(why, whylen, "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
+		return -EBADMSG;
+	}
+	if (text->len == 0) {
+		seterr(why, whylen, "empty file");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int checkpoint_load(const char *state_dir, struct checkpoint **ret, char *err, size_t errlen)
 {
 	char path[PATH_MAX], why[256];
@@ -710,43 +739,28 @@ int checkpoint_load(const char *state_dir, struct checkpoint **ret, char *err, s
 	int r;
 
 	buf_init(&text, CHECKPOINT_MAX_BYTES + 1);
-	r = join_path(state_dir, CHECKPOINT_FILE, path, sizeof(path));
-	if (r < 0) {
-		seterr(err, errlen, "checkpoint path in %s is too long", state_dir);
-		goto out;
-	}
 	cp = checkpoint_new();
 	if (!cp) {
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_file(path, &text);
+	r = load_text(state_dir, path, sizeof(path), &text, why, sizeof(why), err, errlen);
 	if (r == -ENOENT) {
 		r = 0;
 		*ret = cp;
 		cp = NULL;
 		goto out;
 	}
-	if (r < 0) {
-		seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (text.len > CHECKPOINT_MAX_BYTES) {
-		snprintf(why, sizeof(why), "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
-		r = -EBADMSG;
-	} else if (text.len == 0) {
-		snprintf(why, sizeof(why), "empty file");
-		r = -EBADMSG;
-	} else {
+	if (r == 0) {
 		r = parse_checkpoint(text.data, text.len, cp, why, sizeof(why));
+		if (r < 0 && r != -EBADMSG)
+			seterr(err, errlen, "cannot load checkpoint %s: %s", path, strerror(-r));
 	}
 	if (r == -EBADMSG) {
 		r = damaged(state_dir, path, why, ret, err, errlen);
 	} else if (r == 0) {
 		*ret = cp;
 		cp = NULL;
-	} else {
-		seterr(err, errlen, "cannot load checkpoint %s: %s", path, strerror(-r));
 	}
 out:
 	checkpoint_free(cp);
@@ -756,36 +770,19 @@ out:
 
 int checkpoint_read_each(const char *state_dir, checkpoint_each_fn fn, void *data, char *err, size_t errlen)
 {
-	char path[PATH_MAX], why[256];
+	char path[PATH_MAX], why[256] = "";
 	struct buf text;
 	int r;
 
 	buf_init(&text, CHECKPOINT_MAX_BYTES + 1);
-	r = join_path(state_dir, CHECKPOINT_FILE, path, sizeof(path));
-	if (r < 0) {
-		seterr(err, errlen, "checkpoint path in %s is too long", state_dir);
-		goto out;
-	}
-	r = read_file(path, &text);
-	if (r < 0) {
-		seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (text.len > CHECKPOINT_MAX_BYTES) {
-		snprintf(why, sizeof(why), "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
-		r = -EBADMSG;
-	} else if (text.len == 0) {
-		snprintf(why, sizeof(why), "empty file");
-		r = -EBADMSG;
-	} else {
-		why[0] = '\0';
+	r = load_text(state_dir, path, sizeof(path), &text, why, sizeof(why), err, errlen);
+	if (r == 0) {
 		r = checkpoint_parse_each(text.data, text.len, fn, data, why, sizeof(why));
+		if (r < 0 && r != -EBADMSG)
+			seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
 	}
 	if (r == -EBADMSG)
 		seterr(err, errlen, "checkpoint %s is damaged (%s)", path, why);
-	else if (r < 0 && r != -ENOENT)
-		seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
-out:
 	buf_free(&text);
 	return r;
 }

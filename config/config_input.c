@@ -93,6 +93,17 @@ static void nameset_free(struct nameset *set)
 	*set = (struct nameset){ 0 };
 }
 
+/* A key of the mapping `name` (at kn): 0 the first time, 1 again (reported), or -ENOMEM. */
+static int mapping_key_seen(struct cfg_loader *ld, struct nameset *seen, const yaml_node_t *kn, const char *key,
+			    const char *name)
+{
+	int dup = nameset_add(ld, seen, key, 0, NULL);
+
+	if (dup > 0)
+		cfg_error(ld, kn, "duplicate key \"%s\" in %s", key, name);
+	return dup;
+}
+
 /* ---- checks ---- */
 
 static int check_input_name(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
@@ -392,13 +403,11 @@ static void parse_match(struct cfg_loader *ld, yaml_node_t *node, void *base, co
 		if (!field || cfg_check_nonempty(ld, kn, name, field))
 			continue;
 		snprintf(sub, sizeof(sub), "%s.%s", name, field);
-		dup = nameset_add(ld, &seen, field, 0, NULL);
+		dup = mapping_key_seen(ld, &seen, kn, field, name);
 		if (dup < 0)
 			break;
-		if (dup) {
-			cfg_error(ld, kn, "duplicate key \"%s\" in %s", field, name);
+		if (dup)
 			continue;
-		}
 		re = cfg_scalar(ld, vn, sub, "a regex");
 		if (!re || cfg_check_regex(ld, vn, sub, re, false))
 			continue;
@@ -467,13 +476,11 @@ static void payload_map(struct cfg_loader *ld, yaml_node_t *node, struct config_
 
 		if (!key || cfg_check_nonempty(ld, kn, name, key))
 			continue;
-		dup = nameset_add(ld, &seen, key, 0, NULL);
+		dup = mapping_key_seen(ld, &seen, kn, key, name);
 		if (dup < 0)
 			break;
-		if (dup) {
-			cfg_error(ld, kn, "duplicate key \"%s\" in %s", key, name);
+		if (dup)
 			continue;
-		}
 		snprintf(sub, sizeof(sub), "%s.%s", name, key);
 		tmpl = cfg_scalar(ld, vn, sub, "a template");
 		if (!tmpl || cfg_check_template(ld, vn, sub, tmpl))
