@@ -40,7 +40,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 /* The rule on an open directory: owned by us or root, no group or other write permission. ACLs are
  * not looked at. Group write is refused too, even for a group of one: the agent creates its directory
  * 0750 itself, and `chmod g-w` is the whole fix for one made by hand. */
-static int check_fd(const char *dir, int dfd, char *err, size_t errlen)
+static int check_fd(const char *dir, int dfd, bool owner, char *err, size_t errlen)
 {
 	struct stat st;
 	uid_t me = geteuid();
@@ -49,7 +49,7 @@ static int check_fd(const char *dir, int dfd, char *err, size_t errlen)
 		seterr(err, errlen, "cannot inspect the state directory %s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	if (st.st_uid != me && st.st_uid != 0) {
+	if (owner && st.st_uid != me && st.st_uid != 0) {
 		seterr(err, errlen,
 		       "state directory %s belongs to uid %lu, not to this user (uid %lu) or root; run the "
 		       "agent as its owner or chown the directory",
@@ -77,7 +77,8 @@ int statedir_check(const char *dir, char *err, size_t errlen)
 		seterr(err, errlen, "cannot open the state directory %s: %s", dir, strerror(-r));
 		return r;
 	}
-	r = check_fd(dir, dfd, err, errlen);
+	/* root's `check` cannot know which user the service runs as: `run` checks the owner itself */
+	r = check_fd(dir, dfd, geteuid() != 0, err, errlen);
 	close(dfd);
 	return r;
 }
@@ -216,7 +217,7 @@ int statedir_claim(const char *dir)
 		log_errorx("agent", "cannot open the state directory %s: %s", dir, strerror(-r));
 		return r;
 	}
-	r = check_fd(dir, dfd, err, sizeof(err));
+	r = check_fd(dir, dfd, true, err, sizeof(err));
 	if (r < 0)
 		log_errorx("agent", "%s", err);
 	if (r == 0)

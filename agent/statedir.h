@@ -14,9 +14,10 @@
  * process holds it, -EPERM for an unsafe directory, or another negative errno. */
 int statedir_claim(const char *dir);
 
-/* The ownership rule alone, for `check` too: dir must belong to this process's user or to root and
- * must not be writable by group or others. A directory that does not exist yet passes (`run` creates
- * it). Returns 0, or -EPERM / another negative errno with a message in err. */
+/* The ownership rule alone, for `check`: dir must not be writable by group or others, and must belong
+ * to this process's user or to root (not checked when this process is root: an administrator's
+ * `check` cannot know the service's user; `run` checks it). A directory that does not exist yet
+ * passes (`run` creates it). Returns 0, or -EPERM / another negative errno with a message in err. */
 int statedir_check(const char *dir, char *err, size_t errlen);
 
 #endif

@@ -80,7 +80,7 @@ class OneAgentPerStateDirectory(agentlib.AgentTestCase):
 
 
 class StateDirectoryOwnership(agentlib.AgentTestCase):
-    def refused(self, state, why):
+    def refused(self, state, why, by_check=True):
         log = self.write_log(purchase_lines(2, seed=5))
         cfg = self.config(paths=[log], state_dir=state)
         rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env())
@@ -89,9 +89,12 @@ class StateDirectoryOwnership(agentlib.AgentTestCase):
         self.assertEqual(self.standin.events(), [])
         self.assertEqual(sorted(os.listdir(state)), [])
         rc, out, err = run_agent(["check", "-c", cfg], env=self.env())
-        self.assertEqual(rc, 2, out + err)
-        self.assertIn("%s: agent.state_dir: %s\n" % (cfg, why), err)
-        self.assertEqual(out, "")
+        if by_check:
+            self.assertEqual(rc, 2, out + err)
+            self.assertIn("%s: agent.state_dir: %s\n" % (cfg, why), err)
+            self.assertEqual(out, "")
+        else:
+            self.assertEqual(rc, 0, out + err)
 
     def test_a_state_directory_writable_by_group_or_others_is_refused(self):
         for mode in (0o777, 0o770, 0o1777, 0o702):
@@ -108,8 +111,10 @@ class StateDirectoryOwnership(agentlib.AgentTestCase):
         state = self.path("state-nobody")
         os.mkdir(state, 0o750)
         os.chown(state, NOBODY, NOBODY)
+        # root's `check` cannot know the service's user (the packaged directory belongs to onside-agent,
+        # and administrators run `check` as root): only `run` holds the owner against its own user
         self.refused(state, "state directory %s belongs to uid %d, not to this user (uid 0) or root; run the "
-                     "agent as its owner or chown the directory" % (state, NOBODY))
+                     "agent as its owner or chown the directory" % (state, NOBODY), by_check=False)
 
     def test_the_directory_the_agent_creates_is_its_own_and_not_writable_by_others(self):
         log = self.write_log(purchase_lines(1, seed=6))
