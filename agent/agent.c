@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "sender.h"
+#include "statedir.h"
 #include "tail.h"
 #include "xalloc.h"
 
@@ -739,6 +740,8 @@ static int agent_open_state(struct agent *a, struct checkpoint **ret_cp)
 		log_error("agent", "cannot create the state directory %s", dir);
 		return -errno;
 	}
+	if ((r = statedir_claim(dir)) < 0)
+		return r;
 	r = checkpoint_load(dir, ret_cp, err, sizeof(err));
 	if (r == -EBADMSG) {
 		log_errorx("checkpoint", "%s; starting over from start_at (resent events keep their ids)", err);

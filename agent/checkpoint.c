@@ -1,3 +1,6 @@
+/* checkpoint.json: writing it atomically (atomicfile_write, also used for metrics.prom), loading it
+ * with every entry checked (checkpoint_load for `run`, which moves a damaged file aside), and the same
+ * checks entry by entry for readers that only show it (checkpoint_read_each for `status`). */
 #include "checkpoint.h"
 #include "parser.h"
 
@@ -80,6 +83,26 @@ static int atomicfile_fill(int fd, const void *data, size_t len)
 	return r;
 }
 
+/* Creates dir/tmp for writing. O_EXCL|O_NOFOLLOW: whatever already has the name (a symlink planted
+ * to make us write elsewhere, or the leftover of a killed process that had our id) is never opened.
+ * Such an entry is unlinked (the name only, never what a symlink points to) and the create tried once
+ * more. (O_TMPFILE + linkat would spare the name, but linkat cannot replace an existing file, so a
+ * temporary name and rename are needed anyway, and kernel 3.10 lacks O_TMPFILE on most filesystems.) */
+static int atomicfile_create(int dfd, const char *tmp)
+{
+	int fd, r, tries;
+
+	for (tries = 0;; tries++) {
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0640);
+		if (fd >= 0)
+			return fd;
+		r = -errno;
+		/* a directory of that name stays: unlinkat without AT_REMOVEDIR fails on it */
+		if (r != -EEXIST || tries || unlinkat(dfd, tmp, 0) < 0)
+			return r;
+	}
+}
+
 int atomicfile_write(const char *dir, const char *name, const void *data, size_t len)
 {
 	char tmp[CHECKPOINT_TMP_NAME_MAX];
@@ -91,10 +114,10 @@ int atomicfile_write(const char *dir, const char *name, const void *data, size_t
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	fd = atomicfile_create(dfd, tmp);
 	if (fd < 0) {
 		/* Nothing was created (it may be somebody else's directory of that name): remove nothing. */
-		r = -errno;
+		r = fd;
 		goto out;
 	}
 	r = atomicfile_fill(fd, data, len);
@@ -286,7 +309,8 @@ static int read_file(const char *path, struct buf *b)
 {
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the checkpoint's place reads as empty instead of hanging */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	for (;;) {
@@ -416,10 +440,12 @@ static int bad(struct vctx *v, const char *key, const char *what)
 	return -EBADMSG;
 }
 
-/* An integer >= 0. A missing optional key leaves *ret alone. */
-static int get_u64(struct vctx *v, struct json_object *o, const char *key, bool required, uint64_t *ret)
+/* An integer in [0, max]. A missing optional key leaves *ret alone. */
+static int get_u64(struct vctx *v, struct json_object *o, const char *key, bool required, uint64_t max,
+		   uint64_t *ret)
 {
 	struct json_object *x;
+	uint64_t u;
 
 	if (!json_object_object_get_ex(o, key, &x))
 		return required ? bad(v, key, "is missing") : 0;
@@ -428,19 +454,27 @@ static int get_u64(struct vctx *v, struct json_object *o, const char *key, bool 
 	/* json-c keeps values above INT64_MAX as unsigned; get_int64 then saturates, never goes negative. */
 	if (json_object_get_int64(x) < 0)
 		return bad(v, key, "is negative");
-	*ret = json_object_get_uint64(x);
+	u = json_object_get_uint64(x);
+	if (u > max)
+		return bad(v, key, "is out of range");
+	*ret = u;
 	return 0;
 }
 
-static int get_i64(struct vctx *v, struct json_object *o, const char *key, int64_t *ret)
+/* A Unix time in [0, CHECKPOINT_TIME_MAX] (0: never); a missing key leaves *ret alone. */
+static int get_time(struct vctx *v, struct json_object *o, const char *key, int64_t *ret)
 {
 	struct json_object *x;
+	int64_t t;
 
 	if (!json_object_object_get_ex(o, key, &x))
 		return 0;
 	if (!json_object_is_type(x, json_type_int))
 		return bad(v, key, "is not an integer");
-	*ret = json_object_get_int64(x);
+	t = json_object_get_int64(x);
+	if (t < 0 || t > CHECKPOINT_TIME_MAX)
+		return bad(v, key, "is not a time between 1970 and 9999");
+	*ret = t;
 	return 0;
 }
 
@@ -526,47 +560,44 @@ static int get_dead(struct vctx *v, struct json_object *o, struct checkpoint_ent
 	return 0;
 }
 
-/* Unknown keys are ignored: an older agent can still read a newer checkpoint of the same version. */
-static int parse_entry(struct vctx *v, struct json_object *o, struct checkpoint *cp)
+/* Unknown keys are ignored: an older agent can still read a newer checkpoint of the same version.
+ * Fills *e as far as it gets (the caller clears it either way). A file offset or size beyond what
+ * off_t holds, or a time outside 1970..9999, was not written by an agent. */
+static int read_entry(struct vctx *v, struct json_object *o, struct checkpoint_entry *e)
 {
-	struct checkpoint_entry e;
 	int r;
 
-	memset(&e, 0, sizeof(e));
 	if (!json_object_is_type(o, json_type_object)) {
 		seterr(v->why, v->whylen, "files[%zu] is not an object", v->idx);
 		return -EBADMSG;
 	}
-	r = get_str(v, o, "path", true, &e.path);
-	if (!r && !e.path[0])
+	r = get_str(v, o, "path", true, &e->path);
+	if (!r && !e->path[0])
 		r = bad(v, "path", "is empty");
 	if (!r)
-		r = get_str(v, o, "input", false, &e.input);
+		r = get_str(v, o, "input", false, &e->input);
 	if (!r)
-		r = get_hex(v, o, "fingerprint", e.fingerprint);
+		r = get_hex(v, o, "fingerprint", e->fingerprint);
 	if (!r)
-		r = get_u64(v, o, "dev", true, &e.dev);
+		r = get_u64(v, o, "dev", true, UINT64_MAX, &e->dev);
 	if (!r)
-		r = get_u64(v, o, "ino", true, &e.ino);
+		r = get_u64(v, o, "ino", true, UINT64_MAX, &e->ino);
 	if (!r)
-		r = get_u64(v, o, "offset", true, &e.offset);
+		r = get_u64(v, o, "offset", true, INT64_MAX, &e->offset);
 	if (!r)
-		r = get_hex(v, o, "check", e.check);
+		r = get_hex(v, o, "check", e->check);
 	if (!r)
-		r = get_u64(v, o, "size", false, &e.size);
+		r = get_u64(v, o, "size", false, INT64_MAX, &e->size);
 	if (!r)
-		r = get_i64(v, o, "last_delivery", &e.last_delivery);
+		r = get_time(v, o, "last_delivery", &e->last_delivery);
 	if (!r)
-		r = get_str(v, o, "last_error", false, &e.last_error);
+		r = get_str(v, o, "last_error", false, &e->last_error);
 	if (!r)
-		r = get_i64(v, o, "updated", &e.updated);
+		r = get_time(v, o, "updated", &e->updated);
 	if (!r)
-		r = get_dead(v, o, &e);
+		r = get_dead(v, o, e);
 	if (!r)
-		r = get_bool(v, o, "finished", &e.finished);
-	if (!r)
-		r = checkpoint_add(cp, &e);
-	entry_clear(&e);
+		r = get_bool(v, o, "finished", &e->finished);
 	return r;
 }
 
@@ -610,11 +641,14 @@ static int parse_json(const char *text, size_t len, struct json_object **ret, ch
 	return 0;
 }
 
-static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp, char *why, size_t whylen)
+int checkpoint_parse_each(const char *text, size_t len, checkpoint_each_fn fn, void *data, char *why,
+			  size_t whylen)
 {
 	struct json_object *root = NULL, *ver, *files;
+	struct checkpoint_entry e;
+	char entry_why[256];
+	struct vctx v = { 0, entry_why, sizeof(entry_why) };
 	struct buf prot;
-	struct vctx v = { 0, why, whylen };
 	size_t i, n;
 	int r;
 
@@ -639,14 +673,43 @@ static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp,
 		r = 0;
 		n = json_object_array_length(files);
 		for (i = 0; !r && i < n; i++) {
+			memset(&e, 0, sizeof(e));
 			v.idx = i;
-			r = parse_entry(&v, json_object_array_get_idx(files, i), cp);
+			r = read_entry(&v, json_object_array_get_idx(files, i), &e);
+			if (r == 0 || r == -EBADMSG)
+				r = fn(data, i, &e, r == 0 ? NULL : entry_why);
+			entry_clear(&e);
 		}
 	}
 out:
 	json_object_put(root);
 	buf_free(&prot);
 	return r;
+}
+
+struct collect {
+	struct checkpoint *cp;
+	char *why;
+	size_t whylen;
+};
+
+/* checkpoint_load's view: one damaged entry makes the whole file damaged. */
+static int collect_entry(void *data, size_t idx, const struct checkpoint_entry *e, const char *damage)
+{
+	struct collect *c = data;
+
+	if (damage) {
+		seterr(c->why, c->whylen, "%s", damage);
+		return -EBADMSG;
+	}
+	return checkpoint_add(c->cp, e);
+}
+
+static int parse_checkpoint(const char *text, size_t len, struct checkpoint *cp, char *why, size_t whylen)
+{
+	struct collect c = { cp, why, whylen };
+
+	return checkpoint_parse_each(text, len, collect_entry, &c, why, whylen);
 }
 
 /* Renames the damaged file to path.damaged-<time>, adding .N if that name is taken: never overwrite
@@ -707,6 +770,35 @@ static int damaged(const char *state_dir, const char *path, const char *why, str
 	return -EBADMSG;
 }
 
+/* Reads state_dir/checkpoint.json into text; path receives its name. Returns 0, -ENOENT, -EBADMSG
+ * with why filled (too large, empty), or another negative errno with err filled. */
+static int load_text(const char *state_dir, char *path, size_t pathlen, struct buf *text, char *why,
+		     size_t whylen, char *err, size_t errlen)
+{
+	int r;
+
+	r = join_path(state_dir, CHECKPOINT_FILE, path, pathlen);
+	if (r < 0) {
+		seterr(err, errlen, "checkpoint path in %s is too long", state_dir);
+		return r;
+	}
+	r = read_file(path, text);
+	if (r < 0) {
+		if (r != -ENOENT)
+			seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (text->len > CHECKPOINT_MAX_BYTES) {
+		seterr(why, whylen, "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
+		return -EBADMSG;
+	}
+	if (text->len == 0) {
+		seterr(why, whylen, "empty file");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int checkpoint_load(const char *state_dir, struct checkpoint **ret, char *err, size_t errlen)
 {
 	char path[PATH_MAX], why[256];
@@ -715,46 +807,50 @@ int checkpoint_load(const char *state_dir, struct checkpoint **ret, char *err, s
 	int r;
 
 	buf_init(&text, CHECKPOINT_MAX_BYTES + 1);
-	r = join_path(state_dir, CHECKPOINT_FILE, path, sizeof(path));
-	if (r < 0) {
-		seterr(err, errlen, "checkpoint path in %s is too long", state_dir);
-		goto out;
-	}
 	cp = checkpoint_new();
 	if (!cp) {
 		r = -ENOMEM;
 		goto out;
 	}
-	r = read_file(path, &text);
+	r = load_text(state_dir, path, sizeof(path), &text, why, sizeof(why), err, errlen);
 	if (r == -ENOENT) {
 		r = 0;
 		*ret = cp;
 		cp = NULL;
 		goto out;
 	}
-	if (r < 0) {
-		seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
-		goto out;
-	}
-	if (text.len > CHECKPOINT_MAX_BYTES) {
-		snprintf(why, sizeof(why), "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
-		r = -EBADMSG;
-	} else if (text.len == 0) {
-		snprintf(why, sizeof(why), "empty file");
-		r = -EBADMSG;
-	} else {
+	if (r == 0) {
 		r = parse_checkpoint(text.data, text.len, cp, why, sizeof(why));
+		if (r < 0 && r != -EBADMSG)
+			seterr(err, errlen, "cannot load checkpoint %s: %s", path, strerror(-r));
 	}
 	if (r == -EBADMSG) {
 		r = damaged(state_dir, path, why, ret, err, errlen);
 	} else if (r == 0) {
 		*ret = cp;
 		cp = NULL;
-	} else {
-		seterr(err, errlen, "cannot load checkpoint %s: %s", path, strerror(-r));
 	}
 out:
 	checkpoint_free(cp);
+	buf_free(&text);
+	return r;
+}
+
+int checkpoint_read_each(const char *state_dir, checkpoint_each_fn fn, void *data, char *err, size_t errlen)
+{
+	char path[PATH_MAX], why[256] = "";
+	struct buf text;
+	int r;
+
+	buf_init(&text, CHECKPOINT_MAX_BYTES + 1);
+	r = load_text(state_dir, path, sizeof(path), &text, why, sizeof(why), err, errlen);
+	if (r == 0) {
+		r = checkpoint_parse_each(text.data, text.len, fn, data, why, sizeof(why));
+		if (r < 0 && r != -EBADMSG)
+			seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));
+	}
+	if (r == -EBADMSG)
+		seterr(err, errlen, "checkpoint %s is damaged (%s)", path, why);
 	buf_free(&text);
 	return r;
 }

@@ -18,6 +18,9 @@
 #define CHECKPOINT_VERSION 1
 #define CHECKPOINT_FILE "checkpoint.json"
 #define CHECKPOINT_CHECK_BYTES 256
+/* 9999-12-31T23:59:59Z: a later last_delivery or updated marks a damaged entry (gmtime_r and a
+ * four-digit year cover every time up to it). */
+#define CHECKPOINT_TIME_MAX INT64_C(253402300799)
 
 struct checkpoint_entry {
 	char *path;
@@ -54,6 +57,21 @@ int checkpoint_add(struct checkpoint *cp, const struct checkpoint_entry *e);
 /* Removes entry i, keeping the order of the others. */
 void checkpoint_remove(struct checkpoint *cp, size_t i);
 void checkpoint_free(struct checkpoint *cp);
+
+/* One entry as the loader checked it: damage is NULL for a sound entry; otherwise it says what is
+ * wrong ("offset is negative in files[3]") and e holds what could be read before that (e->path may
+ * be NULL). Returns 0 to go on, or a negative errno to stop. */
+typedef int (*checkpoint_each_fn)(void *data, size_t idx, const struct checkpoint_entry *e, const char *damage);
+/* checkpoint_load's validation of checkpoint text, entry by entry, for readers that show rather than
+ * use it (`status`): a damaged entry is handed to fn and the reading goes on. Returns 0; -EBADMSG with
+ * why filled when the text as a whole is damaged (not JSON, another version, no files array; fn was
+ * then not called); or what fn returned. */
+int checkpoint_parse_each(const char *text, size_t len, checkpoint_each_fn fn, void *data, char *why,
+			  size_t whylen);
+/* checkpoint_parse_each on state_dir/checkpoint.json, read-only: a damaged file stays where it is.
+ * Returns 0, -ENOENT when there is none, -EBADMSG for a damaged file, or another negative errno;
+ * err says what happened. */
+int checkpoint_read_each(const char *state_dir, checkpoint_each_fn fn, void *data, char *err, size_t errlen);
 
 /* Atomically replaces dir/name with data: temp file in dir, write, fsync, rename, fsync dir.
  * Returns 0 or a negative errno; on failure the old file is untouched and the temp file removed. */

@@ -449,6 +449,7 @@ static int sample_input(const struct config *cfg, size_t i, unsigned long n, con
 	sample_free(&s);
 	return r;
 }
+#include "statedir.h"
 
 int cmd_check(const struct cli_opts *o)
 {
@@ -466,6 +467,10 @@ int cmd_check(const struct cli_opts *o)
 			bad = 1;
 		}
 		mapper_free(m);
+	}
+	if (statedir_check(cfg->agent.state_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: agent.state_dir: %s\n", o->config, err);
+		bad = 1;
 	}
 	if (!bad)
 		printf("%s: valid: %zu input%s, endpoint %s\n", o->config, cfg->ninputs,

@@ -1,23 +1,33 @@
+/* metrics.prom: the agent's counters in the Prometheus text exposition format, for node_exporter's
+ * textfile collector. That collector drops the whole file when one line is invalid (not UTF-8, a
+ * series twice), so label values from outside (file paths) are escaped into valid UTF-8 and files
+ * that share a path are one series. */
 #include "metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
+#include "escape.h"
 
-static int metrics_label(struct buf *out, const char *v)
+/* A label value: the path made valid UTF-8 without control characters (escape_text: invalid bytes
+ * as \xHH, which keeps two different paths two different values), then the exposition format's own
+ * escapes for backslash and double quote (a newline cannot be left after escape_text). */
+static int metrics_label(struct buf *out, struct buf *tmp, const char *v)
 {
-	int r = 0;
+	int r;
 
-	/* Prometheus label values escape backslash, double quote and newline */
-	for (; *v && r == 0; v++) {
-		if (*v == '\\' || *v == '"')
-			r = buf_putc(out, '\\') ?: buf_putc(out, *v);
-		else if (*v == '\n')
-			r = buf_puts(out, "\\n");
-		else
-			r = buf_putc(out, *v);
+	buf_reset(tmp);
+	r = escape_text(tmp, v, strlen(v));
+	for (size_t i = 0; r == 0 && i < tmp->len; i++) {
+		char c = tmp->data[i];
+
+		if (c == '\\' || c == '"')
+			r = buf_putc(out, '\\');
+		if (r == 0)
+			r = buf_putc(out, c);
 	}
 	return r;
 }
@@ -68,21 +78,49 @@ static int metrics_skipped(struct buf *o, const struct agent_stats *a)
 	return r;
 }
 
+struct lag {
+	const char *path;
+	uint64_t bytes;
+};
+
+static int lag_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct lag *)a)->path, ((const struct lag *)b)->path);
+}
+
+/* One series per path, sorted: a file rotated away but still being read has the same path as its
+ * successor, and their lags add up. */
 static int metrics_lag(struct buf *o, struct tail *t)
 {
-	int r = metrics_head(o, "onside_agent_file_lag_bytes", "gauge",
-			     "Bytes of a followed file not yet delivered (size minus checkpoint offset).");
+	size_t n = 0, nf = tail_nfiles(t);
+	struct lag *v = calloc(nf ? nf : 1, sizeof(*v));
+	struct buf tmp;
+	int r;
 
-	for (size_t i = 0; i < tail_nfiles(t) && r == 0; i++) {
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < nf; i++) {
 		const struct tail_file *f = tail_file_at(t, i);
-		uint64_t committed = ledger_committed(f->led);
-		uint64_t lag = f->size > committed ? f->size - committed : 0;
 
 		if (f->fd < 0)
 			continue;
-		r = buf_puts(o, "onside_agent_file_lag_bytes{path=\"") ?: metrics_label(o, f->path) ?:
+		v[n].path = f->path;
+		v[n++].bytes = f->size > ledger_committed(f->led) ? f->size - ledger_committed(f->led) : 0;
+	}
+	qsort(v, n, sizeof(*v), lag_cmp);
+	buf_init(&tmp, 0);
+	r = metrics_head(o, "onside_agent_file_lag_bytes", "gauge",
+			 "Bytes of a followed file not yet delivered (size minus checkpoint offset).");
+	for (size_t i = 0; i < n && r == 0; i++) {
+		uint64_t lag = v[i].bytes;
+
+		while (i + 1 < n && strcmp(v[i].path, v[i + 1].path) == 0)
+			lag += v[++i].bytes;
+		r = buf_puts(o, "onside_agent_file_lag_bytes{path=\"") ?: metrics_label(o, &tmp, v[i].path) ?:
 		    buf_printf(o, "\"} %" PRIu64 "\n", lag);
 	}
+	buf_free(&tmp);
+	free(v);
 	return r;
 }
 

@@ -88,7 +88,12 @@ static void check_url(struct cfg_loader *ld, const yaml_node_t *node, const char
 	}
 }
 
-/* Reads the password file into ep->password. Its content never reaches a message. */
+/* Reads the password file into ep->password. Its content never reaches a message.
+ * O_NONBLOCK: a FIFO (or a device) put in the file's place must not hang a start or a SIGHUP reload in
+ * open(); the descriptor's type is what is checked, so nothing can be swapped in between. Symlinks
+ * are followed on purpose: secret mounts (Kubernetes' ..data links, /etc/alternatives) are symlinks,
+ * and whoever can change the link can change the password anyway. The target must be a regular file
+ * of at most PASSWORD_MAX_BYTES. */
 static void read_password_file(struct cfg_loader *ld, const yaml_node_t *node, struct config *c)
 {
 	const char *path = c->endpoint.password_file;
@@ -97,13 +102,17 @@ static void read_password_file(struct cfg_loader *ld, const yaml_node_t *node, s
 	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		cfg_error(ld, node, "endpoint.password_file: cannot read %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		cfg_error(ld, node, "endpoint.password_file: %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > PASSWORD_MAX_BYTES) {
+		cfg_error(ld, node, "endpoint.password_file: %s is larger than %d bytes", path, PASSWORD_MAX_BYTES);
 		goto out;
 	}
 	while (got < (ssize_t)sizeof(buf) && (n = read(fd, buf + got, sizeof(buf) - (size_t)got)) > 0)
@@ -339,6 +348,28 @@ static void report_syntax(struct cfg_loader *ld, const yaml_parser_t *p)
 		cfg_error(ld, &at, "%s", problem);
 }
 
+/* fopen(path, "re") that cannot hang in open(): a FIFO without a writer in the configuration's place
+ * would otherwise stop a SIGHUP reload (and with it the agent) for good. Once open, reads block
+ * again, so that a pipe (`-c /dev/stdin`) is still read to its end. */
+static FILE *open_config(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int flags;
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 || !(f = fdopen(fd, "r"))) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	return f;
+}
+
 /* Parses the file's only document into doc. Returns 0, -EINVAL (reported), or another negative
  * errno when the file cannot be read (reported too). doc is only to be deleted on 0. */
 static int load_document(struct cfg_loader *ld, yaml_document_t *doc)
@@ -349,7 +380,7 @@ static int load_document(struct cfg_loader *ld, yaml_document_t *doc)
 	int r = 0;
 	FILE *f;
 
-	f = fopen(ld->path, "re");
+	f = open_config(ld->path);
 	if (!f || fstat(fileno(f), &st) < 0)
 		r = -errno;
 	else if (S_ISDIR(st.st_mode))

@@ -23,7 +23,7 @@ covbuild="${COV_BUILD_DIR:-$src/build-fuzz-cov}"
 seconds=600
 jobs=1
 coverage=0
-all="json json_fast regex logfmt csv config map pipeline plugin lines timefmt tzif checkpoint http deadletter"
+all="json json_fast regex logfmt csv config map pipeline plugin lines timefmt tzif checkpoint http deadletter status"
 
 while getopts t:j:ch opt; do
 	case $opt in

@@ -142,7 +142,8 @@ class Restarts(agentlib.AgentTestCase):
 
     def mount_tmpfs(self, path, size="64k"):
         os.mkdir(path)
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", path],
+        # mode: a fresh tmpfs is 1777, and the agent refuses a state directory others can write
+        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0750" % size, "tmpfs", path],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if p.returncode != 0:
             self.skipTest("cannot mount a tmpfs (needs root and mount permission): %s"

@@ -303,13 +303,13 @@ static void test_failed_save_keeps_old_file(void **state)
 	save_one(f->dir, "/var/log/a.log", 100);
 	before = read_text(f->path, NULL);
 	/* A directory where the temp file would go: the temp cannot be created (root is not stopped
-	 * by permissions, this stops everyone). */
+	 * by permissions, this stops everyone), and a directory is never removed to make room. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", f->path, (long)getpid());
 	assert_int_equal(mkdir(tmp, 0700), 0);
 	assert_int_equal(checkpoint_add(cp, &e), 0);
 	r = checkpoint_save(f->dir, cp, err, sizeof(err));
-	assert_int_equal(r, -EISDIR);
-	snprintf(expect, sizeof(expect), "cannot write checkpoint %s/checkpoint.json: %s", f->dir, strerror(EISDIR));
+	assert_int_equal(r, -EEXIST);
+	snprintf(expect, sizeof(expect), "cannot write checkpoint %s/checkpoint.json: %s", f->dir, strerror(EEXIST));
 	assert_string_equal(err, expect);
 	after = read_text(f->path, NULL);
 	assert_string_equal(after, before);
@@ -384,6 +384,27 @@ static void test_failed_rename_removes_temp(void **state)
 	assert_true(atomicfile_write(f->dir, CHECKPOINT_FILE, "{}", 2) < 0);
 	assert_int_equal(count_names(f->dir, ".tmp."), 0);
 	assert_int_equal(access(sub, F_OK), 0);
+}
+
+/* A symlink planted under the temporary's name (NAME.tmp.PID) is neither written through nor renamed
+ * into place: the file it points at keeps its bytes and the result is a regular file. */
+static void test_planted_temp_symlink_is_not_followed(void **state)
+{
+	struct fixture *f = *state;
+	char victim[256], tmp[256], *text;
+	struct stat st;
+
+	snprintf(victim, sizeof(victim), "%s/victim", f->dir);
+	write_text(victim, "precious\n", 9);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", f->path, (long)getpid());
+	assert_int_equal(symlink(victim, tmp), 0);
+	save_one(f->dir, "/var/log/a.log", 100);
+	text = read_text(victim, NULL);
+	assert_string_equal(text, "precious\n");
+	free(text);
+	assert_int_equal(lstat(f->path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(count_names(f->dir, ".tmp."), 0);
 }
 
 static void test_atomicfile_replaces(void **state)
@@ -482,6 +503,18 @@ static void test_damaged_files_are_moved_aside(void **state)
 		{ "{\"version\":1,\"files\":[\n" ENTRY_OK "\n]}\n]}\n", NULL },
 		{ "{\"version\":1,\"files\":[\n" ENTRY_OK ",\n" ENTRY_OK "\n}}\n",
 		  "invalid JSON on line 4: array value separator ',' expected" },
+		{ "{\"version\":1,\"files\":[{\"path\":\"/a\",\"fingerprint\":\"\",\"dev\":1,\"ino\":2,"
+		  "\"offset\":9223372036854775808,\"check\":\"\"}]}\n",
+		  "offset is out of range in files[0]" },
+		{ "{\"version\":1,\"files\":[{\"path\":\"/a\",\"fingerprint\":\"\",\"dev\":1,\"ino\":2,"
+		  "\"offset\":0,\"check\":\"\",\"size\":18446744073709551615}]}\n",
+		  "size is out of range in files[0]" },
+		{ "{\"version\":1,\"files\":[{\"path\":\"/a\",\"fingerprint\":\"\",\"dev\":1,\"ino\":2,"
+		  "\"offset\":0,\"check\":\"\",\"last_delivery\":9223372036854775807}]}\n",
+		  "last_delivery is not a time between 1970 and 9999 in files[0]" },
+		{ "{\"version\":1,\"files\":[{\"path\":\"/a\",\"fingerprint\":\"\",\"dev\":1,\"ino\":2,"
+		  "\"offset\":0,\"check\":\"\",\"updated\":-1}]}\n",
+		  "updated is not a time between 1970 and 9999 in files[0]" },
 		{ "", "empty file" },
 	};
 	struct fixture *f = *state;
@@ -489,6 +522,50 @@ static void test_damaged_files_are_moved_aside(void **state)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_damaged(f, cases[i].text, strlen(cases[i].text), cases[i].reason);
+}
+
+struct seen {
+	size_t n;
+	char paths[4][32];
+	char damage[4][128];
+};
+
+static int seen_entry(void *data, size_t idx, const struct checkpoint_entry *e, const char *damage)
+{
+	struct seen *s = data;
+
+	assert_int_equal(idx, s->n);
+	assert_true(s->n < 4);
+	snprintf(s->paths[s->n], sizeof(s->paths[0]), "%s", e->path ? e->path : "(none)");
+	snprintf(s->damage[s->n], sizeof(s->damage[0]), "%s", damage ? damage : "");
+	s->n++;
+	return 0;
+}
+
+/* The reader for `status` applies the loader's checks entry by entry and goes on after a damaged one. */
+static void test_parse_each_goes_on_after_a_damaged_entry(void **state)
+{
+	static const char text[] =
+		"{\"version\":1,\"files\":[" ENTRY_OK ",{\"path\":\"/b\",\"fingerprint\":\"\",\"dev\":1,"
+		"\"ino\":2,\"offset\":-1,\"check\":\"\"},7,{\"path\":\"/d\\udcff\",\"fingerprint\":\"\","
+		"\"dev\":1,\"ino\":2,\"offset\":0,\"check\":\"\"}]}";
+	struct seen s = { 0 };
+	char why[256] = "";
+
+	(void)state;
+	assert_int_equal(checkpoint_parse_each(text, strlen(text), seen_entry, &s, why, sizeof(why)), 0);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.paths[0], "/a");
+	assert_string_equal(s.damage[0], "");
+	assert_string_equal(s.paths[1], "/b");
+	assert_string_equal(s.damage[1], "offset is negative in files[1]");
+	assert_string_equal(s.paths[2], "(none)");
+	assert_string_equal(s.damage[2], "files[2] is not an object");
+	assert_string_equal(s.paths[3], "/d\xff");
+	assert_string_equal(s.damage[3], "");
+	assert_int_equal(checkpoint_parse_each("[]", 2, seen_entry, &s, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "the top level is not an object");
+	assert_int_equal(s.n, 4);
 }
 
 static void test_garbage_bytes_are_moved_aside(void **state)
@@ -594,6 +671,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full_keeps_old_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_rename_removes_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomicfile_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_planted_temp_symlink_is_not_followed, setup, teardown),
+		cmocka_unit_test(test_parse_each_goes_on_after_a_damaged_entry),
 		cmocka_unit_test_setup_teardown(test_damaged_files_are_moved_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_bytes_are_moved_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_earlier_damaged_copy_is_kept, setup, teardown),
