@@ -29,7 +29,7 @@ static int open_file(int dirfd, int *ret_fd, uint64_t *ret_size)
 	struct stat st;
 	int fd;
 
-	fd = openat(dirfd, DEADLETTER_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	fd = openat(dirfd, DEADLETTER_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {

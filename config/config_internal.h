@@ -115,7 +115,8 @@ const char *cfg_kind(const yaml_node_t *node);
 const char *cfg_scalar(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
 		       const char *what);
 char *cfg_strdup(struct cfg_loader *ld, const char *s);
-/* Adds one to a growing array of elem-size items; returns the new item (zeroed) or NULL on OOM. */
+/* Adds one to a growing array of elem-size items; returns the new item (zeroed) or NULL on OOM. The
+ * array must only ever grow through cfg_grow (its capacity is the next power of two of *n). */
 void *cfg_grow(struct cfg_loader *ld, void *arrayp, size_t *n, size_t elem);
 /* The value node of the key named key in keys, from an apply's nodes array. */
 yaml_node_t *cfg_find(const struct cfg_key *keys, yaml_node_t *const *nodes, const char *key);

@@ -193,12 +193,17 @@ void *cfg_grow(struct cfg_loader *ld, void *arrayp, size_t *n, size_t elem)
 
 	/* arrayp is a T **; copying the pointer through memcpy avoids type-punning it */
 	memcpy(&old, arrayp, sizeof(old));
-	v = realloc(old, (*n + 1) * elem);
-	if (!v) {
-		ld->oom = true;
-		return NULL;
+	v = old;
+	/* the capacity doubles (it is the next power of two of *n, which only cfg_grow increases), so
+	 * a list of 100,000 names is not copied 100,000 times */
+	if (*n == 0 || (*n & (*n - 1)) == 0) {
+		v = reallocarray(old, *n ? *n * 2 : 1, elem);
+		if (!v) {
+			ld->oom = true;
+			return NULL;
+		}
+		memcpy(arrayp, &v, sizeof(v));
 	}
-	memcpy(arrayp, &v, sizeof(v));
 	memset((char *)v + *n * elem, 0, elem);
 	return (char *)v + (*n)++ * elem;
 }
