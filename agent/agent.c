@@ -40,6 +40,7 @@ struct agent {
 	struct config *cfg;
 	char *config_path;
 	bool once;
+	struct agent_opts opts;
 	struct loop *loop;
 	struct tail *tail;
 	struct ledger *ledger;
@@ -184,8 +185,8 @@ static void agent_submit(struct agent *a)
 static void agent_reject_line(struct agent *a, const struct mapjob_item *it, const struct batch_line *l,
 			      const char *reason)
 {
-	if (agent_deadletter(a, it->f->led, l, it->full, reason, 0, NULL, 0) == 0)
-		ledger_skip(it->f->led, it->end);
+	if (agent_deadletter(a, it->led, l, it->full, reason, 0, NULL, 0) == 0)
+		ledger_skip(it->led, it->end);
 }
 
 /* Adds one mapped event to the current batch; one that does not fit starts the next batch. */
@@ -204,7 +205,7 @@ static void agent_add_event(struct agent *a, const struct mapjob_item *it, const
 		xalloc_die(it->out_len + it->len);
 	if (r == 0) {
 		a->st.events_built++;
-		ledger_mark(it->f->led, a->cur_lb, it->end);
+		ledger_mark(it->led, a->cur_lb, it->end);
 		if (b->n >= a->cfg->batch.max_events)
 			agent_submit(a);
 		return;
@@ -218,15 +219,15 @@ static void agent_add_event(struct agent *a, const struct mapjob_item *it, const
 /* One line's outcome, in file order: into a batch, counted as skipped, or dead-lettered. */
 static void agent_take(struct agent *a, const struct mapjob_item *it)
 {
-	struct batch_line l = {it->line, it->len, it->offset, it->end, it->f->led};
+	struct batch_line l = {it->line, it->len, it->offset, it->end, it->led};
 	char reason[512];
 
 	a->st.lines_read++;
 	a->st.bytes_read += it->end - it->offset;
-	if (ledger_rejected(it->f->led, it->offset)) {
+	if (ledger_rejected(it->led, it->offset)) {
 		/* read again after a restart: its dead-letter record was written before */
 		a->st.skipped_seen++;
-		ledger_skip(it->f->led, it->end);
+		ledger_skip(it->led, it->end);
 		return;
 	}
 	switch (it->code) {
@@ -236,7 +237,7 @@ static void agent_take(struct agent *a, const struct mapjob_item *it)
 	case MAP_SKIP:
 		a->st.skipped_match++;
 		a->st.skipped[it->skip]++;
-		ledger_skip(it->f->led, it->end);
+		ledger_skip(it->led, it->end);
 		return;
 	case MAPJOB_LONG:
 		snprintf(reason, sizeof(reason), "line longer than max_line_bytes (%llu bytes)",
@@ -278,12 +279,11 @@ static size_t agent_job_limit(const struct agent *a)
 	return (pending < slots ? slots - pending : 1) * a->cfg->batch.max_events;
 }
 
-static int agent_line(void *data, struct tail_file *f, const char *line, size_t len, uint64_t full,
-		      uint64_t offset, uint64_t end)
+static int agent_line(void *data, const struct tail_line *l)
 {
 	struct agent *a = data;
 
-	mapjob_add(a->job, f, line, len, full, offset, end);
+	mapjob_add(a->job, l);
 	return mapjob_count(a->job) >= agent_job_limit(a) ? LINES_STOP : 0;
 }
 
@@ -493,7 +493,7 @@ static void agent_sender_opts(const struct config *c, struct sender_opts *o)
 	};
 }
 
-static unsigned agent_threads(void);
+static unsigned agent_threads(const struct agent *a);
 
 /* Retired configurations stay alive while files of removed inputs still point into them. */
 static void agent_drop_old_configs(struct agent *a, bool all)
@@ -543,7 +543,7 @@ static void agent_reload(struct agent *a)
 		config_free(c);
 		return;
 	}
-	if (mapjob_new(c, agent_threads(), &job, err, sizeof(err)) < 0) {
+	if (mapjob_new(c, agent_threads(a), &job, err, sizeof(err)) < 0) {
 		log_errorx("config", "reload refused: %s", err);
 		config_free(c);
 		return;
@@ -668,12 +668,11 @@ static void agent_once_check(struct agent *a)
 	a->state = AGENT_FINISHING;
 }
 
-/* Finished lines move the checkpoint; files of removed inputs leave once nothing of theirs is out. */
+/* Finished lines move the checkpoint; configurations replaced by reloads go once unused. */
 static void agent_advance(struct agent *a)
 {
 	if (ledger_advance(a->ledger))
 		a->ckpt_dirty = true;
-	tail_sweep(a->tail);
 	agent_drop_old_configs(a, false);
 }
 
@@ -714,6 +713,9 @@ static void agent_turn(struct loop *l, void *data)
 {
 	struct agent *a = data;
 
+	/* what the watches saw: new, renamed, rotated, finished and retired files */
+	if (tail_process(a->tail))
+		a->ckpt_dirty = true;
 	agent_note_new_files(a);
 	if (a->state == AGENT_RUNNING)
 		agent_read(a);
@@ -755,16 +757,14 @@ static int agent_open_state(struct agent *a, struct checkpoint **ret_cp)
 	return r;
 }
 
-/* Mapping runs on every core, up to 4 (more buys little: the sender and the reads stay on one).
- * ONSIDE_TEST_MAP_THREADS=N (tests) sets the extra threads whatever the machine has. */
-static unsigned agent_threads(void)
+/* Mapping runs on every core, up to 4 (more buys little: the sender and the reads stay on one),
+ * unless the options say how many (tests). */
+static unsigned agent_threads(const struct agent *a)
 {
-	const char *t = getenv("ONSIDE_TEST_MAP_THREADS");
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (t && *t >= '0' && *t <= '8' && !t[1])
-		return (unsigned)(*t - '0');
-
+	if (a->opts.map_threads >= 0)
+		return (unsigned)a->opts.map_threads;
 	return n <= 1 ? 0 : n >= 4 ? 3 : (unsigned)n - 1;
 }
 
@@ -775,7 +775,7 @@ static int agent_build(struct agent *a)
 	struct tail_cbs tc = {agent_line, agent_wake, a};
 	char err[512];
 
-	if (mapjob_new(a->cfg, agent_threads(), &a->job, err, sizeof(err)) < 0) {
+	if (mapjob_new(a->cfg, agent_threads(a), &a->job, err, sizeof(err)) < 0) {
 		log_errorx("agent", "%s", err);
 		return -EINVAL;
 	}
@@ -784,11 +784,11 @@ static int agent_build(struct agent *a)
 	if (!a->loop || !(a->sender = sender_new(a->loop, &so, &sc)))
 		return -ENOMEM;
 	a->ledger = ledger_new();
-	a->tail = tail_new(a->loop, a->cfg, &tc, a->ledger);
+	a->tail = tail_new(a->loop, a->cfg, &tc, a->ledger, &a->opts.tail);
 	return 0;
 }
 
-int agent_new(struct config *cfg, const char *config_path, bool once, struct agent **ret)
+int agent_new(struct config *cfg, const char *config_path, const struct agent_opts *opts, struct agent **ret)
 {
 	struct agent *a = calloc(1, sizeof(*a));
 	struct checkpoint *cp = NULL;
@@ -799,12 +799,13 @@ int agent_new(struct config *cfg, const char *config_path, bool once, struct age
 		return -ENOMEM;
 	}
 	a->cfg = cfg;
-	a->once = once;
+	a->opts = *opts;
+	a->once = opts->once;
 	a->sigfd = -1;
 	a->state = AGENT_RUNNING;
 	a->config_path = strdup(config_path);
 	if (!a->config_path || (r = agent_build(a)) < 0 || (r = agent_open_state(a, &cp)) < 0 ||
-	    (r = agent_signals(a)) < 0 || (r = tail_start(a->tail, cp, once)) < 0) {
+	    (r = agent_signals(a)) < 0 || (r = tail_start(a->tail, cp, a->once)) < 0) {
 		checkpoint_free(cp);
 		agent_free(a);
 		return r < 0 ? r : -ENOMEM;
@@ -838,7 +839,7 @@ int agent_run(struct agent *a)
 	}
 	/* whatever was acknowledged is recorded, whatever was not will be read again */
 	ledger_advance(a->ledger);
-	tail_sweep(a->tail);
+	tail_process(a->tail);
 	agent_save_checkpoint(a);
 	agent_write_metrics(a);
 	agent_log_summary(a);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "tail.h"
 #include "map.h"
 
 struct agent_stats {
@@ -23,10 +24,17 @@ struct agent_stats {
 	uint64_t batches;
 };
 
+/* How to run, besides the configuration. */
+struct agent_opts {
+	bool once;            /* run --once */
+	int map_threads;      /* mapping threads besides the loop's: -1 = by the number of cores */
+	struct tail_opts tail;
+};
+
 struct agent;
 
 /* Takes ownership of cfg. Returns 0 or a negative errno (logged). */
-int agent_new(struct config *cfg, const char *config_path, bool once, struct agent **ret);
+int agent_new(struct config *cfg, const char *config_path, const struct agent_opts *opts, struct agent **ret);
 /* Runs until stopped (signal) or, with once, until everything read is delivered. Returns the exit
  * code. */
 int agent_run(struct agent *a);

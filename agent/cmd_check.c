@@ -19,7 +19,7 @@
 #include "lines.h"
 #include "map.h"
 #include "parser.h"
-#include "tail_int.h" /* tail_excluded: which matches an input's `exclude` leaves out */
+#include "tail.h" /* tail_excluded: which matches an input's `exclude` leaves out */
 #include "template.h"
 
 #define SAMPLE_CHUNK (1u << 16)

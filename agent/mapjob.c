@@ -1,3 +1,4 @@
+/* Mapping lines to events on every core (see mapjob.h). */
 #include "mapjob.h"
 
 #include <errno.h>
@@ -11,9 +12,10 @@
 #include "xalloc.h"
 
 struct jline {
-	struct tail_file *f;
-	/* f's identity as it was when the line was read: a truncation found later in the same pass
-	 * gives f new ones, while the old ones go on in the record of its old content */
+	struct ledger_stream *led;
+	size_t input;
+	/* the file's identity as it was when the line was read: a truncation gives the file new ones,
+	 * while the old ones go on with its old content */
 	struct eventid_file *idf;
 	const char *first_line;
 	size_t first_len;
@@ -112,8 +114,7 @@ void mapjob_free(struct mapjob *j)
 	free(j);
 }
 
-void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
-		uint64_t offset, uint64_t end)
+void mapjob_add(struct mapjob *j, const struct tail_line *l)
 {
 	size_t at = j->data.len;
 
@@ -122,11 +123,12 @@ void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t 
 		j->lines = xreallocarray(j->lines, j->cap, sizeof(*j->lines));
 	}
 	/* the job's buffer has no cap: only memory can refuse (lines are at most max_line_bytes) */
-	if (buf_append(&j->data, line, len) < 0)
-		xalloc_die(len);
-	j->lines[j->n++] = (struct jline){.f = f, .idf = f->idf, .first_line = f->first_line,
-					  .first_len = f->first_len, .full = full, .offset = offset,
-					  .end = end, .line_off = at, .line_len = len};
+	if (buf_append(&j->data, l->line, l->len) < 0)
+		xalloc_die(l->len);
+	j->lines[j->n++] = (struct jline){.led = l->led, .input = l->input, .idf = l->idf,
+					  .first_line = l->first_line, .first_len = l->first_len,
+					  .full = l->full, .offset = l->offset, .end = l->end, .line_off = at,
+					  .line_len = l->len};
 }
 
 size_t mapjob_count(const struct mapjob *j) { return j->n; }
@@ -136,7 +138,7 @@ static void mapjob_one(struct mapjob *j, struct worker *w, unsigned who, struct 
 {
 	const char *line = j->data.data + l->line_off;
 	struct line_src src = {line, l->line_len, l->offset, l->idf, l->first_line, l->first_len};
-	struct mapper *m = w->mappers[l->f->input];
+	struct mapper *m = w->mappers[l->input];
 	size_t at = w->out.len;
 	int r;
 
@@ -179,12 +181,11 @@ void mapjob_run(struct mapjob *j)
 void mapjob_get(const struct mapjob *j, size_t i, struct mapjob_item *ret)
 {
 	const struct jline *l = &j->lines[i];
-
 	const struct buf *out = &j->w[l->who].out;
 
 	/* a buffer nothing was written to has no data yet (and NULL + 0 is not a pointer) */
 	*ret = (struct mapjob_item){
-		.f = l->f,
+		.led = l->led,
 		.line = j->data.data ? j->data.data + l->line_off : "",
 		.len = l->line_len,
 		.full = l->full,

@@ -15,7 +15,7 @@
 #define MAPJOB_LONG 100 /* longer than max_line_bytes: not mapped */
 
 struct mapjob_item {
-	struct tail_file *f;
+	struct ledger_stream *led; /* its file's delivery state */
 	const char *line; /* the line (at most max_line_bytes of it) */
 	size_t len;
 	uint64_t full;   /* its full length */
@@ -33,10 +33,9 @@ struct mapjob;
  * negative errno with a message. */
 int mapjob_new(const struct config *cfg, unsigned threads, struct mapjob **ret, char *err, size_t errlen);
 void mapjob_free(struct mapjob *j);
-/* Adds a copy of one line, with f's identity and first line as they are now (they must stay alive
- * until the job is reset). Out of memory aborts (see xalloc.h). */
-void mapjob_add(struct mapjob *j, struct tail_file *f, const char *line, size_t len, uint64_t full,
-		uint64_t offset, uint64_t end);
+/* Adds a copy of one line, with its file's id state and first line as they are now (they must stay
+ * alive until the job is reset). Out of memory aborts (see xalloc.h). */
+void mapjob_add(struct mapjob *j, const struct tail_line *l);
 size_t mapjob_count(const struct mapjob *j);
 /* Maps every line added since the last reset. */
 void mapjob_run(struct mapjob *j);

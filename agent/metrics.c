@@ -100,12 +100,13 @@ static int metrics_lag(struct buf *o, struct tail *t)
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < nf; i++) {
-		const struct tail_file *f = tail_file_at(t, i);
+		struct tail_file_info f;
 
-		if (f->fd < 0)
+		tail_file_info(t, i, &f);
+		if (!f.open)
 			continue;
-		v[n].path = f->path;
-		v[n++].bytes = f->size > ledger_committed(f->led) ? f->size - ledger_committed(f->led) : 0;
+		v[n].path = f.path;
+		v[n++].bytes = f.size > f.committed ? f.size - f.committed : 0;
 	}
 	qsort(v, n, sizeof(*v), lag_cmp);
 	buf_init(&tmp, 0);

@@ -1,18 +1,15 @@
-/* The set of followed files: opening, closing and reopening descriptors under a bound, rotation and
- * truncation, reading into lines. Watches live in tail_watch.c, identity and checkpoint entries in
- * tail_ckpt.c; how far each file's lines are delivered is the ledger's (ledger.c). */
+/* The tailer's public face (see tail.h) and the top of its files (tail_int.h): starting, the turn's
+ * tail_process (acting on what the watches recorded) and tail_read (reading ready files into lines),
+ * run --once's end of files, reloads, and what the agent, the metrics and the checkpoint see of the
+ * files. */
 #include "tail_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "firstline.h"
@@ -20,405 +17,6 @@
 #include "xalloc.h"
 
 #define TAIL_CHUNK (256u << 10) /* one read; large enough that syscalls cost nothing per line */
-
-void tail_file_free(struct tail_file *f)
-{
-	if (!f)
-		return;
-	if (f->fd >= 0)
-		close(f->fd);
-	lines_free(&f->ls);
-	eventid_file_free(f->idf);
-	free(f->first_line);
-	ledger_close(f->led); /* it lives on while batches hold its lines */
-	free(f->path);
-	free(f);
-}
-
-/* ---- descriptors ---- */
-
-struct tail_file *tail_by_ino(struct tail *t, dev_t dev, ino_t ino)
-{
-	for (size_t i = 0; i < t->n; i++)
-		if (t->files[i]->dev == dev && t->files[i]->ino == ino)
-			return t->files[i];
-	return NULL;
-}
-
-/* Closes f's descriptor; f keeps its place and its watch. The check hash of its committed offset is
- * taken first, while the bytes are at hand. */
-void tail_close_fd(struct tail *t, struct tail_file *f)
-{
-	uint64_t committed = ledger_committed(f->led);
-
-	if (f->fd < 0)
-		return;
-	if (committed > 0 && f->check_offset != committed && tail_check_hash(f->fd, committed, f->check) == 0)
-		f->check_offset = committed;
-	close(f->fd);
-	f->fd = -1;
-	t->nopen--;
-}
-
-/* Keeps the open descriptors under max_open by closing the least recently used followed file (not
- * a rotated one: it may have no name left to reopen it by). Files read to their end go first. */
-static void tail_make_room(struct tail *t)
-{
-	struct tail_file *victim = NULL;
-
-	if (t->nopen < t->max_open)
-		return;
-	for (size_t i = 0; i < t->n; i++) {
-		struct tail_file *f = t->files[i];
-		if (f->fd < 0 || f->rotated)
-			continue;
-		if (!victim || (victim->ready && !f->ready) ||
-		    (victim->ready == f->ready && f->last_use_ms < victim->last_use_ms))
-			victim = f;
-	}
-	if (victim) {
-		log_debug("tail", "%s: closing its descriptor (%zu open, the bound)", victim->path, t->nopen);
-		tail_close_fd(t, victim);
-	}
-}
-
-/* The bytes just before ls.offset, as read: tail_verify compares them with the file. */
-static void tail_remember(struct tail_file *f, const char *p, size_t n)
-{
-	size_t keep = sizeof(f->tailb), old;
-
-	if (n >= keep) {
-		memcpy(f->tailb, p + n - keep, keep);
-		f->tailn = (unsigned)keep;
-		return;
-	}
-	old = f->tailn + n > keep ? keep - n : f->tailn;
-	memmove(f->tailb, f->tailb + f->tailn - old, old);
-	memcpy(f->tailb + old, p, n);
-	f->tailn = (unsigned)(old + n);
-}
-
-static void tail_load_tail(struct tail_file *f)
-{
-	size_t want = f->ls.offset < sizeof(f->tailb) ? (size_t)f->ls.offset : sizeof(f->tailb);
-	ssize_t n = pread(f->fd, f->tailb, want, (off_t)(f->ls.offset - want));
-
-	f->tailn = n == (ssize_t)want ? (unsigned)want : 0;
-}
-
-/* Reopens a file whose descriptor was closed: at its path if the same inode is still there, else
- * under a new name in the same directory. The caller reads it with verify set, which catches a
- * truncation or a rewrite in the meantime. */
-int tail_reopen(struct tail *t, struct tail_file *f)
-{
-	struct stat st;
-	char *path = NULL;
-	int fd;
-
-	tail_make_room(t);
-	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_dev != f->dev || st.st_ino != f->ino)) {
-		close(fd);
-		fd = -1;
-	}
-	if (fd < 0 && (fd = tail_find_in_dir(f->path, f->dev, f->ino, &path)) < 0)
-		return fd;
-	f->fd = fd;
-	f->verify = true;
-	t->nopen++;
-	if (path) {
-		log_info("tail", "%s: found again as %s", f->path, path);
-		tail_renamed(t, f, path);
-		free(path);
-	}
-	return 0;
-}
-
-/* ---- the set of files ---- */
-
-void tail_push(struct tail *t, struct tail_file *f)
-{
-	if (t->n == t->cap) {
-		t->cap = t->cap ? t->cap * 2 : 16;
-		t->files = xreallocarray(t->files, t->cap, sizeof(*t->files));
-	}
-	t->files[t->n++] = f;
-}
-
-void tail_remove(struct tail *t, size_t i)
-{
-	struct tail_file *f = t->files[i];
-
-	tail_unwatch_file(t, f);
-	if (f->fd >= 0)
-		t->nopen--;
-	if (t->cur == f)
-		t->cur = NULL;
-	tail_file_free(f);
-	memmove(&t->files[i], &t->files[i + 1], (t->n - i - 1) * sizeof(t->files[0]));
-	t->n--;
-}
-
-struct tail_file *tail_file_new(struct tail *t, const char *path, size_t input, int fd,
-				       const struct stat *st, uint64_t offset, struct ledger_stream *led)
-{
-	struct tail_file *f = xcalloc(1, sizeof(*f));
-
-	f->path = xstrdup(path);
-	f->led = led;
-	f->fd = fd;
-	f->wd = -1;
-	f->input = input;
-	f->in = &t->cfg->inputs[input];
-	f->dev = st->st_dev;
-	f->ino = st->st_ino;
-	f->size = (uint64_t)st->st_size;
-	f->stop_at = t->once ? (uint64_t)st->st_size : UINT64_MAX;
-	f->ready = true;
-	f->verify = true;
-	f->last_change_ms = f->last_use_ms = loop_now_ms();
-	f->check_offset = UINT64_MAX;
-	lines_init(&f->ls, offset, t->cfg->inputs[input].max_line_bytes);
-	tail_load_tail(f);
-	return f;
-}
-
-/* A file of an input that a reload removed is matched by another input (a renamed input, or globs
- * moved to another one): it is followed on, under that input, from where it is. Its lines from now on
- * get ids with the new input's name, as they would after a restart. */
-static void tail_adopt(struct tail *t, struct tail_file *f, size_t input)
-{
-	f->retired = false;
-	f->input = input;
-	f->in = &t->cfg->inputs[input];
-	f->ready = true;
-	eventid_file_free(f->idf);
-	f->idf = NULL; /* made again, with the new input's name, at the next line */
-	ledger_rename(f->led, f->in->name, f->path);
-	log_info("tail", "%s: followed on by input %s from offset %llu", f->path, f->in->name,
-		 (unsigned long long)f->ls.offset);
-}
-
-/* Opens path as a new followed file. TAIL_OPEN_INITIAL: found at start (start_at applies);
- * TAIL_OPEN_ROTATED: found under a rotated name, to be read to its end and closed. */
-int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flags)
-{
-	struct ledger_stream *led;
-	struct tail_file *f = NULL;
-	struct stat st;
-	uint64_t offset;
-	int fd, r;
-
-	tail_make_room(t);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = -errno;
-		if (r != -ENOENT)
-			log_warn("tail", "cannot open %s", path);
-		return r;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (f = tail_by_ino(t, st.st_dev, st.st_ino))) {
-		close(fd);
-		if (f && f->retired)
-			tail_adopt(t, f, input);
-		return 0;
-	}
-	led = tail_resume(t, fd, &st, path, flags & TAIL_OPEN_INITIAL, input, &offset);
-	f = tail_file_new(t, path, input, fd, &st, offset, led);
-	tail_push(t, f);
-	t->nopen++;
-	t->added = true;
-	if (!t->once)
-		tail_watch_file(t, f);
-	if (flags & TAIL_OPEN_ROTATED)
-		tail_set_rotated(t, f, "found under a rotated name");
-	log_info("tail", "following %s (input %s) from offset %llu", path, t->cfg->inputs[input].name,
-		 (unsigned long long)offset);
-	return 0;
-}
-
-bool tail_excluded(const struct config_input *in, const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	for (size_t i = 0; i < in->nexclude; i++)
-		if (fnmatch(in->exclude[i], path, FNM_PATHNAME) == 0 || fnmatch(in->exclude[i], base, 0) == 0)
-			return true;
-	return false;
-}
-
-/* Which input a path belongs to, or -1. */
-ssize_t tail_match(struct tail *t, const char *path)
-{
-	for (size_t i = 0; i < t->cfg->ninputs; i++) {
-		const struct config_input *in = &t->cfg->inputs[i];
-		for (size_t k = 0; k < in->npaths; k++)
-			if (fnmatch(in->paths[k], path, FNM_PATHNAME) == 0 && !tail_excluded(in, path))
-				return (ssize_t)i;
-	}
-	return -1;
-}
-
-/* ---- rotation ---- */
-
-static int64_t tail_rotate_timer(struct loop *l, void *data);
-
-/* Past TAIL_MAX_ROTATED open rotated files, the one quiet for longest is closed early: its entry goes
- * to the checkpoint (a restart finds it in its directory); its lines in flight stay in the ledger
- * until their batches are resolved. */
-static void tail_rotated_bound(struct tail *t, struct tail_file *f)
-{
-	struct tail_file *victim = NULL;
-	size_t open = 0, vi = 0;
-
-	for (size_t i = 0; i < t->n; i++) {
-		struct tail_file *g = t->files[i];
-		if (!g->rotated)
-			continue;
-		open++;
-		if (g != f && (!victim || g->last_change_ms < victim->last_change_ms)) {
-			victim = g;
-			vi = i;
-		}
-	}
-	if (open <= TAIL_MAX_ROTATED || !victim)
-		return;
-	log_warnx("tail", "more than %d rotated files open: closing %s at offset %llu of %llu before "
-		  "rotate_wait has passed (the rest is read after a restart if it is still in its directory)",
-		  TAIL_MAX_ROTATED, victim->path, (unsigned long long)victim->ls.offset,
-		  (unsigned long long)victim->size);
-	tail_keep(t, victim, false);
-	tail_remove(t, vi);
-}
-
-void tail_set_rotated(struct tail *t, struct tail_file *f, const char *why)
-{
-	if (f->rotated)
-		return;
-	f->rotated = true;
-	f->ready = true; /* its unread tail is still readable through the open descriptor */
-	f->last_change_ms = loop_now_ms();
-	if (f->fd < 0)
-		tail_reopen(t, f);
-	log_info("tail", "%s: %s; reading it to its end", f->path, why);
-	tail_rotated_bound(t, f);
-	if (!t->rotate_timer && !t->once)
-		t->rotate_timer = loop_add_timer(t->loop, (int64_t)f->in->rotate_wait_ms,
-						 tail_rotate_timer, t);
-}
-
-/* f was found under another name: a name that no input matches means it was rotated away; a
- * matching one means it is followed on under that name. */
-void tail_renamed(struct tail *t, struct tail_file *f, const char *path)
-{
-	bool matches = tail_match(t, path) >= 0;
-	char *p;
-
-	f->ready = true;
-	if (strcmp(f->path, path) == 0 || !(p = strdup(path)))
-		return;
-	free(f->path);
-	f->path = p;
-	ledger_rename(f->led, f->in->name, p);
-	if (!matches)
-		tail_set_rotated(t, f, "renamed away");
-	else if (f->rotated)
-		f->rotated = false;
-}
-
-/* A rotated file is closed once read to its end, delivered, and quiet for rotate_wait. */
-static bool tail_finished(const struct tail *t, const struct tail_file *f, uint64_t now)
-{
-	uint64_t wait = f->in->rotate_wait_ms;
-
-	return f->rotated && !f->ready && !ledger_busy(f->led) && ledger_committed(f->led) >= f->ls.offset &&
-	       now - f->last_change_ms >= wait;
-}
-
-static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full, uint64_t offset,
-			uint64_t end);
-
-/* The writer of a rotated file has moved on: a final line without LF will never get one, so it is
- * handed out as it is rather than dropped. */
-static void tail_flush_rotated(struct tail *t, struct tail_file *f, uint64_t now)
-{
-	if (f->fd < 0 || f->ready || !lines_pending(&f->ls) ||
-	    now - f->last_change_ms < f->in->rotate_wait_ms)
-		return;
-	t->cur = f;
-	lines_flush(&f->ls, tail_line_cb, t);
-	t->cur = NULL;
-}
-
-static int64_t tail_rotate_timer(struct loop *l, void *data)
-{
-	struct tail *t = data;
-	uint64_t now = loop_now_ms(), next = 0;
-	bool any = false;
-
-	(void)l;
-	for (size_t i = 0; i < t->n;) {
-		struct tail_file *f = t->files[i];
-		uint64_t wait = f->in->rotate_wait_ms, due;
-		if (!f->rotated) {
-			i++;
-			continue;
-		}
-		tail_flush_rotated(t, f, now);
-		if (tail_finished(t, f, now)) {
-			log_info("tail", "%s: rotated file done, closing it", f->path);
-			tail_keep(t, f, true);
-			tail_remove(t, i);
-			continue;
-		}
-		due = now - f->last_change_ms >= wait ? 1000 : wait - (now - f->last_change_ms);
-		next = !any || due < next ? due : next;
-		any = true;
-		i++;
-	}
-	if (!any) {
-		t->rotate_timer = 0;
-		return LOOP_TIMER_STOP;
-	}
-	return (int64_t)(next < 100 ? 100 : next);
-}
-
-/* A path we follow may now name another file (rename-and-create, symlink switch, delete and
- * recreate); a new path may match an input. */
-void tail_consider(struct tail *t, const char *path)
-{
-	ssize_t in = tail_match(t, path);
-	struct tail_file *same;
-	struct stat st;
-
-	if (in < 0 || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return;
-	same = tail_by_ino(t, st.st_dev, st.st_ino);
-	if (same) {
-		if (strcmp(same->path, path) != 0 && same->rotated)
-			tail_renamed(t, same, path);
-		same->ready = true;
-		return;
-	}
-	for (size_t i = 0; i < t->n; i++)
-		if (!t->files[i]->rotated && strcmp(t->files[i]->path, path) == 0)
-			tail_set_rotated(t, t->files[i], "replaced by a new file");
-	tail_open_path(t, path, (size_t)in, 0);
-}
-
-/* The file at f's path is no longer f (an event was missed, or there are none: poll, overflow). */
-void tail_check_path(struct tail *t, struct tail_file *f)
-{
-	struct stat st;
-
-	if (f->rotated)
-		return;
-	if (stat(f->path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
-		return;
-	tail_set_rotated(t, f, "no longer at its path");
-	tail_consider(t, f->path);
-}
 
 /* ---- life cycle ---- */
 
@@ -432,10 +30,10 @@ static size_t tail_fd_bound(void)
 	return rl.rlim_cur / 2 < 16 ? 16 : (size_t)(rl.rlim_cur / 2);
 }
 
-struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs, struct ledger *led)
+struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs, struct ledger *led,
+		      const struct tail_opts *opts)
 {
 	struct tail *t = xcalloc(1, sizeof(*t));
-	const char *idle = getenv("ONSIDE_TEST_IDLE_CLOSE_MS");
 
 	t->ledger = led;
 	t->loop = l;
@@ -443,10 +41,8 @@ struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tai
 	t->cbs = *cbs;
 	t->ifd = -1;
 	t->max_open = tail_fd_bound();
-	/* Test knobs (tests/integration/test_many_files.py): a shorter idle timeout, and no inotify so
-	 * that the stat-poll path runs on a filesystem that has inotify. Both unset in production. */
-	t->idle_ms = idle && *idle ? strtoull(idle, NULL, 10) : TAIL_IDLE_CLOSE_MS;
-	t->no_inotify = getenv("ONSIDE_TEST_NO_INOTIFY") && strcmp(getenv("ONSIDE_TEST_NO_INOTIFY"), "1") == 0;
+	t->idle_ms = opts && opts->idle_close_ms ? opts->idle_close_ms : TAIL_IDLE_CLOSE_MS;
+	t->no_inotify = opts && opts->no_inotify;
 	t->chunk = xmalloc(TAIL_CHUNK);
 	return t;
 }
@@ -456,28 +52,13 @@ void tail_free(struct tail *t)
 	if (!t)
 		return;
 	while (t->n)
-		tail_remove(t, t->n - 1);
+		tail_drop(t, t->files[t->n - 1]);
 	tail_watch_free(t);
-	if (t->rotate_timer)
-		loop_del_timer(t->loop, t->rotate_timer);
-	checkpoint_free(t->kept);
+	tail_kept_free(t);
 	free(t->files);
+	free(t->by_ino);
 	free(t->chunk);
 	free(t);
-}
-
-void tail_each_match(struct tail *t, size_t i, void (*fn)(struct tail *t, size_t i, const char *path))
-{
-	const struct config_input *in = &t->cfg->inputs[i];
-
-	for (size_t k = 0; k < in->npaths; k++) {
-		glob_t g;
-		if (glob(in->paths[k], 0, NULL, &g) != 0)
-			continue;
-		for (size_t j = 0; j < g.gl_pathc; j++)
-			fn(t, i, g.gl_pathv[j]);
-		globfree(&g);
-	}
 }
 
 static void tail_open_initial(struct tail *t, size_t i, const char *path)
@@ -497,23 +78,139 @@ int tail_start(struct tail *t, const struct checkpoint *cp, bool once)
 	int r;
 
 	t->once = once;
-	if ((r = tail_copy_checkpoint(t, cp)) < 0)
+	if ((r = tail_kept_init(t, cp)) < 0)
 		return r;
 	if (!once && (r = tail_watch_start(t)) < 0)
 		return r;
 	for (size_t i = 0; i < t->cfg->ninputs; i++)
 		tail_open_input(t, i);
 	tail_find_moved(t);
+	t->changed = false;
 	return 0;
+}
+
+/* ---- the turn: acting on what the watches saw ---- */
+
+static void tail_consider_match(struct tail *t, size_t i, const char *path)
+{
+	(void)i; /* tail_consider finds the input (and the exclusions) itself */
+	tail_consider(t, path);
+}
+
+/* Files deleted or renamed; with everything, after lost events. */
+static void tail_apply_flags(struct tail *t, bool all)
+{
+	/* by index: setting one rotated may open its successor (appended) or close another */
+	for (size_t i = 0; i < t->n; i++) {
+		struct tail_file *f = t->files[i];
+		bool gone = f->gone, check = f->check_path || all;
+
+		f->gone = f->check_path = false;
+		if (all)
+			f->ready = f->verify = true;
+		if (gone)
+			tail_set_rotated(t, f, "deleted");
+		if (check && i < t->n && t->files[i] == f)
+			tail_check_path(t, f);
+	}
+	t->flagged = false;
+}
+
+static void tail_apply_pending(struct tail *t)
+{
+	for (size_t i = 0; i < t->npending; i++) {
+		const char *path = t->pending[i].path;
+		struct tail_file *f;
+		struct stat st;
+
+		/* a followed file under a new name: rotated away, or followed on if the name matches */
+		if (t->pending[i].moved_to && lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (f = tail_by_ino(t, st.st_dev, st.st_ino)))
+			tail_renamed(t, f, path);
+		else
+			tail_consider(t, path);
+		free(t->pending[i].path);
+	}
+	t->npending = 0;
+}
+
+/* Files of removed inputs leave once nothing of theirs is in flight (their place stays in the
+ * checkpoint). */
+static void tail_sweep(struct tail *t)
+{
+	bool left = false;
+
+	for (size_t i = 0; i < t->n;) {
+		struct tail_file *f = t->files[i];
+
+		if (f->state == TAIL_RETIRED && !ledger_busy(f->led)) {
+			tail_keep(t, f, false);
+			tail_drop(t, f);
+			continue;
+		}
+		left |= f->state == TAIL_RETIRED;
+		i++;
+	}
+	t->retiring = left;
+}
+
+bool tail_process(struct tail *t)
+{
+	bool changed;
+
+	if (t->relink && tail_watch_relink(t))
+		t->rewatch = t->rescan = true;
+	t->relink = false;
+	if (t->rewatch || t->rescan)
+		tail_watch_patterns(t);
+	t->rewatch = false;
+	if (t->flagged || t->rescan)
+		tail_apply_flags(t, t->rescan);
+	if (t->rescan || t->rescan_globs)
+		for (size_t i = 0; i < t->cfg->ninputs; i++)
+			tail_each_match(t, i, tail_consider_match);
+	t->rescan = t->rescan_globs = false;
+	tail_apply_pending(t);
+	if (t->rotate_due)
+		tail_close_finished(t);
+	if (t->retiring)
+		tail_sweep(t);
+	changed = t->changed;
+	t->changed = false;
+	return changed;
 }
 
 /* ---- reading ---- */
 
+/* The bytes just before ls.offset, as read: tail_verify compares them with the file. */
+static void tail_remember(struct tail_file *f, const char *p, size_t n)
+{
+	size_t keep = sizeof(f->tailb), old;
+
+	if (n >= keep) {
+		memcpy(f->tailb, p + n - keep, keep);
+		f->tailn = (unsigned)keep;
+		return;
+	}
+	old = f->tailn + n > keep ? keep - n : f->tailn;
+	memmove(f->tailb, f->tailb + f->tailn - old, old);
+	memcpy(f->tailb + old, p, n);
+	f->tailn = (unsigned)(old + n);
+}
+
+/* What lines_feed hands each line to: which file it is from. */
+struct tail_feed {
+	struct tail *t;
+	struct tail_file *f;
+};
+
 static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full, uint64_t offset,
 			uint64_t end)
 {
-	struct tail *t = data;
-	struct tail_file *f = t->cur;
+	struct tail_feed *feed = data;
+	struct tail *t = feed->t;
+	struct tail_file *f = feed->f;
+	struct tail_line l;
 
 	if (!f->idf) {
 		const char *ns = t->cfg->agent.id_namespace;
@@ -528,28 +225,51 @@ static int tail_line_cb(void *data, const char *line, size_t len, uint64_t full,
 	    firstline_read(f->fd, f->in->max_line_bytes, &f->first_line, &f->first_len) == -ENOMEM)
 		xalloc_die(f->in->max_line_bytes);
 	f->lines_read++;
-	return t->cbs.line(t->cbs.data, f, line, len, full, offset, end);
+	l = (struct tail_line){f->led, f->idf, f->first_line, f->first_len, f->input, line, len, full, offset, end};
+	return t->cbs.line(t->cbs.data, &l);
 }
 
-/* Reads one chunk of f. Returns bytes read (0 at its end) or a negative errno. */
+/* Opens f again if its descriptor was closed (following it to a new name). */
+static int tail_ensure_open(struct tail *t, struct tail_file *f)
+{
+	char *moved = NULL;
+	int r;
+
+	if (f->fd >= 0)
+		return 0;
+	if ((r = tail_reopen(t, f, &moved)) < 0)
+		return r; /* gone while closed; the poll or an event says what became of it */
+	if (moved) {
+		log_info("tail", "%s: found again as %s", f->path, moved);
+		tail_renamed(t, f, moved);
+		free(moved);
+	}
+	return 0;
+}
+
+/* Reads one chunk of f. Returns bytes read (0 at its end), -EAGAIN when the agent took no more, or
+ * another negative errno. */
 static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 {
-	uint64_t want = f->stop_at - f->ls.offset, before;
+	struct tail_feed feed = {t, f};
+	uint64_t want, before;
 	ssize_t n;
 	int r;
 
-	if (f->ls.offset >= f->stop_at)
+	if (f->ls.offset >= f->stop_at || tail_ensure_open(t, f) < 0)
 		return 0;
-	if (f->fd < 0 && tail_reopen(t, f) < 0)
-		return 0; /* gone while closed; the poll or an event says what became of it */
-	f->last_use_ms = loop_now_ms();
-	if (f->verify && (r = tail_verify(t, f)) != 0)
+	tail_touch(t, f);
+	/* a truncated or rewritten file is read again from offset 0 (its old content goes on apart) */
+	if (f->verify && (r = tail_verify(t, f)) < 0)
 		return r;
+	want = f->stop_at - f->ls.offset;
 	if (want > TAIL_CHUNK)
 		want = TAIL_CHUNK;
-	n = pread(f->fd, t->chunk, (size_t)want, (off_t)f->ls.offset);
+	do
+		n = pread(f->fd, t->chunk, (size_t)want, (off_t)f->ls.offset);
+	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return errno == EINTR ? 1 : -errno;
+		return -errno;
 	if (n == 0) {
 		f->verify = true; /* at its end: the next read after a change checks first */
 		return 0;
@@ -557,9 +277,7 @@ static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 	if (f->ls.offset + (uint64_t)n > f->size)
 		f->size = f->ls.offset + (uint64_t)n;
 	before = f->ls.offset;
-	t->cur = f;
-	r = lines_feed(&f->ls, t->chunk, (size_t)n, tail_line_cb, t);
-	t->cur = NULL;
+	r = lines_feed(&f->ls, t->chunk, (size_t)n, tail_line_cb, &feed);
 	if (f->ls.offset >= before)
 		tail_remember(f, t->chunk, (size_t)(f->ls.offset - before));
 	else
@@ -570,8 +288,24 @@ static ssize_t tail_read_file(struct tail *t, struct tail_file *f)
 		f->verify = true;
 	}
 	if (r == LINES_STOP)
-		return -EAGAIN; /* the agent has no room for more lines now */
+		return -EAGAIN;
 	return r < 0 ? r : n;
+}
+
+/* The writer of a rotated file has moved on: a final line without LF will never get one, so it is
+ * handed out as it is rather than dropped, once the file has been quiet for rotate_wait. */
+static void tail_flush_rotated(struct tail *t, uint64_t now)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct tail_file *f = t->files[i];
+		struct tail_feed feed = {t, f};
+
+		if (f->state != TAIL_ROTATED || f->fd < 0 || f->ready || !lines_pending(&f->ls) ||
+		    now - f->last_change_ms < f->in->rotate_wait_ms)
+			continue;
+		if (lines_flush(&f->ls, tail_line_cb, &feed) == LINES_STOP)
+			break;
+	}
 }
 
 int tail_read(struct tail *t, size_t budget, bool *ret_more)
@@ -579,12 +313,16 @@ int tail_read(struct tail *t, size_t budget, bool *ret_more)
 	size_t spent = 0;
 	bool more = false;
 
+	if (t->rotate_due) {
+		tail_flush_rotated(t, loop_now_ms());
+		t->rotate_due = false;
+	}
 	for (size_t k = 0; k < t->n && spent < budget; k++) {
 		size_t i = (t->rr + k) % t->n;
 		struct tail_file *f = t->files[i];
 		ssize_t n;
 
-		if (!f->ready || f->retired)
+		if (!f->ready || f->state == TAIL_RETIRED)
 			continue;
 		n = tail_read_file(t, f);
 		if (n == -EAGAIN) { /* the agent has no room for more batches */
@@ -602,11 +340,13 @@ int tail_read(struct tail *t, size_t budget, bool *ret_more)
 	}
 	t->rr = t->n ? (t->rr + 1) % t->n : 0;
 	for (size_t i = 0; i < t->n && !more; i++)
-		more = t->files[i]->ready;
+		more = t->files[i]->ready && t->files[i]->state != TAIL_RETIRED;
 	*ret_more = more;
 	tail_arm_idle(t);
 	return 0;
 }
+
+/* ---- run --once ---- */
 
 bool tail_once_read(struct tail *t)
 {
@@ -625,6 +365,7 @@ bool tail_once_read(struct tail *t)
  * file dated in the future, would make the wait endless. Returns the ms still to wait. */
 static uint64_t tail_once_partial(struct tail *t, struct tail_file *f, uint64_t quiet_ms, uint64_t now)
 {
+	struct tail_feed feed = {t, f};
 	struct stat st;
 
 	if (fstat(f->fd, &st) < 0)
@@ -643,9 +384,7 @@ static uint64_t tail_once_partial(struct tail *t, struct tail_file *f, uint64_t 
 	}
 	if (now - f->quiet_since_ms < quiet_ms)
 		return quiet_ms - (now - f->quiet_since_ms);
-	t->cur = f;
-	lines_flush(&f->ls, tail_line_cb, t);
-	t->cur = NULL;
+	lines_flush(&f->ls, tail_line_cb, &feed);
 	return 0;
 }
 
@@ -657,9 +396,7 @@ uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms)
 		struct tail_file *f = t->files[i];
 		uint64_t left;
 
-		if (f->ls.offset < f->stop_at || !lines_pending(&f->ls))
-			continue;
-		if (f->fd < 0 && tail_reopen(t, f) < 0)
+		if (f->ls.offset < f->stop_at || !lines_pending(&f->ls) || tail_ensure_open(t, f) < 0)
 			continue;
 		left = tail_once_partial(t, f, quiet_ms, now);
 		if (left)
@@ -668,37 +405,7 @@ uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms)
 	return wait;
 }
 
-/* ---- files of removed inputs ---- */
-
-bool tail_sweep(struct tail *t)
-{
-	bool changed = false, left = false;
-
-	if (!t->retiring)
-		return false;
-	for (size_t i = 0; i < t->n;) {
-		struct tail_file *f = t->files[i];
-
-		if (f->retired && !ledger_busy(f->led)) {
-			tail_keep(t, f, false);
-			tail_remove(t, i);
-			changed = true;
-			continue;
-		}
-		left |= f->retired;
-		i++;
-	}
-	t->retiring = left;
-	return changed;
-}
-
-ssize_t tail_input_index(const struct config *cfg, const char *name)
-{
-	for (size_t k = 0; name && k < cfg->ninputs; k++)
-		if (strcmp(cfg->inputs[k].name, name) == 0)
-			return (ssize_t)k;
-	return -1;
-}
+/* ---- reloads ---- */
 
 static bool tail_globs_changed(const struct config *old, const struct config_input *in)
 {
@@ -719,16 +426,16 @@ int tail_reconfigure(struct tail *t, const struct config *cfg)
 	t->cfg = cfg;
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
-		ssize_t k = f->retired ? -1 : tail_input_index(cfg, f->in->name);
+		ssize_t k = f->state == TAIL_RETIRED ? -1 : tail_input_index(cfg, f->in->name);
 
-		if (k >= 0 && (f->rotated || tail_match(t, f->path) == k)) {
+		if (k >= 0 && (f->state == TAIL_ROTATED || tail_match(t, f->path) == k)) {
 			f->input = (size_t)k;
 			f->in = &cfg->inputs[k];
 			continue;
 		}
-		if (!f->retired)
+		if (f->state != TAIL_RETIRED)
 			log_info("tail", "%s: no longer an input's file; stopping after what is in flight", f->path);
-		f->retired = true;
+		f->state = TAIL_RETIRED;
 		f->ready = false;
 		t->retiring = true;
 	}
@@ -746,9 +453,11 @@ size_t tail_nretired(const struct tail *t)
 	size_t n = 0;
 
 	for (size_t i = 0; i < t->n; i++)
-		n += t->files[i]->retired;
+		n += t->files[i]->state == TAIL_RETIRED;
 	return n;
 }
+
+/* ---- what others see ---- */
 
 bool tail_new_files(struct tail *t)
 {
@@ -758,10 +467,26 @@ bool tail_new_files(struct tail *t)
 	return added;
 }
 
-size_t tail_nfiles(const struct tail *t) { return t->n; }
-struct tail_file *tail_file_at(struct tail *t, size_t i) { return t->files[i]; }
+int tail_checkpoint(struct tail *t, struct checkpoint **ret) { return tail_snapshot(t, ret); }
 
-void tail_progress(struct tail *t, uint64_t *ret_done, uint64_t *ret_total)
+size_t tail_nfiles(const struct tail *t) { return t->n; }
+
+void tail_file_info(const struct tail *t, size_t i, struct tail_file_info *ret)
+{
+	const struct tail_file *f = t->files[i];
+
+	*ret = (struct tail_file_info){
+		.path = f->path,
+		.input = f->in->name,
+		.size = f->size,
+		.read = f->ls.offset,
+		.committed = ledger_committed(f->led),
+		.rotated = f->state == TAIL_ROTATED,
+		.open = f->fd >= 0,
+	};
+}
+
+void tail_progress(const struct tail *t, uint64_t *ret_done, uint64_t *ret_total)
 {
 	uint64_t done = 0, total = 0;
 

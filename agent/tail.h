@@ -1,16 +1,18 @@
-/* Following files: expanding the inputs' globs, inotify watches (directories for new matches, files
- * for appends), reading in large chunks, splitting lines, and the per-file delivery ledger that keeps
- * the checkpoint honest (the offset only moves past a line when it and every line before it are
- * delivered, skipped or dead-lettered). */
+/* Following files: expanding the inputs' globs, watching for new matches and appends (inotify, or a
+ * slow stat poll), reading in large chunks and splitting lines, following rotation, truncation and
+ * copytruncate, finding files rotated while the agent was stopped, and the checkpoint entries of the
+ * files. How far each file's lines are delivered is not the tailer's business: each file's content is
+ * a stream of the ledger (ledger.c), which the tailer opens and the agent records lines in.
+ *
+ * The tailer is driven by the agent's loop turn: tail_process applies what the watches saw, then
+ * tail_read hands out lines through the `line` callback. Nothing is handed out from a watch or timer
+ * callback, so that every line reaches the agent inside the turn that maps and batches it. */
 #ifndef ONSIDE_TAIL_H
 #define ONSIDE_TAIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <sys/types.h>
-#include <time.h>
 
 #include "checkpoint.h"
 #include "config.h"
@@ -19,70 +21,70 @@
 #include "lines.h"
 #include "loop.h"
 
-/* A followed file. fd is -1 for a file whose descriptor was closed while idle or to stay under the
- * open-file bound: such a file keeps its place (ls, its ledger stream, identity) and is reopened, its
- * identity checked, on the next change. How far its lines are delivered is the ledger's (led). */
-struct tail_file {
-	char *path;
-	size_t input; /* index into config inputs */
-	const struct config_input *in; /* that input (of the configuration it was last matched with) */
-	int fd;
-	int wd;
-	dev_t dev;
-	ino_t ino;
-	struct lines ls;     /* ls.offset: the next byte to read */
-	char fp[65];         /* first-line fingerprint; "" until known */
-	struct eventid_file *idf;
-	struct ledger_stream *led; /* delivery state of the content being read */
-	char *first_line;    /* the first line as parsers see it (firstline.h), read with idf when the
-			      * input's parser wants it; NULL until then */
+/* One complete line, and what mapping it needs to know of its file. Valid during the callback; led,
+ * idf and first_line stay valid until the next tail_process (the agent maps its lines before that). */
+struct tail_line {
+	struct ledger_stream *led;   /* the delivery state of its file's content */
+	struct eventid_file *idf;    /* its file's id state (namespace, input, first-line fingerprint) */
+	const char *first_line;      /* its file's first line, for parsers that read a header (else NULL) */
 	size_t first_len;
-	uint64_t size;       /* size at the last fstat */
-	uint64_t stop_at;    /* run --once: the size at start; UINT64_MAX when following */
-	bool ready;          /* there may be bytes to read */
-	bool rotated;        /* renamed away, deleted or truncated: read to its end, then close */
-	bool poll;           /* no inotify events for it: the slow stat poll looks at it */
-	bool verify;         /* check for truncation or a rewrite before the next read */
-	bool retired;        /* its input went away in a reload: no more reads; leaves once delivered */
-	uint64_t last_change_ms;
-	uint64_t last_use_ms; /* last event or read: the least recently used descriptor is closed first */
-	uint64_t quiet_since_ms;     /* run --once: when a final line without LF was first seen unchanged */
-	struct timespec quiet_mtime; /* ... and the file's mtime then */
-	uint64_t lines_read;
-	char check[65];          /* cached checkpoint check hash ... */
-	uint64_t check_offset;   /* ... for this offset */
-	unsigned char tailb[64]; /* the bytes just before ls.offset as they were read ... */
-	unsigned tailn;          /* ... (how many): a rewrite or truncation shows there */
+	size_t input;                /* index of its input in the configuration */
+	const char *line;            /* without LF and one CR before it; at most max_line_bytes of it */
+	size_t len;
+	uint64_t full;               /* its full length */
+	uint64_t offset;             /* of its first byte */
+	uint64_t end;                /* just past its LF */
 };
 
 struct tail_cbs {
-	/* One complete line of f (see lines_cb). Returns 0 or a negative errno to stop reading. */
-	int (*line)(void *data, struct tail_file *f, const char *line, size_t len, uint64_t full,
-		    uint64_t offset, uint64_t end);
-	/* Files became readable: the agent should call tail_read soon. */
+	/* One line: returns 0 to go on, LINES_STOP to stop after it (the agent has no room for more),
+	 * or a negative errno when it did not take the line (it is handed out again later). */
+	int (*line)(void *data, const struct tail_line *l);
+	/* Files became readable, or the set of files changed: the agent should run a turn soon. */
 	void (*wake)(void *data);
 	void *data;
 };
 
+/* What `status` and the metrics show of one followed file. */
+struct tail_file_info {
+	const char *path;
+	const char *input;
+	uint64_t size;      /* as last seen */
+	uint64_t read;      /* bytes read */
+	uint64_t committed; /* delivered (or otherwise finished) up to here */
+	bool rotated;       /* renamed away or deleted, being read to its end */
+	bool open;          /* its descriptor is open */
+};
+
+/* Settings that are not the configuration's (tests set them; 0 / false: the defaults). */
+struct tail_opts {
+	uint64_t idle_close_ms; /* close a file's descriptor after this long without change (5 min) */
+	bool no_inotify;        /* poll every path, as where inotify is not available */
+};
+
 struct tail;
 
-/* Lines are recorded in ledger l (which must outlive the tail). */
-struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs, struct ledger *led);
+/* Lines are recorded in ledger led (which must outlive the tail). opts may be NULL. */
+struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tail_cbs *cbs, struct ledger *led,
+		      const struct tail_opts *opts);
 void tail_free(struct tail *t);
 /* Expands globs, opens files, restores offsets from cp (entries it does not use are kept and saved
  * again), adds watches. once: read each file only up to its size now, and discover no new files. */
 int tail_start(struct tail *t, const struct checkpoint *cp, bool once);
+
+/* Applies what the watches and timers saw since the last call: new matches, renames, deletions,
+ * directories gone or switched, rescans; closes rotated files that are finished and files of removed
+ * inputs that are drained (their places stay in the checkpoint). Returns true if the set of files
+ * changed. Call it every turn, before tail_read. */
+bool tail_process(struct tail *t);
 /* Reads ready files, at most about budget bytes in all. *ret_more: some file has more to read. */
 int tail_read(struct tail *t, size_t budget, bool *ret_more);
+
 /* --once: true when every file has been read up to its stop offset. */
 bool tail_once_read(struct tail *t);
 /* --once: hands out final lines without LF of files unchanged for quiet_ms; returns the ms to wait
  * before asking again, or 0 when nothing is pending. */
 uint64_t tail_once_flush_partials(struct tail *t, uint64_t quiet_ms);
-
-/* After deliveries: files of inputs removed by a reload leave once nothing of theirs is in flight (their
- * place stays in the checkpoint). Returns true if the set of files changed. */
-bool tail_sweep(struct tail *t);
 
 /* True once after files were added since the last call: the checkpoint should record their identities
  * before their lines are sent, so that a crash followed by a rotation still finds them. */
@@ -95,12 +97,16 @@ bool tail_new_files(struct tail *t);
 int tail_reconfigure(struct tail *t, const struct config *cfg);
 size_t tail_nretired(const struct tail *t);
 
-/* Checkpoint of every file (plus the kept entries from start). */
+/* Checkpoint of every file (plus the kept entries of files not followed now). */
 int tail_checkpoint(struct tail *t, struct checkpoint **ret);
 
 size_t tail_nfiles(const struct tail *t);
-struct tail_file *tail_file_at(struct tail *t, size_t i);
-/* Bytes of all files not yet read, and total bytes to read in --once mode (for progress). */
-void tail_progress(struct tail *t, uint64_t *ret_done, uint64_t *ret_total);
+void tail_file_info(const struct tail *t, size_t i, struct tail_file_info *ret);
+/* Bytes of all files read, and total bytes to read in --once mode (for progress). */
+void tail_progress(const struct tail *t, uint64_t *ret_done, uint64_t *ret_total);
+
+/* Whether path is left out by one of in's `exclude` globs (matched against the whole path and the base
+ * name). */
+bool tail_excluded(const struct config_input *in, const char *path);
 
 #endif

@@ -1,8 +1,11 @@
-/* Knowing when to read: inotify watches on followed files and on the directories their globs can
- * match in (new subdirectories included), the slow stat poll for paths without inotify events
- * (network filesystems, no watches left, the test knob), the overflow rescan, and closing idle
- * descriptors. Idle means idle: the poll timer runs only while some path needs it, the idle timer
- * only while some descriptor is open. */
+/* Knowing when to read (see tail_int.h for where this sits): inotify watches on followed files and on
+ * the directories their globs can match in (new subdirectories, directories through symlinks, and the
+ * nearest existing ancestor of one that does not exist yet), the slow stat poll for paths without
+ * inotify events (network filesystems, no watches left, the test knob), the overflow rescan, idle
+ * descriptors, and the rotate timer. It records what it sees (flags on files, paths waiting in
+ * t->pending, rescans asked for) and wakes the agent; tail_process acts on it in the agent's turn.
+ * Idle means idle: the poll timer runs only while some path needs it, the idle timer only while some
+ * descriptor is open. */
 #include "tail_int.h"
 
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "xalloc.h"
 
 #define FILE_WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define DIR_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_MOVE_SELF | IN_ONLYDIR)
@@ -312,31 +316,24 @@ void tail_watch_patterns(struct tail *t)
 			tail_watch_pattern(t, t->cfg->inputs[i].paths[k]);
 }
 
-static void tail_consider_match(struct tail *t, size_t i, const char *path)
-{
-	(void)i; /* tail_consider finds the input (and the exclusions) itself */
-	tail_consider(t, path);
-}
-
-static void tail_rescan_globs(struct tail *t)
-{
-	for (size_t i = 0; i < t->cfg->ninputs; i++)
-		tail_each_match(t, i, tail_consider_match);
-}
-
-/* Events were lost (IN_Q_OVERFLOW): look at everything again. */
-void tail_rescan(struct tail *t)
-{
-	for (size_t i = 0; i < t->n; i++) {
-		struct tail_file *f = t->files[i];
-		f->ready = f->verify = true;
-		tail_check_path(t, f);
-	}
-	tail_watch_patterns(t);
-	tail_rescan_globs(t);
-}
-
 /* ---- events ---- */
+
+/* A path for tail_process to look at; too many waiting: one rescan instead. */
+static void tail_pend(struct tail *t, const char *path, bool moved_to)
+{
+	if (t->rescan)
+		return;
+	if (t->npending == TAIL_PENDING_MAX) {
+		for (size_t i = 0; i < t->npending; i++)
+			free(t->pending[i].path);
+		t->npending = 0;
+		t->rescan = true;
+		return;
+	}
+	if (!t->pending)
+		t->pending = xcalloc(TAIL_PENDING_MAX, sizeof(*t->pending));
+	t->pending[t->npending++] = (struct tail_pending){xstrdup(path), moved_to};
+}
 
 static void tail_file_event(struct tail *t, struct tail_file *f, uint32_t mask)
 {
@@ -348,13 +345,14 @@ static void tail_file_event(struct tail *t, struct tail_file *f, uint32_t mask)
 		return;
 	}
 	f->ready = f->verify = true;
-	f->last_change_ms = f->last_use_ms = loop_now_ms();
+	f->last_change_ms = loop_now_ms();
+	tail_touch(t, f);
 	if (mask & IN_MOVE_SELF)
-		tail_check_path(t, f); /* renamed: away, or is something else at its path now? */
+		f->check_path = t->flagged = true; /* renamed: away, or is something else at its path now? */
 	if (mask & (IN_ATTRIB | IN_DELETE_SELF)) {
 		bool gone = f->fd >= 0 ? fstat(f->fd, &st) == 0 && st.st_nlink == 0 : (mask & IN_DELETE_SELF) != 0;
 		if (gone)
-			tail_set_rotated(t, f, "deleted");
+			f->gone = t->flagged = true;
 	}
 }
 
@@ -376,20 +374,7 @@ static void tail_drop_dirwatch(struct tail *t, size_t di, bool rm)
 		inotify_rm_watch(t->ifd, wd);
 }
 
-/* A directory on the way to the matches went away (deleted, renamed): its path is watched again, or its
- * nearest existing ancestor until it is back, and everything is looked at again (a recreated directory
- * may already hold files). */
-static void tail_dir_gone(struct tail *t, size_t di, bool rm)
-{
-	log_info("tail", "%s: directory %s; watching for it to come back", t->dirs[di].dir, rm ? "moved" : "removed");
-	tail_drop_dirwatch(t, di, rm);
-	tail_watch_patterns(t);
-	tail_rescan(t);
-}
-
-/* A symlink was created or replaced: a watched path through it may now name another directory. Such
- * watches move to the directory the path names now, and every file is checked at its path. */
-static void tail_relink(struct tail *t)
+bool tail_watch_relink(struct tail *t)
 {
 	bool moved = false;
 
@@ -402,40 +387,36 @@ static void tail_relink(struct tail *t)
 		tail_drop_dirwatch(t, i, true);
 		moved = true;
 	}
-	if (!moved)
-		return;
-	tail_watch_patterns(t);
-	tail_rescan(t);
+	return moved;
 }
 
 static void tail_dir_event(struct tail *t, size_t di, const struct inotify_event *ev)
 {
 	char full[PATH_MAX];
-	struct tail_file *f;
 	struct stat st;
 
 	if (ev->mask & (IN_IGNORED | IN_MOVE_SELF)) {
-		tail_dir_gone(t, di, (ev->mask & IN_MOVE_SELF) != 0);
+		/* a directory on the way to the matches went away (deleted, renamed): its path is watched
+		 * again, or its nearest existing ancestor until it is back, and everything is looked at again
+		 * (a recreated directory may already hold files) */
+		log_info("tail", "%s: directory %s; watching for it to come back", t->dirs[di].dir,
+			 (ev->mask & IN_MOVE_SELF) ? "moved" : "removed");
+		tail_drop_dirwatch(t, di, (ev->mask & IN_MOVE_SELF) != 0);
+		t->rewatch = t->rescan = true;
 		return;
 	}
 	if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
-		tail_watch_patterns(t); /* a new subdirectory may hold (or come to hold) matches */
-		tail_rescan_globs(t);
+		t->rewatch = t->rescan_globs = true; /* a new subdirectory may hold (or come to hold) matches */
 		return;
 	}
 	if (!ev->len || snprintf(full, sizeof(full), "%s/%s", t->dirs[di].dir, ev->name) >= (int)sizeof(full))
 		return;
+	/* a symlink created or replaced: a watched path through it may now name another directory */
 	if (lstat(full, &st) == 0 && S_ISLNK(st.st_mode) && stat(full, &st) == 0 && S_ISDIR(st.st_mode)) {
-		tail_relink(t);
+		t->relink = true;
 		return;
 	}
-	/* a followed file under a new name: rotated away, or followed on if the name matches */
-	if ((ev->mask & IN_MOVED_TO) && lstat(full, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (f = tail_by_ino(t, st.st_dev, st.st_ino))) {
-		tail_renamed(t, f, full);
-		return;
-	}
-	tail_consider(t, full);
+	tail_pend(t, full, (ev->mask & IN_MOVED_TO) != 0);
 }
 
 static void tail_inotify_cb(struct loop *l, int fd, int events, void *data)
@@ -455,12 +436,12 @@ static void tail_inotify_cb(struct loop *l, int fd, int events, void *data)
 			p += sizeof(*ev) + ev->len;
 			if (ev->mask & IN_Q_OVERFLOW) {
 				log_warnx("tail", "inotify queue overflow; rescanning every file");
-				tail_rescan(t);
+				t->rescan = true;
 				continue;
 			}
 			if ((at = wd_find(t, ev->wd)) < 0)
 				continue;
-			s = t->wds[at]; /* a copy: handlers may grow the table */
+			s = t->wds[at];
 			if (s.f)
 				tail_file_event(t, s.f, ev->mask);
 			else
@@ -481,11 +462,12 @@ static void tail_poll_file(struct tail *t, struct tail_file *f)
 		r = -1;
 	if (r == 0 && (uint64_t)st.st_size != f->size) {
 		f->ready = f->verify = true;
-		f->last_change_ms = f->last_use_ms = loop_now_ms();
+		f->last_change_ms = loop_now_ms();
+		tail_touch(t, f);
 	}
 	if (r == 0 && f->fd >= 0 && st.st_nlink == 0)
-		tail_set_rotated(t, f, "deleted");
-	tail_check_path(t, f);
+		f->gone = true;
+	f->check_path = t->flagged = true; /* no events: renames are seen by looking */
 }
 
 static int64_t tail_poll_cb(struct loop *l, void *data)
@@ -502,7 +484,7 @@ static int64_t tail_poll_cb(struct loop *l, void *data)
 		tail_poll_file(t, f);
 	}
 	if (t->poll_dirs)
-		tail_rescan_globs(t);
+		t->rescan_globs = true;
 	t->cbs.wake(t->cbs.data);
 	if (!any) {
 		t->poll_timer = 0;
@@ -521,7 +503,7 @@ static int64_t tail_idle_cb(struct loop *l, void *data)
 	for (size_t i = 0; i < t->n; i++) {
 		struct tail_file *f = t->files[i];
 		uint64_t due;
-		if (f->fd < 0 || f->rotated || f->ready)
+		if (f->fd < 0 || f->state == TAIL_ROTATED || f->ready)
 			continue;
 		if (now - f->last_use_ms >= t->idle_ms) {
 			log_debug("tail", "%s: idle, closing its descriptor", f->path);
@@ -537,6 +519,26 @@ static int64_t tail_idle_cb(struct loop *l, void *data)
 		return LOOP_TIMER_STOP;
 	}
 	return (int64_t)(next < 100 ? 100 : next);
+}
+
+static int64_t tail_rotate_cb(struct loop *l, void *data)
+{
+	struct tail *t = data;
+
+	(void)l;
+	t->rotate_timer = 0;
+	t->rotate_due = true;
+	t->cbs.wake(t->cbs.data);
+	return LOOP_TIMER_STOP;
+}
+
+void tail_arm_rotate(struct tail *t, uint64_t ms)
+{
+	if (t->once)
+		return;
+	if (t->rotate_timer && loop_reset_timer(t->loop, t->rotate_timer, (int64_t)ms) == 0)
+		return;
+	t->rotate_timer = loop_add_timer(t->loop, (int64_t)ms, tail_rotate_cb, t);
 }
 
 void tail_arm_idle(struct tail *t)
@@ -574,6 +576,11 @@ void tail_watch_free(struct tail *t)
 		loop_del_timer(t->loop, t->poll_timer);
 	if (t->idle_timer)
 		loop_del_timer(t->loop, t->idle_timer);
+	if (t->rotate_timer)
+		loop_del_timer(t->loop, t->rotate_timer);
+	for (size_t i = 0; i < t->npending; i++)
+		free(t->pending[i].path);
+	free(t->pending);
 	free(t->dirs);
 	free(t->wds);
 }
