@@ -1,3 +1,7 @@
+/* The running agent (see agent.h): one loop turn at a time reads lines, maps them on every core,
+ * batches events, hands batches to the sender and records every line's outcome in the ledger, which
+ * is what the checkpoint saves; signals, reloads, the dead-letter file, metrics and progress live here
+ * because they decide what the turn does next. */
 #include "agent.h"
 
 #include <errno.h>

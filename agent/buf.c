@@ -1,3 +1,5 @@
+/* The growable, capped byte buffer (see buf.h): the slow paths of growth; appends that fit are inline
+ * in buf.h because the hot path calls them for every byte run of every event. */
 #include "buf.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* checkpoint.json: writing it atomically (atomicfile_write, also used for metrics.prom), loading it
+/* checkpoint.json: writing it atomically (with fileio_replace), loading it
  * with every entry checked (checkpoint_load for `run`, which moves a damaged file aside), and the same
  * checks entry by entry for readers that only show it (checkpoint_read_each for `status`). */
 #include "checkpoint.h"
@@ -20,11 +20,11 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "jsonw.h"
 
 /* A checkpoint this large was not written by us (it would track some 200,000 files). */
 #define CHECKPOINT_MAX_BYTES ((size_t)64 << 20)
-#define CHECKPOINT_TMP_NAME_MAX 4096
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -49,90 +49,6 @@ static int join_path(const char *dir, const char *name, char *out, size_t outlen
 	if (n < 0 || (size_t)n >= outlen)
 		return -ENAMETOOLONG;
 	return 0;
-}
-
-/* write(2) until everything is out: a regular file on a full disk may take a partial write first and
- * fail only on the next call, so a short count is never treated as success. */
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (w == 0)
-			return -EIO;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Fills the temp file and closes it; a close error counts (NFS reports write-back failures there). */
-static int atomicfile_fill(int fd, const void *data, size_t len)
-{
-	int r;
-
-	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	return r;
-}
-
-/* Creates dir/tmp for writing. O_EXCL|O_NOFOLLOW: whatever already has the name (a symlink planted
- * to make us write elsewhere, or the leftover of a killed process that had our id) is never opened.
- * Such an entry is unlinked (the name only, never what a symlink points to) and the create tried once
- * more. (O_TMPFILE + linkat would spare the name, but linkat cannot replace an existing file, so a
- * temporary name and rename are needed anyway, and kernel 3.10 lacks O_TMPFILE on most filesystems.) */
-static int atomicfile_create(int dfd, const char *tmp)
-{
-	int fd, r, tries;
-
-	for (tries = 0;; tries++) {
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0640);
-		if (fd >= 0)
-			return fd;
-		r = -errno;
-		/* a directory of that name stays: unlinkat without AT_REMOVEDIR fails on it */
-		if (r != -EEXIST || tries || unlinkat(dfd, tmp, 0) < 0)
-			return r;
-	}
-}
-
-int atomicfile_write(const char *dir, const char *name, const void *data, size_t len)
-{
-	char tmp[CHECKPOINT_TMP_NAME_MAX];
-	int dfd, fd, r, n;
-
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", name, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	fd = atomicfile_create(dfd, tmp);
-	if (fd < 0) {
-		/* Nothing was created (it may be somebody else's directory of that name): remove nothing. */
-		r = fd;
-		goto out;
-	}
-	r = atomicfile_fill(fd, data, len);
-	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(dfd, tmp, 0);
-		goto out;
-	}
-	/* The rename is only durable once the directory itself is on disk. */
-	if (fsync(dfd) < 0)
-		r = -errno;
-out:
-	close(dfd);
-	return r;
 }
 
 struct checkpoint *checkpoint_new(void)
@@ -293,7 +209,7 @@ int checkpoint_save(const char *state_dir, const struct checkpoint *cp, char *er
 	r = serialize(cp, &b, err, errlen);
 	if (r < 0)
 		goto out;
-	r = atomicfile_write(state_dir, CHECKPOINT_FILE, b.data, b.len);
+	r = fileio_replace(state_dir, CHECKPOINT_FILE, b.data, b.len);
 	if (r < 0)
 		seterr(err, errlen, "cannot write checkpoint %s/%s: %s", state_dir, CHECKPOINT_FILE,
 		       strerror(-r));

@@ -73,8 +73,5 @@ int checkpoint_parse_each(const char *text, size_t len, checkpoint_each_fn fn, v
  * err says what happened. */
 int checkpoint_read_each(const char *state_dir, checkpoint_each_fn fn, void *data, char *err, size_t errlen);
 
-/* Atomically replaces dir/name with data: temp file in dir, write, fsync, rename, fsync dir.
- * Returns 0 or a negative errno; on failure the old file is untouched and the temp file removed. */
-int atomicfile_write(const char *dir, const char *name, const void *data, size_t len);
 
 #endif

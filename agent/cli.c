@@ -1,3 +1,5 @@
+/* Parsing the command line into struct cli_opts and loading the configuration for a command, with the
+ * usage text; the commands themselves are in cmd_*.c. */
 #include "cli.h"
 
 #include <errno.h>

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "config.h"
 #include "eventid.h"
+#include "fileio.h"
 #include "jsonw.h"
 #include "lines.h"
 #include "map.h"
@@ -33,19 +34,12 @@ struct parse_ctx {
 
 static int parse_write_out(struct parse_ctx *p, int force)
 {
-	size_t off = 0;
+	int r;
 
 	if (!force && p->out.len < PARSE_CHUNK)
 		return 0;
-	while (off < p->out.len) {
-		ssize_t w = write(p->fd_out, p->out.data + off, p->out.len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		off += (size_t)w;
-	}
+	if ((r = fileio_write_all(p->fd_out, p->out.data, p->out.len, NULL)) < 0)
+		return r;
 	buf_reset(&p->out);
 	return 0;
 }

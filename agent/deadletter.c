@@ -1,3 +1,6 @@
+/* dead-letter.jsonl (see deadletter.h): building a record, appending it with one write that is cut
+ * back on a partial write, rotation by size, and the fdatasync the agent needs before a checkpoint may
+ * move past a dead-lettered line. */
 #include "deadletter.h"
 
 #include <errno.h>
@@ -11,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "jsonw.h"
 
 #define DEADLETTER_ROTATED DEADLETTER_FILE ".1"
@@ -101,20 +105,13 @@ static int rotate(struct deadletter *d)
  * is cut back off so the file never keeps half a line that the next entry would be glued to. */
 static int append_line(struct deadletter *d, const char *p, size_t len)
 {
-	size_t done = 0;
-	int r;
+	size_t done;
+	int r = fileio_write_all(d->fd, p, len, &done);
 
-	while (done < len) {
-		ssize_t w = write(d->fd, p + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			if (done && ftruncate(d->fd, (off_t)d->size) < 0)
-				d->size += done; /* the partial line stays: keep the size true */
-			return r;
-		}
-		done += (size_t)w;
+	if (r < 0) {
+		if (done && ftruncate(d->fd, (off_t)d->size) < 0)
+			d->size += done; /* the partial line stays: keep the size true */
+		return r;
 	}
 	d->size += len;
 	return 0;

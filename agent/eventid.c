@@ -1,3 +1,6 @@
+/* Event ids, contract v1 (see eventid.h and SPEC.md): SHA-256 through OpenSSL with the per-file prefix
+ * state computed once, UUIDv4 formatting and validation. Frozen: a change here would give a resent
+ * line a new id and duplicate a purchase. */
 #include "eventid.h"
 
 #include <stdlib.h>

@@ -17,6 +17,7 @@
 
 #include "checkpoint.h"
 #include "eventid.h"
+#include "fileio.h"
 
 #define GZ_CHUNK (128u << 10)
 
@@ -34,21 +35,6 @@ static ssize_t gz_read_full(gzFile g, char *p, size_t n)
 		got += (size_t)k;
 	}
 	return (ssize_t)got;
-}
-
-static int pwrite_all(int fd, const char *p, size_t n, uint64_t at)
-{
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, (off_t)at);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-		at += (uint64_t)w;
-	}
-	return 0;
 }
 
 /* An unlinked file in dir: O_TMPFILE where the kernel has it (3.11), else a named one removed at once. */
@@ -95,7 +81,7 @@ static int64_t gz_copy_tail(gzFile g, int fd, uint64_t pos, uint64_t from, char 
 		end = pos + (uint64_t)n;
 		if (end > from) {
 			uint64_t skip = from > pos ? from - pos : 0;
-			if ((r = pwrite_all(fd, buf + skip, (size_t)n - skip, pos + skip)) < 0)
+			if ((r = fileio_pwrite_all(fd, buf + skip, (size_t)n - skip, pos + skip)) < 0)
 				return r;
 		}
 		pos = end;
@@ -133,7 +119,7 @@ static int gz_try(const char *gzpath, const struct gzrecover_want *want, const c
 		goto out;
 	}
 	/* the first line (for the fingerprint), then the rest from just before the offset */
-	if ((r = pwrite_all(fd, buf, (size_t)n, 0)) < 0 ||
+	if ((r = fileio_pwrite_all(fd, buf, (size_t)n, 0)) < 0 ||
 	    (size = gz_copy_tail(g, fd, (uint64_t)n, from, buf)) < 0) {
 		r = r < 0 ? r : (int)size;
 		goto out;

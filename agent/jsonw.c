@@ -1,3 +1,5 @@
+/* JSON text written straight into a buf (see jsonw.h): strings escaped in one pass with UTF-8 checked,
+ * invalid bytes kept as \udcXX escapes where a raw line must survive; the request body's hot path. */
 #include "jsonw.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+/* Logging (see log.h): one line per message to stderr, level and component first, strerror appended
+ * by the non-x variants; timestamps only when stderr is not the journal. */
 #include "log.h"
 
 #include <errno.h>

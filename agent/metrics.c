@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "fileio.h"
 #include "escape.h"
 
 /* A label value: the path made valid UTF-8 without control characters (escape_text: invalid bytes
@@ -157,7 +158,7 @@ int metrics_write(const char *state_dir, const struct agent_stats *a, const stru
 	buf_init(&b, 0);
 	r = metrics_render(&b, a, s, t);
 	if (r == 0)
-		r = atomicfile_write(state_dir, METRICS_FILE, b.data, b.len);
+		r = fileio_replace(state_dir, METRICS_FILE, b.data, b.len);
 	buf_free(&b);
 	return r;
 }

@@ -1,3 +1,5 @@
+/* systemd's notify protocol (see notify.h): READY=1 and STOPPING=1 sent as datagrams, without
+ * linking libsystemd. */
 #include "notify.h"
 
 #include <errno.h>

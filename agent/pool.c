@@ -1,3 +1,5 @@
+/* The worker pool (see pool.h): threads that take chunks of the running task from a shared cursor
+ * under one mutex, and the caller taking part until the task is done. */
 #include "pool.h"
 
 #include <errno.h>
@@ -14,6 +16,18 @@ struct pool_thread {
 	struct pool *p;
 	pthread_t tid;
 	unsigned who;
+};
+
+/* One pool_run: on the caller's stack, queued for the threads while it runs. */
+struct pool_task {
+	pool_fn fn;
+	void *arg;
+	size_t n;
+	size_t chunk;
+	size_t next; /* first index not yet taken */
+	size_t left; /* indices not yet done */
+	int queued;  /* 0: too small to share, run by the caller alone */
+	struct pool_task *qnext;
 };
 
 struct pool {
@@ -140,7 +154,7 @@ void pool_free(struct pool *p)
 
 unsigned pool_size(const struct pool *p) { return p->nthreads + 1; }
 
-void pool_start(struct pool *p, struct pool_task *t, size_t n, pool_fn fn, void *arg)
+static void pool_start(struct pool *p, struct pool_task *t, size_t n, pool_fn fn, void *arg)
 {
 	size_t parts = (size_t)p->nthreads + 1, chunk = n / (parts * POOL_CHUNKS_PER_PARTICIPANT);
 
@@ -161,7 +175,7 @@ void pool_start(struct pool *p, struct pool_task *t, size_t n, pool_fn fn, void 
 	pthread_mutex_unlock(&p->mu);
 }
 
-void pool_finish(struct pool *p, struct pool_task *t)
+static void pool_finish(struct pool *p, struct pool_task *t)
 {
 	size_t b, e;
 

@@ -2,7 +2,7 @@
  * lines (a forged checkpoint) or, through a planted symlink, make it write where it should not; two
  * agents on one directory overwrite each other's checkpoint and lose lines. So `run` refuses a
  * directory that anybody but its owner (this user, or root) can write, holds an exclusive lock on it
- * for its whole life, and removes the NAME.tmp.PID files (atomicfile_write) of agents killed before
+ * for its whole life, and removes the NAME.tmp.PID files (fileio_replace) of agents killed before
  * their rename. */
 #include "statedir.h"
 

@@ -1,3 +1,5 @@
+/* Templates (see template.h): compiling "${field}" references and literal text once, and rendering
+ * them into a reused buf without allocating per line. */
 #include "template.h"
 
 #include <errno.h>

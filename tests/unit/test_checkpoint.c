@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "fileio.h"
 
 #define FP_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define FP_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
@@ -381,7 +382,7 @@ static void test_failed_rename_removes_temp(void **state)
 	assert_int_equal(mkdir(f->path, 0700), 0);
 	snprintf(sub, sizeof(sub), "%s/keep", f->path);
 	write_text(sub, "x", 1);
-	assert_true(atomicfile_write(f->dir, CHECKPOINT_FILE, "{}", 2) < 0);
+	assert_true(fileio_replace(f->dir, CHECKPOINT_FILE, "{}", 2) < 0);
 	assert_int_equal(count_names(f->dir, ".tmp."), 0);
 	assert_int_equal(access(sub, F_OK), 0);
 }
@@ -407,18 +408,18 @@ static void test_planted_temp_symlink_is_not_followed(void **state)
 	assert_int_equal(count_names(f->dir, ".tmp."), 0);
 }
 
-static void test_atomicfile_replaces(void **state)
+static void test_fileio_replace_replaces(void **state)
 {
 	struct fixture *f = *state;
 	char p[128], *text;
 
 	snprintf(p, sizeof(p), "%s/metrics.prom", f->dir);
-	assert_int_equal(atomicfile_write(f->dir, "metrics.prom", "old\n", 4), 0);
-	assert_int_equal(atomicfile_write(f->dir, "metrics.prom", "new text\n", 9), 0);
+	assert_int_equal(fileio_replace(f->dir, "metrics.prom", "old\n", 4), 0);
+	assert_int_equal(fileio_replace(f->dir, "metrics.prom", "new text\n", 9), 0);
 	text = read_text(p, NULL);
 	assert_string_equal(text, "new text\n");
 	free(text);
-	assert_int_equal(atomicfile_write(f->dir, "empty", "", 0), 0);
+	assert_int_equal(fileio_replace(f->dir, "empty", "", 0), 0);
 	snprintf(p, sizeof(p), "%s/empty", f->dir);
 	text = read_text(p, NULL);
 	assert_string_equal(text, "");
@@ -670,7 +671,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_into_missing_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full_keeps_old_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_rename_removes_temp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_atomicfile_replaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fileio_replace_replaces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_planted_temp_symlink_is_not_followed, setup, teardown),
 		cmocka_unit_test(test_parse_each_goes_on_after_a_damaged_entry),
 		cmocka_unit_test_setup_teardown(test_damaged_files_are_moved_aside, setup, teardown),
