@@ -127,24 +127,16 @@ struct opt_report {
 	const char *name;
 };
 
-static void report_opt(void *ctx, const char *key, long item, const char *msg)
+static void report_opt(void *ctx, const char *key, const char *msg)
 {
 	const struct opt_report *r = ctx;
-	yaml_node_t *at = NULL, *node = NULL;
-	size_t i;
+	yaml_node_t *node = NULL;
 
-	for (i = 0; key && r->b->opts && r->b->opts[i].key && !node; i++)
+	for (size_t i = 0; key && r->b->opts && r->b->opts[i].key && !node; i++)
 		if (!strcmp(r->b->opts[i].key, key))
 			node = r->nodes[i];
-	if (!key) {
+	if (!key)
 		cfg_error(r->ld, r->map, "%s: %s", r->name, msg);
-		return;
-	}
-	if (node && item >= 0 && node->type == YAML_SEQUENCE_NODE &&
-	    item < node->data.sequence.items.top - node->data.sequence.items.start)
-		at = cfg_node(r->ld, node->data.sequence.items.start[item]);
-	if (at)
-		cfg_error(r->ld, at, "%s.%s[%ld]: %s", r->name, key, item, msg);
 	else /* an option left at its default has no node: the mapping stands for it */
 		cfg_error(r->ld, node ? node : r->map, "%s.%s: %s", r->name, key, msg);
 }

@@ -455,7 +455,7 @@ static const struct parser_opt csv_opts[] = {
 static int csv_configure(const union parser_optval *v, const struct parser_report *rep, struct parser_needs *ret)
 {
 	if (!v[OPT_COLUMNS].list.n && !v[OPT_HEADER].b) {
-		parser_report(rep, NULL, -1, "missing required key \"columns\" (or set header: true)");
+		parser_report(rep, NULL, "missing required key \"columns\" (or set header: true)");
 		return -EINVAL;
 	}
 	ret->first_line = v[OPT_HEADER].b;

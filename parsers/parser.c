@@ -271,7 +271,7 @@ int parser_no_options(const char *options_json, const char *name, char *err, siz
 
 /* ---- configuration of the built-ins ---- */
 
-void parser_report(const struct parser_report *rep, const char *key, long item, const char *fmt, ...)
+void parser_report(const struct parser_report *rep, const char *key, const char *fmt, ...)
 {
 	char msg[REPORT_MAX];
 	va_list ap;
@@ -279,7 +279,7 @@ void parser_report(const struct parser_report *rep, const char *key, long item, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rep->fn(rep->ctx, key, item, msg);
+	rep->fn(rep->ctx, key, msg);
 }
 
 int parser_check_byte(const char *value, char *err, size_t errlen)

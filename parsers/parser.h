@@ -15,8 +15,8 @@
  *      wrong in an error buffer; config/ prints it at that value's YAML position. A value that fails
  *      is left out (its default is taken), as for every key of the file.
  *   3. The values, one `union parser_optval` per option, go to parser_configure(): the built-in's
- *      `configure` checks what spans keys and names the key (and list item) of each problem through
- *      a `struct parser_report`, which config/ maps back to the key's YAML position; then the values
+ *      `configure` checks what spans keys and names the key of each problem through a
+ *      `struct parser_report`, which config/ maps back to the key's YAML position; then the values
  *      become the options JSON that ops->create() gets (parser_options_json).
  * parsers/ never sees YAML and never logs: problems go to the caller's buffer or reporter.
  * Plugins are not built-ins: their `options:` mapping reaches create() as JSON (onside_parser.h). */
@@ -103,11 +103,11 @@ struct parser_opt {
 	const char *help; /* one line, what the key is */
 };
 
-/* Where configure() puts a problem: key NULL is the parser's mapping as a whole; else that option's
- * value (item < 0) or one item of its list (item >= 0). msg is the rest of the message, as for
- * parser_check_fn. */
+/* Where configure() puts a problem: at the option named key (at the parser's mapping when the key
+ * is not in the file), or at the mapping as a whole when key is NULL. msg is the rest of the
+ * message, as for parser_check_fn. */
 struct parser_report {
-	void (*fn)(void *ctx, const char *key, long item, const char *msg);
+	void (*fn)(void *ctx, const char *key, const char *msg);
 	void *ctx;
 };
 
@@ -142,8 +142,8 @@ const struct onside_parser_ops *parser_lookup(const char *name);
 int parser_configure(const struct parser_builtin *b, const union parser_optval *v,
 		     const struct parser_report *rep, char **ret_options_json, struct parser_needs *ret_needs);
 /* A problem for configure(), formatted. */
-void parser_report(const struct parser_report *rep, const char *key, long item, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+void parser_report(const struct parser_report *rep, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* A parser_check_fn: exactly one byte. */
 int parser_check_byte(const char *value, char *err, size_t errlen);
 

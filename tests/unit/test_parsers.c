@@ -1,4 +1,5 @@
-/* The built-in parsers (json, regex, logfmt, csv) and the parser registry and record. */
+/* The built-in parsers (json, regex, logfmt, csv), their configuration, and the parser registry and
+ * record. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,6 +127,140 @@ static void test_lookup_builtins(void **unused)
 	assert_null(parser_lookup("plugin"));
 	assert_null(parser_lookup(NULL));
 	open_fails("xml", "{}", "unknown parser type \"xml\"");
+}
+
+/* ---- built-ins' configuration (parser.h) ---- */
+
+/* What configure() reported: "KEY: msg", or ": msg" for the mapping, one per line. */
+static char reported[1024];
+
+static void collect(void *ctx, const char *key, const char *msg)
+{
+	size_t n = strlen(reported);
+
+	(void)ctx;
+	snprintf(reported + n, sizeof(reported) - n, "%s: %s\n", key ? key : "", msg);
+}
+
+static const struct parser_report report = { collect, NULL };
+
+/* parser_configure on values given as text (options of b in order: strings, "true"/"false", lists
+ * as "a,b"); returns its result, with the options JSON in *ret (freed by the caller) on success. */
+static int configure(const char *type, const char *const *text, char **ret, struct parser_needs *needs)
+{
+	const struct parser_builtin *b = parser_builtin(type);
+	union parser_optval v[PARSER_OPTS_MAX];
+	char *items[PARSER_OPTS_MAX][8], copy[PARSER_OPTS_MAX][64];
+
+	assert_non_null(b);
+	memset(v, 0, sizeof(v));
+	reported[0] = '\0';
+	for (size_t i = 0; b->opts && b->opts[i].key; i++) {
+		if (!text[i])
+			continue;
+		if (b->opts[i].type == PARSER_OPT_STRING) {
+			v[i].s = text[i];
+		} else if (b->opts[i].type == PARSER_OPT_BOOL) {
+			v[i].b = !strcmp(text[i], "true");
+		} else {
+			snprintf(copy[i], sizeof(copy[i]), "%s", text[i]);
+			v[i].list.v = items[i];
+			for (char *tok = strtok(copy[i], ","); tok && v[i].list.n < 8; tok = strtok(NULL, ","))
+				items[i][v[i].list.n++] = tok;
+		}
+	}
+	*ret = NULL;
+	return parser_configure(b, v, &report, ret, needs);
+}
+
+static void test_builtins_declare_their_keys(void **unused)
+{
+	static const char *const common[] = { "type", "on_mismatch", "path", "options" };
+	const struct parser_builtin *b;
+	char names[256] = "";
+	size_t i, j;
+
+	for (i = 0; (b = parser_builtin_at(i)); i++) {
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s ", b->ops->name);
+		assert_ptr_equal(parser_builtin(b->ops->name), b);
+		assert_int_equal(b->ops->abi, ONSIDE_PARSER_ABI);
+		assert_string_not_equal(b->ops->name, "plugin");
+		for (j = 0; b->opts && b->opts[j].key; j++) {
+			/* a key of its own, not one config/ reads for every type */
+			for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
+				assert_string_not_equal(b->opts[j].key, common[k]);
+			assert_non_null(b->opts[j].help);
+		}
+		assert_true(j <= PARSER_OPTS_MAX);
+	}
+	/* the order `check` lists them in */
+	assert_string_equal(names, "json regex logfmt csv ");
+	assert_null(parser_builtin("plugin"));
+	assert_null(parser_builtin(NULL));
+}
+
+/* What configure() makes of the values is what create() takes, and a problem names its key. */
+static void test_configure_options_json(void **unused)
+{
+	struct parser_needs needs = { true };
+	struct parser *p = NULL;
+	char *json = NULL, err[256];
+
+	assert_int_equal(configure("json", (const char *const[]){ NULL }, &json, &needs), 0);
+	assert_string_equal(json, "{}");
+	assert_false(needs.first_line);
+	free(json);
+
+	assert_int_equal(configure("regex", (const char *const[]){ "^(?<a>\\S+)/x$" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"pattern\":\"^(?<a>\\\\S+)/x$\"}");
+	assert_int_equal(parser_open("regex", NULL, json, &p, err, sizeof(err)), 0);
+	parser_free(p);
+	free(json);
+
+	assert_int_equal(configure("csv", (const char *const[]){ "a,b", ";", "true" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"columns\":[\"a\",\"b\"],\"delimiter\":\";\",\"header\":true}");
+	assert_true(needs.first_line);
+	assert_int_equal(parser_open("csv", NULL, json, &p, err, sizeof(err)), 0);
+	parser_free(p);
+	free(json);
+
+	assert_int_equal(configure("csv", (const char *const[]){ NULL, ",", "true" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"columns\":[],\"delimiter\":\",\",\"header\":true}");
+	free(json);
+
+	needs.first_line = true;
+	assert_int_equal(configure("csv", (const char *const[]){ NULL, ",", "false" }, &json, &needs), -EINVAL);
+	assert_null(json);
+	assert_true(needs.first_line); /* untouched on failure */
+	assert_string_equal(reported, ": missing required key \"columns\" (or set header: true)\n");
+}
+
+/* The checks config/ runs on each value: the message that follows "inputs[0].parser.KEY: ". */
+static void test_option_checks(void **unused)
+{
+	const struct parser_opt *pattern = &parser_builtin("regex")->opts[0];
+	const struct parser_opt *columns = &parser_builtin("csv")->opts[0];
+	const struct parser_opt *delimiter = &parser_builtin("csv")->opts[1];
+	char err[256];
+
+	assert_string_equal(pattern->key, "pattern");
+	assert_true(pattern->required);
+	assert_int_equal(pattern->check("(?<ts>\\S+)", err, sizeof(err)), 0);
+	assert_int_equal(pattern->check("(?<ts>\\S+", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "invalid regex at offset 9: missing closing parenthesis");
+	assert_int_equal(pattern->check("\\S+", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "the pattern has no named group; name each field with (?<name>...)");
+
+	assert_string_equal(columns->key, "columns");
+	assert_int_equal(columns->check("ts", err, sizeof(err)), 0);
+	assert_int_equal(columns->check("", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "must not be empty");
+
+	assert_string_equal(delimiter->key, "delimiter");
+	assert_string_equal(delimiter->def, ",");
+	assert_int_equal(delimiter->check("\t", err, sizeof(err)), 0);
+	assert_int_equal(delimiter->check("::", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "must be a single byte, got \"::\"");
 }
 
 static void test_record_emit_overflow(void **unused)
@@ -764,6 +899,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup_builtins),
+		cmocka_unit_test(test_builtins_declare_their_keys),
+		cmocka_unit_test(test_configure_options_json),
+		cmocka_unit_test(test_option_checks),
 		cmocka_unit_test(test_record_emit_overflow),
 		cmocka_unit_test(test_record_get_exact_name),
 		cmocka_unit_test(test_too_many_fields),
