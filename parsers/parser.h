@@ -96,7 +96,7 @@ typedef int (*parser_check_fn)(const char *value, char *err, size_t errlen);
 struct parser_opt {
 	const char *key;
 	enum parser_opt_type type;
-	/* as written in YAML: STRING's value when absent (NULL: none), BOOL's ("true"; NULL: false) */
+	/* the value when absent: a STRING's (NULL: none); a BOOL's, "true" or "false" (NULL: false) */
 	const char *def;
 	bool required; /* absent or null: an error at the parser's mapping (or at the null) */
 	parser_check_fn check; /* STRING, STRLIST items; NULL: any string */
