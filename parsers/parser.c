@@ -23,6 +23,7 @@
 	X(regex)           \
 	X(logfmt)          \
 	X(csv)             \
+	X(ltsv)            \
 	/* end of the list */
 
 #define REASON_SHOW_MAX 64

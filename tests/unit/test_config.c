@@ -536,7 +536,7 @@ static void test_missing_required(void **state)
 static void test_bad_parser_and_payload(void **state)
 {
 	EXPECT_FIXTURE("bad_parser.yaml",
-		       ":4:20: inputs[0].parser.type: must be one of json, regex, logfmt, csv, plugin, got \"xml\"",
+		       ":4:20: inputs[0].parser.type: must be one of json, regex, logfmt, csv, ltsv, plugin, got \"xml\"",
 		       ":8:13: inputs[1].parser: missing required key \"columns\" (or set header: true)",
 		       ":8:36: inputs[1].parser.delimiter: must be a single byte, got \"::\"",
 		       ":13:7: inputs[2].parser: missing required key \"path\"",

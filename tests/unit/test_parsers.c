@@ -194,7 +194,7 @@ static void test_builtins_declare_their_keys(void **unused)
 		assert_true(j <= PARSER_OPTS_MAX);
 	}
 	/* the order `check` lists them in */
-	assert_string_equal(names, "json regex logfmt csv ");
+	assert_string_equal(names, "json regex logfmt csv ltsv ");
 	assert_null(parser_builtin("plugin"));
 	assert_null(parser_builtin(NULL));
 }
