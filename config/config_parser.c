@@ -141,23 +141,49 @@ static void report_opt(void *ctx, const char *key, const char *msg)
 		cfg_error(r->ld, node ? node : r->map, "%s.%s: %s", r->name, key, msg);
 }
 
-/* An option's check on one string at node. Nodes that are not one were reported by the engine. */
-static int check_string(struct cfg_loader *ld, parser_check_fn check, const yaml_node_t *node, const char *name)
+/* An option's check on the string s, reported at node (where s was read). */
+static int check_string(struct cfg_loader *ld, parser_check_fn check, const yaml_node_t *node, const char *name,
+			const char *s)
 {
 	char err[256] = "";
-	const char *s;
 
-	if (node->type != YAML_SCALAR_NODE)
-		return 0;
-	s = (const char *)node->data.scalar.value;
-	if (strlen(s) != node->data.scalar.length || !check(s, err, sizeof(err)))
+	if (!check(s, err, sizeof(err)))
 		return 0;
 	cfg_error(ld, node, "%s: %s", name, err[0] ? err : "invalid value");
 	return -EINVAL;
 }
 
-/* Runs each option's check on what the engine read (every item of a list, as the engine checks its
- * own lists); a value that fails takes its default, as for every key of the file. */
+/* The check of each item of a list option. A list the engine stored has one string per item of its
+ * sequence; a list it refused (an item that is not a string) still has its string items checked, so
+ * that every problem is reported at once, as the engine does for its own lists. */
+static int check_items(struct cfg_loader *ld, const struct parser_opt *o, const union parser_optval *v,
+		       yaml_node_t *node, const char *name)
+{
+	char sub[CFG_NAME_MAX + 24];
+	int bad = 0;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return 0; /* reported by the engine */
+	for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+		size_t i = (size_t)(it - node->data.sequence.items.start);
+		yaml_node_t *in = cfg_node(ld, *it);
+		const char *s = NULL;
+
+		if (v->list.v && i < v->list.n)
+			s = v->list.v[i];
+		else if (!v->list.v && in->type == YAML_SCALAR_NODE &&
+			 strlen((const char *)in->data.scalar.value) == in->data.scalar.length)
+			s = (const char *)in->data.scalar.value;
+		if (!s)
+			continue; /* not a string: reported by the engine */
+		snprintf(sub, sizeof(sub), "%s.%s[%zu]", name, o->key, i);
+		bad |= check_string(ld, o->check, in, sub, s);
+	}
+	return bad;
+}
+
+/* Runs each option's check on what the engine read; a value that fails takes its default, as for
+ * every key of the file. */
 static void check_opts(struct cfg_loader *ld, const struct parser_builtin *b, struct parser_scratch *ps,
 		       yaml_node_t *const *nodes, const char *name)
 {
@@ -166,21 +192,15 @@ static void check_opts(struct cfg_loader *ld, const struct parser_builtin *b, st
 	for (size_t i = 0; b->opts && b->opts[i].key; i++) {
 		const struct parser_opt *o = &b->opts[i];
 		union parser_optval *v = &ps->v[i];
-		yaml_node_t *node = nodes[i];
 		int bad = 0;
 
-		if (!o->check || !node)
-			continue;
+		if (!o->check || !nodes[i])
+			continue; /* absent: the default, valid by construction */
 		snprintf(sub, sizeof(sub), "%s.%s", name, o->key);
-		if (o->type == PARSER_OPT_STRING && v->s) {
-			bad = check_string(ld, o->check, node, sub);
-		} else if (o->type == PARSER_OPT_STRLIST && node->type == YAML_SEQUENCE_NODE) {
-			for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
-				snprintf(sub, sizeof(sub), "%s.%s[%zu]", name, o->key,
-					 (size_t)(it - node->data.sequence.items.start));
-				bad |= check_string(ld, o->check, cfg_node(ld, *it), sub);
-			}
-		}
+		if (o->type == PARSER_OPT_STRING && v->s)
+			bad = check_string(ld, o->check, nodes[i], sub, v->s);
+		else if (o->type == PARSER_OPT_STRLIST)
+			bad = check_items(ld, o, v, nodes[i], name);
 		if (!bad)
 			continue;
 		if (o->type == PARSER_OPT_STRING) {
