@@ -6,7 +6,7 @@
  * the whole), and one line in PARSER_BUILTINS (parser.c). Nothing else in the tree names it: config/
  * takes the list of types, each type's keys, defaults and checks from here.
  *
- * How a built-in's configuration is read (config/config_input.c):
+ * How a built-in's configuration is read (config/config_parser.c):
  *   1. config/ reads the `parser:` mapping with its one key-table engine: the keys every type has
  *      (type, on_mismatch) and the built-in's `opts`, turned into key-table entries. Types, nulls,
  *      duplicates, required and unknown keys are reported there, with the messages of every other
@@ -17,7 +17,7 @@
  *   3. The values, one `union parser_optval` per option, go to parser_configure(): the built-in's
  *      `configure` checks what spans keys and names the key of each problem through a
  *      `struct parser_report`, which config/ maps back to the key's YAML position; then the values
- *      become the options JSON that ops->create() gets (parser_options_json).
+ *      become the options JSON that ops->create() gets.
  * parsers/ never sees YAML and never logs: problems go to the caller's buffer or reporter.
  * Plugins are not built-ins: their `options:` mapping reaches create() as JSON (onside_parser.h). */
 #ifndef ONSIDE_PARSER_INTERNAL_H
