@@ -326,7 +326,7 @@ static const struct cfg_key root_keys[] = {
 	{ .key = "retry", .type = CFG_SECTION, .offset = offsetof(struct config, retry), .sub = retry_keys,
 	  .post = retry_post, .help = "backoff after failures" },
 	{ .key = "inputs", .type = CFG_CUSTOM, .flags = CFG_REQUIRED, .parse = cfg_parse_inputs,
-	  .help = "the log files to follow" },
+	  .release = cfg_release_inputs, .help = "the log files to follow" },
 	{ .key = NULL },
 };
 
@@ -521,20 +521,8 @@ void config_free(struct config *c)
 {
 	if (!c)
 		return;
+	cfg_free(root_keys, c);
 	free(c->path);
-	free(c->endpoint.url);
-	free(c->endpoint.username);
-	if (c->endpoint.password)
-		explicit_bzero(c->endpoint.password, strlen(c->endpoint.password));
-	free(c->endpoint.password);
-	free(c->endpoint.password_file);
-	free(c->endpoint.password_env);
-	free(c->endpoint.ca_file);
-	free(c->agent.state_dir);
-	free(c->agent.id_namespace);
-	for (size_t i = 0; i < c->ninputs; i++)
-		cfg_input_free(&c->inputs[i]);
-	free(c->inputs);
 	free(c);
 }
 

@@ -1,10 +1,9 @@
-/* The `inputs` sequence: each input's keys, its parser (whose keys depend on its type), `match`, and
- * the `event` mapping with its templates and payload. */
+/* The `inputs` sequence: each input's keys, `match`, and the `event` mapping with its templates and
+ * payload (its `parser` is config_parser.c's). Each key that allocates beyond its table's fields
+ * frees that in its release hook. */
 #include "config_internal.h"
-#include "parser.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,241 +156,9 @@ static int check_timezone(struct cfg_loader *ld, const yaml_node_t *node, const 
 	return -EINVAL;
 }
 
-static int check_pattern(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
-{
-	return cfg_check_regex(ld, node, name, value, true);
-}
-
 static int check_line_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
 {
 	return cfg_check_regex(ld, node, name, value, false);
-}
-
-static int check_delimiter(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
-{
-	if (strlen(value) == 1)
-		return 0;
-	cfg_error(ld, node, "%s: must be a single byte, got \"%s\"", name, value);
-	return -EINVAL;
-}
-
-/* ---- parser ---- */
-
-/* What the parser keys are read into before they become type + options_json. */
-struct parser_scratch {
-	char *type;
-	int on_mismatch;
-	char *pattern;
-	char **columns;
-	size_t ncolumns;
-	char *delimiter;
-	bool header;
-	char *path;
-	yaml_node_t *options;
-};
-
-static const char *const on_mismatch_names[] = { "dead_letter", "skip", NULL };
-
-#define PS(field) KEY_AT(struct parser_scratch, field)
-#define PARSER_TYPE_KEY                                                                                  \
-	{ .key = "type", .type = CFG_STRING, PS(type), .def = "json",                                    \
-	  .help = "json | regex | logfmt | csv | plugin" },                                              \
-	{ .key = "on_mismatch", .type = CFG_ENUM, PS(on_mismatch), .def = "dead_letter",                 \
-	  .names = on_mismatch_names,                                                                    \
-	  .help = "a line the parser cannot read: dead_letter, or skip (counted, not an error)" }
-
-static const struct cfg_key parser_plain_keys[] = {
-	PARSER_TYPE_KEY,
-	{ .key = NULL },
-};
-
-static const struct cfg_key parser_regex_keys[] = {
-	PARSER_TYPE_KEY,
-	{ .key = "pattern", .type = CFG_STRING, PS(pattern), .flags = CFG_REQUIRED, .check = check_pattern,
-	  .help = "PCRE2 pattern; each named group (?<name>...) becomes a field" },
-	{ .key = NULL },
-};
-
-static const struct cfg_key parser_csv_keys[] = {
-	PARSER_TYPE_KEY,
-	{ .key = "columns", .type = CFG_STRLIST, PS(columns), .count_offset = offsetof(struct parser_scratch, ncolumns),
-	  .check = cfg_check_nonempty, .help = "field names of the columns, in order" },
-	{ .key = "delimiter", .type = CFG_STRING, PS(delimiter), .def = ",", .check = check_delimiter,
-	  .help = "one byte" },
-	{ .key = "header", .type = CFG_BOOL, PS(header), .def = "false",
-	  .help = "the file starts with a header line" },
-	{ .key = NULL },
-};
-
-static const struct cfg_key parser_plugin_keys[] = {
-	PARSER_TYPE_KEY,
-	{ .key = "path", .type = CFG_STRING, PS(path), .flags = CFG_REQUIRED, .check = cfg_check_abspath,
-	  .help = "absolute path of the plugin's shared object" },
-	{ .key = "options", .type = CFG_NODE, PS(options),
-	  .help = "any mapping, passed to the plugin as JSON" },
-	{ .key = NULL },
-};
-
-static char *json_text(struct cfg_loader *ld, struct json_object *o)
-{
-	const char *s = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								  JSON_C_TO_STRING_NOSLASHESCAPE)
-			  : NULL;
-	char *text = s ? cfg_strdup(ld, s) : NULL;
-
-	ld->oom |= !s;
-	json_object_put(o);
-	return text;
-}
-
-static char *options_plain(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map,
-			   const char *name)
-{
-	return cfg_strdup(ld, "{}");
-}
-
-static char *options_regex(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map,
-			   const char *name)
-{
-	struct json_object *o;
-
-	if (!ps->pattern)
-		return NULL; /* reported */
-	o = json_object_new_object();
-	if (o)
-		json_object_object_add(o, "pattern", json_object_new_string(ps->pattern));
-	return json_text(ld, o);
-}
-
-static char *options_csv(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map, const char *name)
-{
-	struct json_object *o, *cols;
-
-	if (!ps->ncolumns && !ps->header) {
-		cfg_error(ld, map, "%s: missing required key \"columns\" (or set header: true)", name);
-		return NULL;
-	}
-	o = json_object_new_object();
-	cols = json_object_new_array();
-	for (size_t i = 0; cols && i < ps->ncolumns; i++)
-		json_object_array_add(cols, json_object_new_string(ps->columns[i]));
-	if (o && cols) {
-		json_object_object_add(o, "columns", cols);
-		json_object_object_add(o, "delimiter", json_object_new_string(ps->delimiter));
-		json_object_object_add(o, "header", json_object_new_boolean(ps->header));
-	} else {
-		json_object_put(cols);
-		json_object_put(o);
-		o = NULL;
-	}
-	return json_text(ld, o);
-}
-
-static yaml_node_t *map_value(struct cfg_loader *ld, yaml_node_t *map, const char *key)
-{
-	for (yaml_node_pair_t *p = map && map->type == YAML_MAPPING_NODE ? map->data.mapping.pairs.start : NULL;
-	     p && p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = cfg_node(ld, p->key);
-
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
-			return cfg_node(ld, p->value);
-	}
-	return NULL;
-}
-
-/* A plugin that the agent would refuse (ABI, permissions, missing symbol) is a configuration error
- * at its path, so `check` catches it before a restart does. */
-static void plugin_try(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map, const char *name)
-{
-	const struct onside_parser_ops *ops;
-	yaml_node_t *v = map_value(ld, map, "path");
-	void *handle;
-	char err[512];
-
-	if (!v || !ps->path || ps->path[0] != '/')
-		return;
-	if (plugin_load(ps->path, &ops, &handle, err, sizeof(err)) < 0) {
-		cfg_error(ld, v, "%s.path: %s", name, err);
-		return;
-	}
-	plugin_unload(handle);
-}
-
-static char *options_plugin(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map,
-			    const char *name)
-{
-	char sub[CFG_NAME_MAX];
-
-	plugin_try(ld, ps, map, name);
-	if (!ps->options || cfg_is_null(ps->options))
-		return cfg_strdup(ld, "{}");
-	snprintf(sub, sizeof(sub), "%s.options", name);
-	return cfg_options_json(ld, ps->options, sub);
-}
-
-struct parser_type {
-	const char *name;
-	const struct cfg_key *keys;
-	char *(*options)(struct cfg_loader *ld, struct parser_scratch *ps, yaml_node_t *map, const char *name);
-};
-
-static const struct parser_type parser_types[] = {
-	{ "json", parser_plain_keys, options_plain },	{ "regex", parser_regex_keys, options_regex },
-	{ "logfmt", parser_plain_keys, options_plain }, { "csv", parser_csv_keys, options_csv },
-	{ "plugin", parser_plugin_keys, options_plugin },
-};
-
-/* The parser's type decides which keys it takes, so it is looked up before the table is applied.
- * NULL after reporting an unknown type (the other keys are then not checked). */
-static const struct parser_type *parser_type_of(struct cfg_loader *ld, yaml_node_t *map, const char *name)
-{
-	char sub[CFG_NAME_MAX];
-	yaml_node_t *v = NULL;
-	const char *s;
-
-	for (yaml_node_pair_t *p = map && map->type == YAML_MAPPING_NODE ? map->data.mapping.pairs.start : NULL;
-	     p && p < map->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = cfg_node(ld, p->key);
-
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, "type")) {
-			v = cfg_node(ld, p->value);
-			break;
-		}
-	}
-	if (!v || cfg_is_null(v))
-		return &parser_types[0];
-	snprintf(sub, sizeof(sub), "%s.type", name);
-	s = cfg_scalar(ld, v, sub, "a string");
-	if (!s)
-		return NULL;
-	for (size_t i = 0; i < sizeof(parser_types) / sizeof(parser_types[0]); i++)
-		if (!strcmp(s, parser_types[i].name))
-			return &parser_types[i];
-	cfg_error(ld, v, "%s: must be one of json, regex, logfmt, csv, plugin, got \"%s\"", sub, s);
-	return NULL;
-}
-
-static void parse_parser(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name)
-{
-	struct config_input *in = base;
-	struct parser_scratch ps = { 0 };
-	const struct parser_type *pt = parser_type_of(ld, node, name);
-	char hint[32];
-
-	if (!pt)
-		return;
-	snprintf(hint, sizeof(hint), "type %s", pt->name);
-	cfg_apply(ld, pt->keys, node, &ps, &(struct cfg_section){ .name = name, .hint = hint }, NULL);
-	in->parser.type = cfg_strdup(ld, pt->name);
-	in->parser.options_json = pt->options(ld, &ps, node, name);
-	in->parser.plugin_path = ps.path;
-	in->parser.on_mismatch = (enum config_on_mismatch)ps.on_mismatch;
-	/* a file's first line is read for the parsers that may use it: a plugin may (ABI 2) */
-	in->parser.first_line = (pt->options == options_csv && ps.header) || pt->options == options_plugin;
-	free(ps.type);
-	free(ps.pattern);
-	cfg_strv_free(ps.columns, ps.ncolumns);
-	free(ps.delimiter);
 }
 
 /* ---- match ---- */
@@ -435,6 +202,18 @@ static void parse_match(struct cfg_loader *ld, yaml_node_t *node, void *base, co
 		cfg_pos(kn, pos);
 	}
 	nameset_free(&seen);
+}
+
+static void release_match(void *base)
+{
+	struct config_input *in = base;
+
+	for (size_t i = 0; i < in->nmatch; i++) {
+		free(in->match[i].field);
+		free(in->match[i].pattern);
+	}
+	free(in->match);
+	free(in->match_pos);
 }
 
 /* ---- payload: [names], "*", ["*"] or {out_name: template} ---- */
@@ -535,6 +314,18 @@ static void parse_payload(struct cfg_loader *ld, yaml_node_t *node, void *base, 
 			  name, (const char *)node->data.scalar.value);
 }
 
+static void release_payload(void *base)
+{
+	struct config_input *in = base;
+
+	for (size_t i = 0; i < in->npayload; i++) {
+		free(in->payload[i].name);
+		free(in->payload[i].tmpl);
+	}
+	free(in->payload);
+	free(in->payload_pos);
+}
+
 /* ---- event ---- */
 
 #define IN(field) KEY_AT(struct config_input, field)
@@ -564,6 +355,14 @@ static void id_fields_pos(struct cfg_loader *ld, struct config_input *in, yaml_n
 
 static void event_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map);
 
+/* What event_post allocates beside the table's fields. */
+static void release_event(void *base)
+{
+	struct config_input *in = base;
+
+	free(in->id_fields_pos);
+}
+
 static const struct cfg_key event_keys[] = {
 	{ .key = "event_name", .type = CFG_STRING, IN(event_name), .flags = CFG_REQUIRED,
 	  .check = check_required_template, .help = "template of the event's name, e.g. ${event}" },
@@ -581,7 +380,7 @@ static const struct cfg_key event_keys[] = {
 	  .help = "optional template: the log's own event id" },
 	{ .key = "id_fields", .type = CFG_STRLIST, IN(id_fields), .count_offset = offsetof(struct config_input, nid_fields),
 	  .check = cfg_check_nonempty, .help = "business key fields for the event id" },
-	{ .key = "payload", .type = CFG_CUSTOM, .parse = parse_payload,
+	{ .key = "payload", .type = CFG_CUSTOM, .parse = parse_payload, .release = release_payload,
 	  .help = "field names, \"*\", or a mapping of names to templates" },
 	{ .key = NULL },
 };
@@ -624,17 +423,18 @@ static const struct cfg_key input_keys[] = {
 	  .max = MAX_LINE_BYTES_MAX, .help = "longer lines are dead-lettered" },
 	{ .key = "rotate_wait", .type = CFG_DURATION, IN(rotate_wait_ms), .def = "5s", .max = UINT64_MAX,
 	  .help = "how long a rotated-away file is still followed after its last write" },
-	{ .key = "parser", .type = CFG_CUSTOM, .parse = parse_parser, .help = "how lines become fields" },
+	{ .key = "parser", .type = CFG_CUSTOM, .parse = cfg_parse_parser, .release = cfg_release_parser,
+	  .help = "how lines become fields" },
 	{ .key = "include_lines", .type = CFG_STRLIST, IN(include_lines),
 	  .count_offset = offsetof(struct config_input, ninclude_lines), .flags = CFG_SCALAR_LIST,
 	  .check = check_line_regex, .help = "regexes on the raw line: lines matching none are skipped" },
 	{ .key = "exclude_lines", .type = CFG_STRLIST, IN(exclude_lines),
 	  .count_offset = offsetof(struct config_input, nexclude_lines), .flags = CFG_SCALAR_LIST,
 	  .check = check_line_regex, .help = "regexes on the raw line: lines matching any are skipped" },
-	{ .key = "match", .type = CFG_CUSTOM, .parse = parse_match,
+	{ .key = "match", .type = CFG_CUSTOM, .parse = parse_match, .release = release_match,
 	  .help = "field -> regex; other lines are skipped" },
 	{ .key = "event", .type = CFG_SECTION, .offset = 0, .flags = CFG_REQUIRED, .sub = event_keys,
-	  .post = event_post, .help = "how fields become the event" },
+	  .post = event_post, .release = release_event, .help = "how fields become the event" },
 	{ .key = NULL },
 };
 
@@ -696,34 +496,13 @@ void cfg_parse_inputs(struct cfg_loader *ld, yaml_node_t *node, void *base, cons
 	free(names);
 }
 
-void cfg_input_free(struct config_input *in)
+void cfg_release_inputs(void *base)
 {
-	free(in->name);
-	cfg_strv_free(in->paths, in->npaths);
-	cfg_strv_free(in->exclude, in->nexclude);
-	free(in->parser.type);
-	free(in->parser.plugin_path);
-	free(in->parser.options_json);
-	for (size_t i = 0; i < in->nmatch; i++) {
-		free(in->match[i].field);
-		free(in->match[i].pattern);
-	}
-	free(in->match);
-	free(in->match_pos);
-	free(in->event_name);
-	free(in->event_datetime);
-	free(in->installation_id);
-	free(in->event_id);
-	cfg_strv_free(in->time_formats, in->ntime_formats);
-	free(in->timezone);
-	cfg_strv_free(in->id_fields, in->nid_fields);
-	free(in->id_fields_pos);
-	cfg_strv_free(in->include_lines, in->ninclude_lines);
-	cfg_strv_free(in->exclude_lines, in->nexclude_lines);
-	for (size_t i = 0; i < in->npayload; i++) {
-		free(in->payload[i].name);
-		free(in->payload[i].tmpl);
-	}
-	free(in->payload);
-	free(in->payload_pos);
+	struct config *c = base;
+
+	for (size_t i = 0; i < c->ninputs; i++)
+		cfg_free(input_keys, &c->inputs[i]);
+	free(c->inputs);
+	c->inputs = NULL;
+	c->ninputs = 0;
 }

@@ -73,6 +73,9 @@ typedef void (*cfg_parse_fn)(struct cfg_loader *ld, yaml_node_t *node, void *bas
  * sub[i] (NULL when absent), map the section's mapping (NULL when absent). */
 typedef void (*cfg_post_fn)(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes,
 			    yaml_node_t *map);
+/* Frees what a key's parse (CFG_CUSTOM) or post (CFG_SECTION) allocated beyond the typed fields of
+ * the tables, which cfg_free frees itself. base is what parse or post got. */
+typedef void (*cfg_release_fn)(void *base);
 
 struct cfg_key {
 	const char *key;
@@ -88,6 +91,7 @@ struct cfg_key {
 	cfg_parse_fn parse;
 	const struct cfg_key *sub; /* CFG_SECTION */
 	cfg_post_fn post;          /* CFG_SECTION */
+	cfg_release_fn release;    /* CFG_CUSTOM, CFG_SECTION: NULL when they allocate nothing */
 	const char *help;
 };
 
@@ -126,6 +130,10 @@ yaml_node_t *cfg_find(const struct cfg_key *keys, yaml_node_t *const *nodes, con
 void cfg_apply(struct cfg_loader *ld, const struct cfg_key *keys, yaml_node_t *map, void *base,
 	       const struct cfg_section *sec, yaml_node_t **ret_nodes);
 void cfg_strv_free(char **v, size_t n);
+/* Frees what cfg_apply (and the keys' hooks) put into base, through the same table: strings (a
+ * CFG_SECRET one wiped first), string lists, nested sections, and each key's release. base itself
+ * is the caller's. */
+void cfg_free(const struct cfg_key *keys, void *base);
 
 /* config_schema.c: checks shared by the tables */
 int cfg_check_abspath(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
@@ -133,9 +141,12 @@ int cfg_check_abspath(struct cfg_loader *ld, const yaml_node_t *node, const char
 int cfg_check_nonempty(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
 		       const char *value);
 
-/* config_input.c */
+/* config_input.c: the inputs sequence, base a struct config */
 void cfg_parse_inputs(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
-void cfg_input_free(struct config_input *in);
+void cfg_release_inputs(void *base);
+/* config_parser.c: an input's parser mapping, base a struct config_input */
+void cfg_parse_parser(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
+void cfg_release_parser(void *base);
 
 /* config_check.c: a YAML mapping to JSON text (plugin options), see there for the scalar rules. */
 char *cfg_options_json(struct cfg_loader *ld, yaml_node_t *node, const char *name);

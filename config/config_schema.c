@@ -223,6 +223,30 @@ void cfg_strv_free(char **v, size_t n)
 	free(v);
 }
 
+void cfg_free(const struct cfg_key *keys, void *base)
+{
+	for (size_t i = 0; keys[i].key; i++) {
+		const struct cfg_key *k = &keys[i];
+		void *dst = (char *)base + k->offset;
+		char **s = dst;
+
+		if (k->type == CFG_STRING) {
+			if (*s && (k->flags & CFG_SECRET))
+				explicit_bzero(*s, strlen(*s));
+			free(*s);
+			*s = NULL;
+		} else if (k->type == CFG_STRLIST) {
+			cfg_strv_free(*(char ***)dst, *(size_t *)((char *)base + k->count_offset));
+			*(char ***)dst = NULL;
+			*(size_t *)((char *)base + k->count_offset) = 0;
+		} else if (k->type == CFG_SECTION) {
+			cfg_free(k->sub, dst);
+		}
+		if (k->release)
+			k->release(k->type == CFG_SECTION ? dst : base);
+	}
+}
+
 /* ---- checks ---- */
 
 int cfg_check_abspath(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)

@@ -1,7 +1,8 @@
 /* The csv parser: RFC 4180 fields ("quoted, with "" for a quote"), any single-byte delimiter, mapped
  * to named columns in order.
  *
- * Options: {"columns": [..], "delimiter": ",", "header": false}
+ * Options: {"columns": [..], "delimiter": ",", "header": false} (keys columns, delimiter, header under
+ * `parser:`, declared at the end of this file)
  *   columns given, header false: every line is a record.
  *   header true:  the first line of each file is its header: never a record (skipped), and a line
  *                 equal to it is skipped too (a header repeated by a concatenation). Without columns,
@@ -427,7 +428,41 @@ static int csv_parse(void *state, const struct onside_source *src, const char *l
 	return ONSIDE_PARSE_OK;
 }
 
-const struct onside_parser_ops parser_csv_ops = {
+/* ---- configuration ---- */
+
+enum { OPT_COLUMNS, OPT_DELIMITER, OPT_HEADER };
+
+static int check_column(const char *value, char *err, size_t errlen)
+{
+	if (value[0])
+		return 0;
+	snprintf(err, errlen, "must not be empty");
+	return -EINVAL;
+}
+
+static const struct parser_opt csv_opts[] = {
+	[OPT_COLUMNS] = { .key = "columns", .type = PARSER_OPT_STRLIST, .check = check_column,
+			  .help = "field names of the columns, in order" },
+	[OPT_DELIMITER] = { .key = "delimiter", .type = PARSER_OPT_STRING, .def = ",", .check = parser_check_byte,
+			    .help = "one byte" },
+	[OPT_HEADER] = { .key = "header", .type = PARSER_OPT_BOOL, .def = "false",
+			 .help = "the file starts with a header line" },
+	{ .key = NULL },
+};
+
+/* Columns come from the configuration or from each file's header: one of them is needed, and a
+ * header is read from every file's first line. */
+static int csv_configure(const union parser_optval *v, const struct parser_report *rep, struct parser_needs *ret)
+{
+	if (!v[OPT_COLUMNS].list.n && !v[OPT_HEADER].b) {
+		parser_report(rep, NULL, "missing required key \"columns\" (or set header: true)");
+		return -EINVAL;
+	}
+	ret->first_line = v[OPT_HEADER].b;
+	return 0;
+}
+
+static const struct onside_parser_ops csv_ops = {
 	.abi = ONSIDE_PARSER_ABI,
 	.name = "csv",
 	.create = csv_create,
@@ -435,3 +470,5 @@ const struct onside_parser_ops parser_csv_ops = {
 	.destroy = csv_destroy,
 	.parse_source = csv_parse,
 };
+
+const struct parser_builtin parser_csv = { .ops = &csv_ops, .opts = csv_opts, .configure = csv_configure };

@@ -561,10 +561,13 @@ static int json_parse(void *state, const char *line, size_t len, onside_emit_fn 
 	return rc ? ONSIDE_PARSE_NOMATCH : ONSIDE_PARSE_OK;
 }
 
-const struct onside_parser_ops parser_json_ops = {
+static const struct onside_parser_ops json_ops = {
 	.abi = ONSIDE_PARSER_ABI,
 	.name = "json",
 	.create = json_create,
 	.parse = json_parse,
 	.destroy = json_destroy,
 };
+
+/* No keys but the common ones. */
+const struct parser_builtin parser_json = { .ops = &json_ops };

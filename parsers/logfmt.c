@@ -279,10 +279,13 @@ static int logfmt_parse(void *state, const char *line, size_t len, onside_emit_f
 	return ONSIDE_PARSE_OK;
 }
 
-const struct onside_parser_ops parser_logfmt_ops = {
+static const struct onside_parser_ops logfmt_ops = {
 	.abi = ONSIDE_PARSER_ABI,
 	.name = "logfmt",
 	.create = logfmt_create,
 	.parse = logfmt_parse,
 	.destroy = logfmt_destroy,
 };
+
+/* No keys but the common ones. */
+const struct parser_builtin parser_logfmt = { .ops = &logfmt_ops };

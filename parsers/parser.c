@@ -1,9 +1,14 @@
 /* Parser registry and instances: one struct parser per input, built-in or loaded from a plugin, and the
- * record that one parsed line fills. */
+ * record that one parsed line fills. Also the built-ins' side of configuration (parser.h says how it
+ * goes): the list of built-ins, the options JSON made of their values, the checks they share.
+ *
+ * A built-in is its file, which defines `const struct parser_builtin parser_NAME`, and its line in
+ * PARSER_BUILTINS below: the list `check` names for `type`, and the order it names them in. */
 #include "parser.h"
 #include "swar.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,34 +16,33 @@
 
 #include <json-c/json.h>
 
-/* Says more about a rejected line: see parser_explain. */
-typedef int (*explain_fn)(void *state, const char *line, size_t len, const char *field, size_t field_len,
-			  char *out, size_t outlen);
+/* One line per built-in: it declares parser_NAME and puts it in builtins[] (an X-macro, so that the
+ * name is written once). */
+#define PARSER_BUILTINS(X) \
+	X(json)            \
+	X(regex)           \
+	X(logfmt)          \
+	X(csv)             \
+	X(ltsv)            \
+	/* end of the list */
+
 #define REASON_SHOW_MAX 64
+#define REPORT_MAX 256
+
+#define BUILTIN_DECLARE(name) extern const struct parser_builtin parser_##name;
+#define BUILTIN_ENTRY(name) &parser_##name,
+PARSER_BUILTINS(BUILTIN_DECLARE)
+static const struct parser_builtin *const builtins[] = { PARSER_BUILTINS(BUILTIN_ENTRY) NULL };
 
 struct parser {
 	const struct onside_parser_ops *ops;
 	/* resolved once at open: parse_source when the ops have it (abi >= 2), else parse */
 	int (*parse_source)(void *state, const struct onside_source *src, const char *line, size_t len,
 			    onside_emit_fn emit, void *sink, char *reason, size_t reasonlen);
-	explain_fn explain; /* built-ins only; NULL when the parser has nothing to add */
+	const struct parser_builtin *builtin; /* NULL for plugins */
 	void *state;
 	void *handle; /* dlopen handle for plugins, NULL for built-ins */
 	onside_emit_fn emit; /* plugin_emit for plugins: their values are checked, built-ins' are not */
-};
-
-struct builtin {
-	const struct onside_parser_ops *ops;
-	explain_fn explain;
-};
-
-/* NULL-terminated, so adding a built-in is one line here and one ops table in its own file. */
-static const struct builtin builtins[] = {
-	{ &parser_json_ops, NULL },
-	{ &parser_regex_ops, parser_regex_explain },
-	{ &parser_logfmt_ops, NULL },
-	{ &parser_csv_ops, NULL },
-	{ NULL, NULL },
 };
 
 /* The source of a line that comes from no file (tests): an offset that is never the first line's. */
@@ -91,21 +95,24 @@ const struct field *record_get(const struct record *r, const char *name, size_t 
 	return NULL;
 }
 
-static const struct builtin *builtin_lookup(const char *name)
+const struct parser_builtin *parser_builtin_at(size_t i)
 {
-	size_t i;
+	return i < sizeof(builtins) / sizeof(builtins[0]) ? builtins[i] : NULL;
+}
 
-	if (!name)
-		return NULL;
-	for (i = 0; builtins[i].ops; i++)
-		if (strcmp(builtins[i].ops->name, name) == 0)
-			return &builtins[i];
+const struct parser_builtin *parser_builtin(const char *type)
+{
+	const struct parser_builtin *b;
+
+	for (size_t i = 0; type && (b = parser_builtin_at(i)); i++)
+		if (strcmp(b->ops->name, type) == 0)
+			return b;
 	return NULL;
 }
 
 const struct onside_parser_ops *parser_lookup(const char *name)
 {
-	const struct builtin *b = builtin_lookup(name);
+	const struct parser_builtin *b = parser_builtin(name);
 
 	return b ? b->ops : NULL;
 }
@@ -114,7 +121,7 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 		struct parser **ret, char *err, size_t errlen)
 {
 	const struct onside_parser_ops *ops;
-	const struct builtin *b = NULL;
+	const struct parser_builtin *b = NULL;
 	void *handle = NULL, *state = NULL;
 	bool plugin = type && strcmp(type, "plugin") == 0;
 	struct parser *p;
@@ -131,7 +138,7 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 		if (r < 0)
 			return r;
 	} else {
-		b = builtin_lookup(type);
+		b = parser_builtin(type);
 		if (!b) {
 			snprintf(err, errlen, "unknown parser type \"%s\"", type ? type : "");
 			return -EINVAL;
@@ -165,7 +172,7 @@ int parser_open(const char *type, const char *plugin_path, const char *options_j
 	p->ops = ops;
 	/* a member past what the plugin's abi has is never read: its struct may end before it */
 	p->parse_source = ops->abi >= 2 ? ops->parse_source : NULL;
-	p->explain = b ? b->explain : NULL;
+	p->builtin = b;
 	p->state = state;
 	p->handle = handle;
 	p->emit = plugin ? plugin_emit : record_emit;
@@ -236,9 +243,9 @@ int parser_parse(struct parser *p, const struct onside_source *src, const char *
 int parser_explain(struct parser *p, const char *line, size_t len, const char *field, size_t field_len,
 		   char *out, size_t outlen)
 {
-	if (!p->explain || !outlen)
+	if (!p->builtin || !p->builtin->explain || !outlen)
 		return -ENOTSUP;
-	return p->explain(p->state, line ? line : "", line ? len : 0, field, field_len, out, outlen);
+	return p->builtin->explain(p->state, line ? line : "", line ? len : 0, field, field_len, out, outlen);
 }
 
 void parser_free(struct parser *p)
@@ -261,4 +268,91 @@ int parser_no_options(const char *options_json, const char *name, char *err, siz
 		return 0;
 	snprintf(err, errlen, "%s parser: takes no options", name);
 	return -EINVAL;
+}
+
+/* ---- configuration of the built-ins ---- */
+
+void parser_report(const struct parser_report *rep, const char *key, const char *fmt, ...)
+{
+	char msg[REPORT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rep->fn(rep->ctx, key, msg);
+}
+
+int parser_check_byte(const char *value, char *err, size_t errlen)
+{
+	if (strlen(value) == 1)
+		return 0;
+	snprintf(err, errlen, "must be a single byte, got \"%s\"", value);
+	return -EINVAL;
+}
+
+static struct json_object *optval_json(const struct parser_opt *o, const union parser_optval *v)
+{
+	struct json_object *list;
+
+	switch (o->type) {
+	case PARSER_OPT_STRING:
+		return json_object_new_string(v->s);
+	case PARSER_OPT_BOOL:
+		return json_object_new_boolean(v->b);
+	case PARSER_OPT_STRLIST:
+		list = json_object_new_array();
+		for (size_t i = 0; list && i < v->list.n; i++) {
+			if (json_object_array_add(list, json_object_new_string(v->list.v[i])) < 0) {
+				json_object_put(list);
+				return NULL;
+			}
+		}
+		return list;
+	}
+	return NULL;
+}
+
+/* {"key": value, ...} in opts order; a STRING without a value is left out. */
+static int options_json(const struct parser_builtin *b, const union parser_optval *v, char **ret)
+{
+	struct json_object *o = json_object_new_object();
+	const char *text = NULL;
+	size_t i;
+
+	for (i = 0; o && b->opts && b->opts[i].key; i++) {
+		struct json_object *val;
+
+		if (b->opts[i].type == PARSER_OPT_STRING && !v[i].s)
+			continue;
+		val = optval_json(&b->opts[i], &v[i]);
+		if (!val || json_object_object_add(o, b->opts[i].key, val) < 0) {
+			json_object_put(val);
+			break;
+		}
+	}
+	if (o && (!b->opts || !b->opts[i].key))
+		text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (text)
+		text = *ret = strdup(text);
+	json_object_put(o);
+	return text ? 0 : -ENOMEM;
+}
+
+int parser_configure(const struct parser_builtin *b, const union parser_optval *v,
+		     const struct parser_report *rep, char **ret_options_json, struct parser_needs *ret_needs)
+{
+	struct parser_needs needs = { 0 };
+	int r;
+
+	if (b->configure) {
+		r = b->configure(v, rep, &needs);
+		if (r < 0)
+			return r;
+	}
+	r = options_json(b, v, ret_options_json);
+	if (r < 0)
+		return r;
+	*ret_needs = needs;
+	return 0;
 }

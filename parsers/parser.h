@@ -1,4 +1,25 @@
-/* Parser registry, instances (built-in or plugin) and the record of fields a line parses into. */
+/* Parser registry, instances (built-in or plugin) and the record of fields a line parses into.
+ *
+ * A built-in parser owns its configuration, as an OpenSMTPD table backend does (table.c + one
+ * table_NAME.c per backend): it is one file, parsers/NAME.c, defining one `struct parser_builtin`
+ * named parser_NAME (its ops, the keys it takes under `parser:`, the checks of their values and of
+ * the whole), and one line in PARSER_BUILTINS (parser.c). Nothing else in the tree names it: config/
+ * takes the list of types, each type's keys, defaults and checks from here.
+ *
+ * How a built-in's configuration is read (config/config_parser.c):
+ *   1. config/ reads the `parser:` mapping with its one key-table engine: the keys every type has
+ *      (type, on_mismatch) and the built-in's `opts`, turned into key-table entries. Types, nulls,
+ *      duplicates, required and unknown keys are reported there, with the messages of every other
+ *      key of the file.
+ *   2. Each string value (and each item of a list) goes to its option's `check`, which says what is
+ *      wrong in an error buffer; config/ prints it at that value's YAML position. A value that fails
+ *      is left out (its default is taken), as for every key of the file.
+ *   3. The values, one `union parser_optval` per option, go to parser_configure(): the built-in's
+ *      `configure` checks what spans keys and names the key of each problem through a
+ *      `struct parser_report`, which config/ maps back to the key's YAML position; then the values
+ *      become the options JSON that ops->create() gets.
+ * parsers/ never sees YAML and never logs: problems go to the caller's buffer or reporter.
+ * Plugins are not built-ins: their `options:` mapping reaches create() as JSON (onside_parser.h). */
 #ifndef ONSIDE_PARSER_INTERNAL_H
 #define ONSIDE_PARSER_INTERNAL_H
 
@@ -44,8 +65,87 @@ int record_emit(void *sink, const char *name, size_t name_len, const char *value
  * name. NULL if absent. */
 const struct field *record_get(const struct record *r, const char *name, size_t name_len);
 
-/* Built-in parsers: json, regex, logfmt, csv. NULL if no such built-in. */
+/* ---- built-in parsers and their configuration ---- */
+
+/* The most options one built-in takes (config/ keeps per-key state on the stack). */
+#define PARSER_OPTS_MAX 16
+
+enum parser_opt_type {
+	PARSER_OPT_STRING,  /* a string: union parser_optval.s (NULL when absent without default) */
+	PARSER_OPT_BOOL,    /* true/false (also yes/no): .b */
+	PARSER_OPT_STRLIST, /* a list of strings: .list ([] when absent) */
+};
+
+/* The value of one option once read, in the order of the built-in's opts. Strings belong to the
+ * caller. */
+union parser_optval {
+	const char *s;
+	bool b;
+	struct {
+		char **v;
+		size_t n;
+	} list;
+};
+
+/* Says what is wrong with value (a string option, or one item of a list option) into err, as the rest
+ * of a message "inputs[0].parser.KEY: ..." (e.g. `must be a single byte, got "::"`), and returns
+ * -EINVAL; or returns 0. */
+typedef int (*parser_check_fn)(const char *value, char *err, size_t errlen);
+
+/* One key a built-in takes under `parser:`. */
+struct parser_opt {
+	const char *key;
+	enum parser_opt_type type;
+	/* the value when absent: a STRING's (NULL: none); a BOOL's, "true" or "false" (NULL: false) */
+	const char *def;
+	bool required; /* absent or null: an error at the parser's mapping (or at the null) */
+	parser_check_fn check; /* STRING, STRLIST items; NULL: any string */
+	const char *help; /* one line, what the key is */
+};
+
+/* Where configure() puts a problem: at the option named key (at the parser's mapping when the key
+ * is not in the file), or at the mapping as a whole when key is NULL. msg is the rest of the
+ * message, as for parser_check_fn. */
+struct parser_report {
+	void (*fn)(void *ctx, const char *key, const char *msg);
+	void *ctx;
+};
+
+/* What the agent gives a parser configured so (the caller's, filled by configure). */
+struct parser_needs {
+	bool first_line; /* each file's first line with every line (onside_source.first_line) */
+};
+
+struct parser_builtin {
+	const struct onside_parser_ops *ops; /* ops->name is the `type` */
+	const struct parser_opt *opts;       /* NULL-terminated (key NULL), at most PARSER_OPTS_MAX */
+	/* Checks what spans keys on values that passed their own checks (v[i] for opts[i]), reporting
+	 * each problem through rep, and fills what the parser needs. Returns 0 or -EINVAL (reported).
+	 * NULL: nothing to check, nothing needed. */
+	int (*configure)(const union parser_optval *v, const struct parser_report *rep,
+			 struct parser_needs *ret);
+	/* Says more about a rejected line (see parser_explain); NULL: nothing to add. */
+	int (*explain)(void *state, const char *line, size_t len, const char *field, size_t field_len,
+		       char *out, size_t outlen);
+};
+
+/* The built-in of that type, NULL if none ("plugin" is not one). */
+const struct parser_builtin *parser_builtin(const char *type);
+/* The i-th built-in in the order of PARSER_BUILTINS, NULL past the last. */
+const struct parser_builtin *parser_builtin_at(size_t i);
+/* The ops of the built-in of that name, NULL if none. */
 const struct onside_parser_ops *parser_lookup(const char *name);
+
+/* Step 3 above: runs b->configure on v and, when it finds nothing, sets *ret_options_json (the
+ * caller frees it) to the options JSON of v: every option in opts order, a STRING only when set.
+ * Returns 0, -EINVAL (reported through rep) or -ENOMEM. */
+int parser_configure(const struct parser_builtin *b, const union parser_optval *v,
+		     const struct parser_report *rep, char **ret_options_json, struct parser_needs *ret_needs);
+/* A problem for configure(), formatted. */
+void parser_report(const struct parser_report *rep, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A parser_check_fn: exactly one byte. */
+int parser_check_byte(const char *value, char *err, size_t errlen);
 
 struct parser; /* an instance: ops + state (+ dlopen handle for plugins) */
 
@@ -82,10 +182,6 @@ int parser_json_fast(const char *line, size_t len, onside_emit_fn emit, void *si
  * "NAME parser: takes no options". */
 int parser_no_options(const char *options_json, const char *name, char *err, size_t errlen);
 
-/* The regex parser's explanation (see parser_explain). */
-int parser_regex_explain(void *state, const char *line, size_t len, const char *field, size_t field_len,
-			 char *out, size_t outlen);
-
 /* Plugin loading: refuses a file writable by group/others or not owned by root or the current user,
  * a missing symbol, or a mismatched abi, with a message naming the file and the reason. */
 int plugin_load(const char *path, const struct onside_parser_ops **ret_ops, void **ret_handle,
@@ -106,11 +202,5 @@ int plugin_emit(void *sink, const char *name, size_t name_len, const char *value
  * into it. NULL restores dlopen(). */
 typedef const struct onside_parser_ops *(*plugin_loader_fn)(const char *path, char *err, size_t errlen);
 void plugin_set_loader(plugin_loader_fn fn);
-
-/* The built-in ops tables (one file each). */
-extern const struct onside_parser_ops parser_json_ops;
-extern const struct onside_parser_ops parser_regex_ops;
-extern const struct onside_parser_ops parser_logfmt_ops;
-extern const struct onside_parser_ops parser_csv_ops;
 
 #endif

@@ -4,7 +4,7 @@
  * A pattern like (a+)+$ can take exponential time on a line that almost matches; the match, depth and
  * heap limits turn that into a prompt NOMATCH instead of a stalled agent.
  *
- * Explanations (parser_regex_explain, only for lines about to be dead-lettered): the pattern is
+ * Explanations (regex_explain, only for lines about to be dead-lettered): the pattern is
  * compiled a second time with an automatic callout before every item, and the line matched again.
  * The attempt that got furthest into the line (and among those, the one with the most named groups
  * set) tells which named group it could not reach: for a truncated purchase line, "missing field
@@ -353,7 +353,7 @@ static const struct group *find_group(const struct regex_state *st, const char *
 	return NULL;
 }
 
-int parser_regex_explain(void *state, const char *line, size_t len, const char *field, size_t field_len,
+static int regex_explain(void *state, const char *line, size_t len, const char *field, size_t field_len,
 			 char *out, size_t outlen)
 {
 	struct regex_state *st = state;
@@ -403,10 +403,44 @@ int parser_regex_explain(void *state, const char *line, size_t len, const char *
 	return 0;
 }
 
-const struct onside_parser_ops parser_regex_ops = {
+/* The `pattern` key: it compiles, and it names at least one group (a pattern without one gives
+ * lines without fields). */
+static int check_pattern(const char *value, char *err, size_t errlen)
+{
+	PCRE2_UCHAR msg[256];
+	PCRE2_SIZE off = 0;
+	pcre2_code *re;
+	uint32_t names = 0;
+	int code = 0;
+
+	re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+	if (!re) {
+		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
+			snprintf((char *)msg, sizeof(msg), "error %d", code);
+		snprintf(err, errlen, "invalid regex at offset %zu: %s", (size_t)off, (char *)msg);
+		return -EINVAL;
+	}
+	if (pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &names) || !names) {
+		snprintf(err, errlen, "the pattern has no named group; name each field with (?<name>...)");
+		pcre2_code_free(re);
+		return -EINVAL;
+	}
+	pcre2_code_free(re);
+	return 0;
+}
+
+static const struct parser_opt regex_opts[] = {
+	{ .key = "pattern", .type = PARSER_OPT_STRING, .required = true, .check = check_pattern,
+	  .help = "PCRE2 pattern; each named group (?<name>...) becomes a field" },
+	{ .key = NULL },
+};
+
+static const struct onside_parser_ops regex_ops = {
 	.abi = ONSIDE_PARSER_ABI,
 	.name = "regex",
 	.create = regex_create,
 	.parse = regex_parse,
 	.destroy = regex_destroy,
 };
+
+const struct parser_builtin parser_regex = { .ops = &regex_ops, .opts = regex_opts, .explain = regex_explain };

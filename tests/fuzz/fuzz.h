@@ -1,4 +1,4 @@
-/* Shared by the fuzz targets: the libFuzzer entry point, and the parser driver the four parser
+/* Shared by the fuzz targets: the libFuzzer entry point, and the parser driver the five parser
  * targets use. Each target is one fuzz_<name>.c; replay_main.c gives them a main() for gcc builds. */
 #ifndef ONSIDE_FUZZ_H
 #define ONSIDE_FUZZ_H

@@ -1,4 +1,4 @@
-/* The parser driver shared by fuzz_json, fuzz_regex, fuzz_logfmt and fuzz_csv (see fuzz.h). */
+/* The parser driver shared by fuzz_json, fuzz_regex, fuzz_logfmt, fuzz_csv and fuzz_ltsv (see fuzz.h). */
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -23,7 +23,7 @@ covbuild="${COV_BUILD_DIR:-$src/build-fuzz-cov}"
 seconds=600
 jobs=1
 coverage=0
-all="json json_fast regex logfmt csv config map pipeline plugin lines timefmt tzif checkpoint http deadletter status"
+all="json json_fast regex logfmt csv ltsv config map pipeline plugin lines timefmt tzif checkpoint http deadletter status"
 
 while getopts t:j:ch opt; do
 	case $opt in
@@ -82,8 +82,8 @@ done
 files_of() {
 	case $1 in
 	json | json_fast) echo parsers/json.c ;;
-	regex | logfmt | csv) echo "parsers/$1.c" ;;
-	config) echo config/config.c config/config_input.c config/config_schema.c config/config_check.c ;;
+	regex | logfmt | csv | ltsv) echo "parsers/$1.c" ;;
+	config) echo config/config.c config/config_input.c config/config_parser.c config/config_schema.c config/config_check.c ;;
 	map) echo agent/map.c agent/jsonw.c agent/eventid.c agent/template.c ;;
 	pipeline) echo agent/map.c parsers/logfmt.c parsers/csv.c parsers/regex.c parsers/parser.c ;;
 	plugin) echo parsers/plugin.c parsers/parser.c agent/map.c ;;

@@ -480,7 +480,7 @@ class CheckSample(Case):
             f.write(text)
         rc, out, err = run_agent(["check", "-c", cfg], env=self.env())
         self.assertEqual((rc, err), (0, ""))
-        self.assertIn("valid: 4 inputs", out)
+        self.assertIn("valid: 5 inputs", out)
 
     def test_check_sample_usage(self):
         cfg = self.config()

@@ -536,7 +536,7 @@ static void test_missing_required(void **state)
 static void test_bad_parser_and_payload(void **state)
 {
 	EXPECT_FIXTURE("bad_parser.yaml",
-		       ":4:20: inputs[0].parser.type: must be one of json, regex, logfmt, csv, plugin, got \"xml\"",
+		       ":4:20: inputs[0].parser.type: must be one of json, regex, logfmt, csv, ltsv, plugin, got \"xml\"",
 		       ":8:13: inputs[1].parser: missing required key \"columns\" (or set header: true)",
 		       ":8:36: inputs[1].parser.delimiter: must be a single byte, got \"::\"",
 		       ":13:7: inputs[2].parser: missing required key \"path\"",
@@ -544,6 +544,57 @@ static void test_bad_parser_and_payload(void **state)
 		       ":22:20: inputs[3].event.payload[1]: \"*\" must be the only item",
 		       ":22:25: inputs[3].event.payload[2]: duplicate field \"a\"",
 		       ":22:31: inputs[3].event.payload[4]: duplicate field \"a\"");
+}
+
+/* A built-in's own keys (here ltsv's, declared in parsers/ltsv.c) are read, checked and placed like
+ * every other key: the options JSON its create() gets, and each problem at its key's position. */
+static void test_ltsv_keys(void **state)
+{
+	static const char *const want[] = {
+		":7:38: inputs[1].parser.delimiter: must differ from label_delimiter",
+		":9:44: inputs[2].parser.label_delimiter: must differ from delimiter",
+		":11:38: inputs[3].parser.delimiter: must be a single byte, got \"::\"",
+		":11:61: inputs[3].parser.label_delimiter: must be a single byte, got \"\"",
+		":11:65: unknown key \"columns\" in inputs[3].parser (type ltsv takes: type, on_mismatch, delimiter, "
+		"label_delimiter)",
+		":12:60: inputs[4].parser.delimiter: expected a string, got a sequence",
+	};
+	struct config_diag d = { 0 };
+	struct config *c;
+	const char *p = write_file(0, "ltsv.yaml",
+				   "inputs:\n"
+				   "  - {name: a, paths: [/l], event: {event_name: e, event_datetime: t, installation_id: i},\n"
+				   "     parser: {type: ltsv}}\n"
+				   "  - {name: b, paths: [/l], event: {event_name: e, event_datetime: t, installation_id: i},\n"
+				   "     parser: {type: ltsv, delimiter: ',', label_delimiter: '=', on_mismatch: skip}}\n",
+				   0600);
+
+	c = load_ok(p, 0, &d);
+	assert_string_equal(c->inputs[0].parser.type, "ltsv");
+	assert_string_equal(c->inputs[0].parser.options_json, "{\"delimiter\":\"\\t\",\"label_delimiter\":\":\"}");
+	assert_false(c->inputs[0].parser.first_line);
+	assert_string_equal(c->inputs[1].parser.options_json, "{\"delimiter\":\",\",\"label_delimiter\":\"=\"}");
+	assert_int_equal(c->inputs[1].parser.on_mismatch, ON_MISMATCH_SKIP);
+	config_free(c);
+	config_diag_free(&d);
+
+	/* a conflict is put at the delimiter that was changed */
+	p = write_file(0, "bad_ltsv.yaml",
+		       "inputs:\n"
+		       "  - name: a\n"
+		       "    paths: [/l]\n"
+		       "    event: {event_name: e, event_datetime: t, installation_id: i}\n"
+		       "    parser: {type: ltsv}\n"
+		       "  - {name: b, paths: [/l], event: {event_name: e, event_datetime: t, installation_id: i},\n"
+		       "     parser: {type: ltsv, delimiter: ':'}}\n"
+		       "  - {name: c, paths: [/l], event: {event_name: e, event_datetime: t, installation_id: i},\n"
+		       "     parser: {type: ltsv, label_delimiter: \"\\t\"}}\n"
+		       "  - {name: d, paths: [/l], event: {event_name: e, event_datetime: t, installation_id: i},\n"
+		       "     parser: {type: ltsv, delimiter: '::', label_delimiter: '', columns: [a]}}\n"
+		       "  - {name: e, paths: [/l], parser: {type: ltsv, delimiter: [a]}, event: {event_name: e, "
+		       "event_datetime: t, installation_id: i}}\n",
+		       0600);
+	expect_errors(p, 0, want, sizeof(want) / sizeof(want[0]));
 }
 
 static void test_missing_file(void **state)
@@ -837,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_empty_and_shapeless),
 		cmocka_unit_test(test_missing_required),
 		cmocka_unit_test(test_bad_parser_and_payload),
+		cmocka_unit_test(test_ltsv_keys),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_password_env),
 		cmocka_unit_test(test_password_file),

@@ -1,4 +1,5 @@
-/* The built-in parsers (json, regex, logfmt, csv) and the parser registry and record. */
+/* The built-in parsers (json, regex, logfmt, csv, ltsv), their configuration, and the parser registry and
+ * record. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,6 +127,140 @@ static void test_lookup_builtins(void **unused)
 	assert_null(parser_lookup("plugin"));
 	assert_null(parser_lookup(NULL));
 	open_fails("xml", "{}", "unknown parser type \"xml\"");
+}
+
+/* ---- built-ins' configuration (parser.h) ---- */
+
+/* What configure() reported: "KEY: msg", or ": msg" for the mapping, one per line. */
+static char reported[1024];
+
+static void collect(void *ctx, const char *key, const char *msg)
+{
+	size_t n = strlen(reported);
+
+	(void)ctx;
+	snprintf(reported + n, sizeof(reported) - n, "%s: %s\n", key ? key : "", msg);
+}
+
+static const struct parser_report report = { collect, NULL };
+
+/* parser_configure on values given as text (options of b in order: strings, "true"/"false", lists
+ * as "a,b"); returns its result, with the options JSON in *ret (freed by the caller) on success. */
+static int configure(const char *type, const char *const *text, char **ret, struct parser_needs *needs)
+{
+	const struct parser_builtin *b = parser_builtin(type);
+	union parser_optval v[PARSER_OPTS_MAX];
+	char *items[PARSER_OPTS_MAX][8], copy[PARSER_OPTS_MAX][64];
+
+	assert_non_null(b);
+	memset(v, 0, sizeof(v));
+	reported[0] = '\0';
+	for (size_t i = 0; b->opts && b->opts[i].key; i++) {
+		if (!text[i])
+			continue;
+		if (b->opts[i].type == PARSER_OPT_STRING) {
+			v[i].s = text[i];
+		} else if (b->opts[i].type == PARSER_OPT_BOOL) {
+			v[i].b = !strcmp(text[i], "true");
+		} else {
+			snprintf(copy[i], sizeof(copy[i]), "%s", text[i]);
+			v[i].list.v = items[i];
+			for (char *tok = strtok(copy[i], ","); tok && v[i].list.n < 8; tok = strtok(NULL, ","))
+				items[i][v[i].list.n++] = tok;
+		}
+	}
+	*ret = NULL;
+	return parser_configure(b, v, &report, ret, needs);
+}
+
+static void test_builtins_declare_their_keys(void **unused)
+{
+	static const char *const common[] = { "type", "on_mismatch", "path", "options" };
+	const struct parser_builtin *b;
+	char names[256] = "";
+	size_t i, j;
+
+	for (i = 0; (b = parser_builtin_at(i)); i++) {
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s ", b->ops->name);
+		assert_ptr_equal(parser_builtin(b->ops->name), b);
+		assert_int_equal(b->ops->abi, ONSIDE_PARSER_ABI);
+		assert_string_not_equal(b->ops->name, "plugin");
+		for (j = 0; b->opts && b->opts[j].key; j++) {
+			/* a key of its own, not one config/ reads for every type */
+			for (size_t k = 0; k < sizeof(common) / sizeof(common[0]); k++)
+				assert_string_not_equal(b->opts[j].key, common[k]);
+			assert_non_null(b->opts[j].help);
+		}
+		assert_true(j <= PARSER_OPTS_MAX);
+	}
+	/* the order `check` lists them in */
+	assert_string_equal(names, "json regex logfmt csv ltsv ");
+	assert_null(parser_builtin("plugin"));
+	assert_null(parser_builtin(NULL));
+}
+
+/* What configure() makes of the values is what create() takes, and a problem names its key. */
+static void test_configure_options_json(void **unused)
+{
+	struct parser_needs needs = { true };
+	struct parser *p = NULL;
+	char *json = NULL, err[256];
+
+	assert_int_equal(configure("json", (const char *const[]){ NULL }, &json, &needs), 0);
+	assert_string_equal(json, "{}");
+	assert_false(needs.first_line);
+	free(json);
+
+	assert_int_equal(configure("regex", (const char *const[]){ "^(?<a>\\S+)/x$" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"pattern\":\"^(?<a>\\\\S+)/x$\"}");
+	assert_int_equal(parser_open("regex", NULL, json, &p, err, sizeof(err)), 0);
+	parser_free(p);
+	free(json);
+
+	assert_int_equal(configure("csv", (const char *const[]){ "a,b", ";", "true" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"columns\":[\"a\",\"b\"],\"delimiter\":\";\",\"header\":true}");
+	assert_true(needs.first_line);
+	assert_int_equal(parser_open("csv", NULL, json, &p, err, sizeof(err)), 0);
+	parser_free(p);
+	free(json);
+
+	assert_int_equal(configure("csv", (const char *const[]){ NULL, ",", "true" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"columns\":[],\"delimiter\":\",\",\"header\":true}");
+	free(json);
+
+	needs.first_line = true;
+	assert_int_equal(configure("csv", (const char *const[]){ NULL, ",", "false" }, &json, &needs), -EINVAL);
+	assert_null(json);
+	assert_true(needs.first_line); /* untouched on failure */
+	assert_string_equal(reported, ": missing required key \"columns\" (or set header: true)\n");
+}
+
+/* The checks config/ runs on each value: the message that follows "inputs[0].parser.KEY: ". */
+static void test_option_checks(void **unused)
+{
+	const struct parser_opt *pattern = &parser_builtin("regex")->opts[0];
+	const struct parser_opt *columns = &parser_builtin("csv")->opts[0];
+	const struct parser_opt *delimiter = &parser_builtin("csv")->opts[1];
+	char err[256];
+
+	assert_string_equal(pattern->key, "pattern");
+	assert_true(pattern->required);
+	assert_int_equal(pattern->check("(?<ts>\\S+)", err, sizeof(err)), 0);
+	assert_int_equal(pattern->check("(?<ts>\\S+", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "invalid regex at offset 9: missing closing parenthesis");
+	assert_int_equal(pattern->check("\\S+", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "the pattern has no named group; name each field with (?<name>...)");
+
+	assert_string_equal(columns->key, "columns");
+	assert_int_equal(columns->check("ts", err, sizeof(err)), 0);
+	assert_int_equal(columns->check("", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "must not be empty");
+
+	assert_string_equal(delimiter->key, "delimiter");
+	assert_string_equal(delimiter->def, ",");
+	assert_int_equal(delimiter->check("\t", err, sizeof(err)), 0);
+	assert_int_equal(delimiter->check("::", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "must be a single byte, got \"::\"");
 }
 
 static void test_record_emit_overflow(void **unused)
@@ -760,10 +895,164 @@ static void test_csv_create_errors(void **unused)
 	open_fails("csv", "{\"columns\":[\"a\"],\"quote\":\"'\"}", "csv parser: unknown option \"quote\"");
 }
 
+/* ltsv */
+
+/* An access line as nginx writes it with an ltsv log_format: colons in the time and the URL, a
+ * value with spaces, an empty value, "-" for nothing. */
+static void test_ltsv_access_line(void **unused)
+{
+	struct parser *p = open_ok("ltsv", "{}");
+
+	assert_int_equal(parse(p, "time:2026-05-05T12:00:00+09:00\thost:10.0.0.1\treq:GET /buy?sku=A-1 HTTP/1.1\t"
+				  "status:200\treferer:http://shop.example/cart\tua:Mozilla/5.0 (X11; Linux)\t"
+				  "forwardedfor:-\tempty:\tuser_id.v2:42"),
+			 ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 9);
+	field(0, "time", "2026-05-05T12:00:00+09:00", ONSIDE_T_STRING);
+	field(1, "host", "10.0.0.1", ONSIDE_T_STRING);
+	field(2, "req", "GET /buy?sku=A-1 HTTP/1.1", ONSIDE_T_STRING);
+	field(3, "status", "200", ONSIDE_T_STRING);
+	field(4, "referer", "http://shop.example/cart", ONSIDE_T_STRING);
+	field(5, "ua", "Mozilla/5.0 (X11; Linux)", ONSIDE_T_STRING);
+	field(6, "forwardedfor", "-", ONSIDE_T_STRING);
+	field(7, "empty", "", ONSIDE_T_STRING);
+	field(8, "user_id.v2", "42", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+/* Two tabs in a row, or a tab at either end, add no field; a label given twice is one field, its
+ * last value. */
+static void test_ltsv_empty_fields_and_repeated_labels(void **unused)
+{
+	struct parser *p = open_ok("ltsv", "{}");
+
+	assert_int_equal(parse(p, "\ta:1\t\tb:2\t"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	field(0, "a", "1", ONSIDE_T_STRING);
+	field(1, "b", "2", ONSIDE_T_STRING);
+	assert_int_equal(parse(p, "amount:1\tcurrency:EUR\tamount:2"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	assert_ptr_equal(record_get(&rec, "amount", 6), &rec.f[2]);
+	field(2, "amount", "2", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_ltsv_malformed(void **unused)
+{
+	struct parser *p = open_ok("ltsv", "{}");
+
+	nomatch_s(p, "hello world", "malformed ltsv at byte 0: field without a label");
+	nomatch_s(p, "a:1\tb=2", "malformed ltsv at byte 4: field without a label");
+	nomatch_s(p, "a:1\t:2", "malformed ltsv at byte 4: empty label");
+	nomatch_s(p, "a:1\tus er:x", "malformed ltsv at byte 6: invalid byte 0x20 in label");
+	nomatch_s(p, "caf\xc3\xa9:1", "malformed ltsv at byte 3: invalid byte 0xc3 in label");
+	nomatch_s(p, "a b:1", "malformed ltsv at byte 1: invalid byte 0x20 in label");
+	nomatch_s(p, "", "empty line");
+	nomatch_s(p, "\t\t", "empty line");
+	/* fields are cut at tabs only: a line of space-separated pairs is one field */
+	assert_int_equal(parse(p, "a:1 b:2 c"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 1);
+	field(0, "a", "1 b:2 c", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+/* Values are bytes: NUL, invalid UTF-8 and control bytes pass through as they are. */
+static void test_ltsv_bytes(void **unused)
+{
+	struct parser *p = open_ok("ltsv", "{}");
+
+	assert_int_equal(parse_n(p, "a:x\0y\tb:\xff\xfe\tc:\r\x01", 15), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	field_n(0, "a", "x\0y", 3, ONSIDE_T_STRING);
+	field(1, "b", "\xff\xfe", ONSIDE_T_STRING);
+	field(2, "c", "\r\x01", ONSIDE_T_STRING);
+	parser_free(p);
+}
+
+static void test_ltsv_limits(void **unused)
+{
+	struct parser *p = open_ok("ltsv", "{}");
+	char *line = malloc(16 * 1000), *big = make_line("big:", 'x', MIB, "\tn:1");
+	size_t n = 0;
+
+	assert_non_null(line);
+	for (size_t i = 0; i < 600; i++)
+		n += (size_t)sprintf(line + n, "%sk%zu:%zu", i ? "\t" : "", i, i);
+	nomatch(p, line, n, "too many fields");
+	assert_int_equal(parse_n(p, big, MIB), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	assert_int_equal(rec.f[0].value_len, MIB - strlen("big:") - strlen("\tn:1"));
+	field(1, "n", "1", ONSIDE_T_STRING);
+	free(big);
+	free(line);
+	parser_free(p);
+}
+
+static void test_ltsv_delimiters(void **unused)
+{
+	struct parser *p = open_ok("ltsv", "{\"delimiter\":\",\",\"label_delimiter\":\"=\"}");
+
+	assert_int_equal(parse(p, "a=1,url=http://x/?q=1,t=12:00"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 3);
+	field(0, "a", "1", ONSIDE_T_STRING);
+	field(1, "url", "http://x/?q=1", ONSIDE_T_STRING);
+	field(2, "t", "12:00", ONSIDE_T_STRING);
+	nomatch_s(p, "a:1\tb:2", "malformed ltsv at byte 0: field without a label");
+	parser_free(p);
+	/* what config/ makes of the defaults */
+	p = open_ok("ltsv", "{\"delimiter\":\"\\t\",\"label_delimiter\":\":\"}");
+	assert_int_equal(parse(p, "a:1\tb:2"), ONSIDE_PARSE_OK);
+	assert_int_equal(rec.n, 2);
+	parser_free(p);
+}
+
+static void test_ltsv_create_errors(void **unused)
+{
+	open_fails("ltsv", "[]", "ltsv parser: options are not a JSON object");
+	open_fails("ltsv", "{\"pattern\":\"x\"}", "ltsv parser: unknown option \"pattern\"");
+	open_fails("ltsv", "{\"delimiter\":\"\"}", "ltsv parser: \"delimiter\" must be a single byte");
+	open_fails("ltsv", "{\"label_delimiter\":\"::\"}", "ltsv parser: \"label_delimiter\" must be a single byte");
+	open_fails("ltsv", "{\"delimiter\":1}", "ltsv parser: \"delimiter\" must be a single byte");
+	open_fails("ltsv", "{\"delimiter\":\":\"}", "ltsv parser: \"delimiter\" and \"label_delimiter\" must differ");
+	open_fails("ltsv", "{\"label_delimiter\":\"\\t\"}",
+		   "ltsv parser: \"delimiter\" and \"label_delimiter\" must differ");
+}
+
+/* Its keys under `parser:`: their defaults, the checks config/ runs on each, and the conflict named
+ * at the key that was changed. */
+static void test_ltsv_configuration(void **unused)
+{
+	const struct parser_builtin *b = parser_builtin("ltsv");
+	struct parser_needs needs;
+	char *json = NULL, err[256];
+
+	assert_string_equal(b->opts[0].key, "delimiter");
+	assert_string_equal(b->opts[0].def, "\t");
+	assert_string_equal(b->opts[1].key, "label_delimiter");
+	assert_string_equal(b->opts[1].def, ":");
+	assert_null(b->opts[2].key);
+	assert_int_equal(b->opts[1].check("=", err, sizeof(err)), 0);
+	assert_int_equal(b->opts[1].check("==", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "must be a single byte, got \"==\"");
+
+	assert_int_equal(configure("ltsv", (const char *const[]){ "\t", ":" }, &json, &needs), 0);
+	assert_string_equal(json, "{\"delimiter\":\"\\t\",\"label_delimiter\":\":\"}");
+	assert_false(needs.first_line);
+	free(json);
+	assert_int_equal(configure("ltsv", (const char *const[]){ ":", ":" }, &json, &needs), -EINVAL);
+	assert_string_equal(reported, "delimiter: must differ from label_delimiter\n");
+	assert_int_equal(configure("ltsv", (const char *const[]){ "=", "=" }, &json, &needs), -EINVAL);
+	assert_string_equal(reported, "label_delimiter: must differ from delimiter\n");
+	assert_null(json);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup_builtins),
+		cmocka_unit_test(test_builtins_declare_their_keys),
+		cmocka_unit_test(test_configure_options_json),
+		cmocka_unit_test(test_option_checks),
 		cmocka_unit_test(test_record_emit_overflow),
 		cmocka_unit_test(test_record_get_exact_name),
 		cmocka_unit_test(test_too_many_fields),
@@ -796,6 +1085,14 @@ int main(void)
 		cmocka_unit_test(test_csv_bad_headers),
 		cmocka_unit_test(test_csv_delimiters),
 		cmocka_unit_test(test_csv_create_errors),
+		cmocka_unit_test(test_ltsv_access_line),
+		cmocka_unit_test(test_ltsv_empty_fields_and_repeated_labels),
+		cmocka_unit_test(test_ltsv_malformed),
+		cmocka_unit_test(test_ltsv_bytes),
+		cmocka_unit_test(test_ltsv_limits),
+		cmocka_unit_test(test_ltsv_delimiters),
+		cmocka_unit_test(test_ltsv_create_errors),
+		cmocka_unit_test(test_ltsv_configuration),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
