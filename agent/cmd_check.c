@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cabundle.h"
 #include "cli.h"
 #include "config.h"
 #include "map.h"
@@ -24,9 +25,13 @@ int cmd_check(const struct cli_opts *o)
 		}
 		mapper_free(m);
 	}
-	if (!bad)
-		printf("%s: valid: %zu input%s, endpoint %s\n", o->config, cfg->ninputs,
-		       cfg->ninputs == 1 ? "" : "s", cfg->endpoint.url);
+	if (!bad) {
+		char ca[PATH_MAX + 128];
+
+		(void)cabundle_summary(cfg->endpoint.url, cfg->endpoint.ca_file, ca, sizeof(ca));
+		printf("%s: valid: %zu input%s, endpoint %s%s\n", o->config, cfg->ninputs,
+		       cfg->ninputs == 1 ? "" : "s", cfg->endpoint.url, ca);
+	}
 	config_free(cfg);
 	return bad ? 2 : 0;
 }

@@ -1,11 +1,45 @@
-/* `onside-agent run`: load the configuration, build the agent, run it. */
+/* `onside-agent run`: load and validate the configuration, build the agent, run it. A configuration
+ * that cannot work exits 2 before anything starts, in the main process: systemd applies
+ * RestartPreventExitStatus=2 to the main process only, so this is what keeps the unit from restarting
+ * a bad configuration in a loop (an ExecStartPre's failure would be restarted). */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "agent.h"
+#include "cabundle.h"
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "map.h"
+
+/* What `check` validates beyond loading: every input's parser, match regexes and templates build. */
+static int run_validate(const struct config *cfg, const char *path)
+{
+	char err[512];
+	int bad = 0;
+
+	for (size_t i = 0; i < cfg->ninputs; i++) {
+		struct mapper *m = NULL;
+
+		if (mapper_create(&cfg->inputs[i], cfg->agent.id_namespace, &m, err, sizeof(err)) < 0) {
+			log_errorx("config", "%s: input %s: %s", path, cfg->inputs[i].name, err);
+			bad = 1;
+		}
+		mapper_free(m);
+	}
+	return bad ? -EINVAL : 0;
+}
+
+static void run_log_ca(const struct config *cfg)
+{
+	char ca[PATH_MAX + 128];
+
+	if (cabundle_summary(cfg->endpoint.url, cfg->endpoint.ca_file, ca, sizeof(ca)) < 0)
+		log_errorx("tls", "%s: TLS requests will fail", ca + 2);
+	else if (ca[0])
+		log_info("tls", "%s", ca + 2); /* past the summary's ", " */
+}
 
 int cmd_run(const struct cli_opts *o)
 {
@@ -17,6 +51,12 @@ int cmd_run(const struct cli_opts *o)
 		return 2;
 	level = cfg->agent.log_level + o->verbosity;
 	log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	if (run_validate(cfg, o->config) < 0) {
+		log_errorx("config", "%s: invalid configuration; not starting", o->config);
+		config_free(cfg);
+		return 2;
+	}
+	run_log_ca(cfg);
 	if (agent_new(cfg, o->config, o->once, &a) < 0)
 		return 1;
 	rc = agent_run(a);

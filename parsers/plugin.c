@@ -1,12 +1,34 @@
 /* Loading parser plugins. A plugin is code the agent runs with its own privileges (often root), so the
  * file must be one that only root or the agent's own user could have written: the same rule sshd and
  * sudo apply to their configuration. The checks run on the path as dlopen() will resolve it (stat
- * follows symlinks, as dlopen does). */
+ * follows symlinks, as dlopen does). A build without dlopen (ONSIDE_NO_DLOPEN: the portable, static
+ * binary) refuses every plugin with a message that says where plugins do work. */
 #include "parser.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+
+#ifdef ONSIDE_NO_DLOPEN
+
+int plugin_load(const char *path, const struct onside_parser_ops **ret_ops, void **ret_handle,
+		char *err, size_t errlen)
+{
+	(void)ret_ops;
+	(void)ret_handle;
+	snprintf(err, errlen, "plugin %s: this onside-agent is the portable, statically linked build, which "
+		 "cannot load parser plugins; to use a plugin, install the native package built for this "
+		 "distribution instead (the built-in parsers json, regex, logfmt and csv work in both)", path);
+	return -ENOTSUP;
+}
+
+void plugin_unload(void *handle)
+{
+	(void)handle;
+}
+
+#else
+
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -107,3 +129,5 @@ void plugin_unload(void *handle)
 	if (handle)
 		dlclose(handle);
 }
+
+#endif /* ONSIDE_NO_DLOPEN */
