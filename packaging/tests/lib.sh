@@ -101,10 +101,13 @@ umount_all() {
 	MOUNTED=""
 }
 
+# Runs a command in a root with a clean environment, as a root login would have it: nothing of this
+# host's environment (proxies, SSL_CERT_FILE, ...) leaks into what the roots test.
 in_root() {
 	local r=$1
 	shift
-	DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$r" "$@"
+	env -i DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" \
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$r" "$@"
 }
 
 # Copies the source tree into ROOT/src: the working tree without build directories and .git

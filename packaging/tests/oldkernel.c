@@ -5,7 +5,10 @@
  * with EINVAL. The portable agent must still work: packaging/tests/portable-test.sh runs the
  * integration suite under it (ONSIDE_AGENT_WRAPPER).
  *   cc -O2 -o oldkernel packaging/tests/oldkernel.c && ./oldkernel CMD [ARG...]
- * Flags added to older system calls after 3.10 are not emulated, except the fcntl ones above. */
+ * uname(2) reports an old kernel too (personality UNAME26: "2.6.x"), because OpenSSL decides by the
+ * kernel version whether a failing getrandom() may be replaced by /dev/urandom (only before 4.8, as on
+ * a real 3.10 kernel). Flags added to older system calls after 3.10 are not emulated, except the fcntl
+ * ones above. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
@@ -14,6 +17,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +47,10 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s COMMAND [ARG...]\n", argv[0]);
 		return 2;
+	}
+	if (personality(PER_LINUX | UNAME26) < 0) {
+		fprintf(stderr, "oldkernel: personality: %s\n", strerror(errno));
+		return 1;
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
 		fprintf(stderr, "oldkernel: seccomp: %s\n", strerror(errno));
