@@ -5,7 +5,7 @@
 #   oldkernel   the same root, every agent run under packaging/tests/oldkernel.c (Linux 3.10's system
 #               calls: anything newer fails with ENOSYS, as on RHEL 7's kernel)
 #   bare        a root holding only the binary, a shell, Python and the tools the tests drive (openssl,
-#               logrotate, mount, setpriv) with their libraries, and a CA bundle at the RHEL path
+#               logrotate and its gzip, mount, umount, setpriv) with their libraries, and a CA bundle at the RHEL path
 #               /etc/pki/tls/certs/ca-bundle.crt: no /etc/ssl, no zoneinfo, no nsswitch.conf, no hosts
 #   audit       on this host: the system calls the agent makes over the suite (strace -f -c), merged
 # Every test must pass; the only skips allowed are the plugin tests', for the reason that a static
@@ -100,12 +100,12 @@ bare_root() {
 	rm -rf "$r"
 	mkdir -p "$r/tmp" "$r/proc" "$r/dev" "$r/etc/pki/tls/certs" "$r/bin" "$r/usr/bin"
 	chmod 1777 "$r/tmp"
-	py=$(readlink -f "$(command -v python3)")
-	pyver=$(python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
-	copy_closure "$r" /bin/sh "$py" "$(command -v openssl)" "$(command -v logrotate || echo /usr/sbin/logrotate)" \
-		"$(command -v mount)" "$(command -v setpriv)"
-	ln -s "$(basename "$py")" "$r/usr/bin/python3" 2>/dev/null || true
-	[ -e "$r/usr/bin/python3" ] || ln -s "$py" "$r/usr/bin/python3"
+	# the distribution's Python (not one from PATH, which may be a pyenv shim)
+	py=$(readlink -f /usr/bin/python3)
+	pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
+	copy_closure "$r" /bin/sh "$py" /usr/bin/openssl /usr/sbin/logrotate /bin/gzip /usr/bin/mount /usr/bin/umount \
+		/usr/bin/setpriv
+	[ -e "$r/usr/bin/python3" ] || ln -s "$(basename "$py")" "$r/usr/bin/python3"
 	# the standard library, without its tests and the GUI/installer parts
 	mkdir -p "$r/usr/lib/$pyver"
 	tar -C "/usr/lib/$pyver" --exclude=./test --exclude=./idlelib --exclude=./tkinter --exclude=./ensurepip \
@@ -122,6 +122,7 @@ bare_root() {
 	cp -L /etc/ssl/certs/ca-certificates.crt "$r/etc/pki/tls/certs/ca-bundle.crt"
 	put_binary "$r"
 	mount_root "$r"
+	rm -f "$r/etc/resolv.conf" # mount_root's, for apt: not part of a bare root
 	echo "$r"
 }
 

@@ -63,7 +63,8 @@ class ThrowawayCA:
         with open(ext, "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,"
                     "keyEncipherment\nextendedKeyUsage=serverAuth\n" % san)
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+        conf = agentlib.openssl_config(os.path.join(self.dir, name + ".cnf"), name, {})
+        openssl("req", "-config", conf, "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr)
         openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
                 "-out", cert, "-days", "2", "-extfile", ext)
         return cert, key
@@ -101,13 +102,13 @@ def pki():
     if not _PKI:
         d = tempfile.mkdtemp(prefix="onside-test-pki-")
         ca = ThrowawayCA(d)
-        _PKI["dir"] = d
-        _PKI["ca"] = ca.cert
-        _PKI["good"] = ca.server("server", "DNS:localhost,IP:127.0.0.1")
-        _PKI["wrong_host"] = ca.server("wrong-host", "DNS:wrong-host.example.com")
+        made = {"dir": d, "ca": ca.cert}
+        made["good"] = ca.server("server", "DNS:localhost,IP:127.0.0.1")
+        made["wrong_host"] = ca.server("wrong-host", "DNS:wrong-host.example.com")
         other = os.path.join(d, "untrusted")
         os.mkdir(other)
-        _PKI["untrusted"] = agentlib.make_tls_cert(other)
+        made["untrusted"] = agentlib.make_tls_cert(other)
+        _PKI.update(made)  # all or nothing: a failure above is reported by every test, not half-made
     return _PKI
 
 
