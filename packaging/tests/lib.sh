@@ -86,11 +86,12 @@ mount_root() {
 	MOUNTED="$r $MOUNTED"
 }
 
+# Unmounts ROOT/proc and whatever else a test left mounted below ROOT (deepest first).
 umount_root() {
-	local r=$1
-	if [ -d "$r/proc" ] && mountpoint -q "$r/proc"; then
-		umount "$r/proc" || umount -l "$r/proc"
-	fi
+	local r=$1 m
+	for m in $(awk -v r="$r/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
 }
 
 umount_all() {

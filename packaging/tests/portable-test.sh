@@ -66,17 +66,19 @@ put_binary() {
 	copy_source "$top" "$r"
 }
 
-# Debian 11 with what the tests use and nothing the agent would need.
+# Debian 11 with what the tests use and nothing the agent would need: sets DEB_ROOT. (Not called in
+# a $(...) subshell: mount_root must record its mount in this shell for the cleanup.)
 debian_root() {
 	local r
 	ensure_base_root bullseye
-	r=$(fresh_root bullseye base portable)
+	r=$ONSIDE_ROOTS/bullseye.portable
+	fresh_root bullseye base portable >/dev/null
 	mount_root "$r"
 	in_root "$r" sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends python3 openssl \
 		ca-certificates logrotate strace mount util-linux' >"$ONSIDE_ROOTS/bullseye.portable-apt.log" 2>&1 ||
 		die "installing the test tools into bullseye failed: see $ONSIDE_ROOTS/bullseye.portable-apt.log"
 	put_binary "$r"
-	echo "$r"
+	DEB_ROOT=$r
 }
 
 # Copies each program and the shared libraries it loads (ldd) into R at the same paths.
@@ -94,6 +96,7 @@ copy_closure() {
 	done
 }
 
+# The bare root: sets BARE_ROOT.
 bare_root() {
 	local r=$ONSIDE_ROOTS/bare py pyver
 	umount_root "$r"
@@ -123,7 +126,7 @@ bare_root() {
 	put_binary "$r"
 	mount_root "$r"
 	rm -f "$r/etc/resolv.conf" # mount_root's, for apt: not part of a bare root
-	echo "$r"
+	BARE_ROOT=$r
 }
 
 audit() {
@@ -152,19 +155,34 @@ PY
 	record "audit: $(grep -c -v '^#' "$top/build-portable/syscalls.txt") distinct system calls over $(ls "$dir" | wc -l) agent runs, $(($(date +%s) - start)) s; table in build-portable/syscalls.txt"
 }
 
+# What `check` says about the CA certificates in root R for an https endpoint (the default one).
+show_ca() {
+	local r=$1 name=$2 out
+	printf 'x\n' >"$r/tmp/ca-check.pw"
+	chmod 600 "$r/tmp/ca-check.pw"
+	printf 'endpoint:\n  username: acme\n  password_file: /tmp/ca-check.pw\ninputs:\n  - name: a\n    paths: [/tmp/a.log]\n    parser: {type: json}\n    event: {event_name: x, event_datetime: "${t}", installation_id: "${i}"}\n' \
+		>"$r/tmp/ca-check.yaml"
+	out=$(in_root "$r" /portable/onside-agent check -c /tmp/ca-check.yaml 2>&1) || true
+	record "$name: check without ca_file: $out"
+}
+
 status=0
-deb=""
+DEB_ROOT=""
 for w in $what; do
 	case $w in
 	bullseye | oldkernel)
-		[ -n "$deb" ] || deb=$(debian_root)
+		[ -n "$DEB_ROOT" ] || debian_root
 		if [ "$w" = bullseye ]; then
-			suite_in_root "$deb" bullseye || status=1
+			suite_in_root "$DEB_ROOT" bullseye || status=1
 		else
-			suite_in_root "$deb" oldkernel /portable/oldkernel || status=1
+			suite_in_root "$DEB_ROOT" oldkernel /portable/oldkernel || status=1
 		fi
 		;;
-	bare) suite_in_root "$(bare_root)" bare || status=1 ;;
+	bare)
+		bare_root
+		suite_in_root "$BARE_ROOT" bare || status=1
+		show_ca "$BARE_ROOT" bare
+		;;
 	audit) audit ;;
 	*) die "unknown test $w (bullseye, oldkernel, bare, audit)" ;;
 	esac
