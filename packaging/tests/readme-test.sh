@@ -3,7 +3,7 @@
 # root (cached in /var/tmp/onside-roots) of each Debian suite, as root, from a copy of the source tree:
 #   1. scripts/deps.sh && scripts/demo.sh
 #   2. scripts/deps.sh && scripts/test.sh        (builds twice, runs the whole suite twice)
-# Prints and records (in packaging/tests/readme-test.results, one line per command and suite) the exit
+# Prints and records (in $ONSIDE_ROOTS/readme-test.results, one line per command and suite) the exit
 # code, the tests CTest ran and the time taken. Run as root, one suite after the other (the suite takes
 # several minutes per root):
 #   packaging/tests/readme-test.sh [bullseye] [bookworm] [trixie]        (default: all three)
@@ -14,7 +14,7 @@ top=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 
 suites=${*:-bullseye bookworm trixie}
-results=$here/readme-test.results
+results=$ONSIDE_ROOTS/readme-test.results
 trap umount_all EXIT
 trap 'exit 130' INT TERM
 need_host_tools
