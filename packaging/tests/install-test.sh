@@ -173,8 +173,13 @@ test_deb_suite() {
 	# the unit as this suite's systemd reads it (247, 252, 257)
 	in_root "$r" apt-get install -y -q --no-install-recommends systemd >"$work/$suite.systemd.log" 2>&1 ||
 		die "installing systemd into $suite failed"
+	# systemd 247 wants /sys (cgroups) to start its manager for verify
+	mount -t sysfs sysfs "$r/sys"
+	[ ! -d /sys/fs/cgroup ] || mount --bind /sys/fs/cgroup "$r/sys/fs/cgroup"
 	in_root "$r" systemd-analyze verify --man=no /lib/systemd/system/onside-agent.service ||
 		die "systemd-analyze verify failed on the installed unit"
+	umount_root "$r"
+	mount_root "$r"
 	echo "ok: systemd-analyze verify onside-agent.service (systemd $(in_root "$r" systemctl --version | head -n1 | cut -d' ' -f2))"
 
 	say "$suite: onside-agent check on the shipped configuration with a password file"

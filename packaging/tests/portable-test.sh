@@ -11,7 +11,7 @@
 # Every test must pass; the only skips allowed are the plugin tests', for the reason that a static
 # binary cannot load plugins. Run as root:
 #   packaging/tests/portable-test.sh [bullseye] [oldkernel] [bare] [audit]     (default: all four)
-# Results are appended to packaging/tests/portable-test.results; the audit's table goes to
+# Results are appended to $ONSIDE_ROOTS/portable-test.results; the audit's table goes to
 # build-portable/syscalls.txt.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +20,7 @@ top=$(cd "$here/../.." && pwd)
 
 what=${*:-bullseye oldkernel bare audit}
 bin=$top/build-portable/onside-agent
-results=$here/portable-test.results
+results=$ONSIDE_ROOTS/portable-test.results
 allow='statically linked \(the portable build\): it cannot load parser plugins'
 trap umount_all EXIT
 trap 'exit 130' INT TERM
