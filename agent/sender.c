@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "cabundle.h"
+#include "curlmem.h"
 #include "httpresp.h"
 #include "log.h"
 
@@ -546,7 +547,7 @@ struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const 
 	struct sender *s;
 
 	/* the agent is single-threaded: initialising on first use is safe */
-	if (!curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (!curl_ready && curlmem_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return NULL;
 	curl_ready = true;
 	s = calloc(1, sizeof(*s));
