@@ -36,7 +36,7 @@ static bool usable(const char *path, bool dir)
 	return S_ISREG(st.st_mode) && st.st_size > 0 && access(path, R_OK) == 0;
 }
 
-static int set(struct cabundle *ret, const char *path, bool dir, const char *who)
+static int choose(struct cabundle *ret, const char *path, bool dir, const char *who)
 {
 	if (strlen(path) >= sizeof(ret->path))
 		return -ENAMETOOLONG;
@@ -49,11 +49,11 @@ static int set(struct cabundle *ret, const char *path, bool dir, const char *who
 int cabundle_find(const char *ca_file, const struct cabundle_place *places, struct cabundle *ret)
 {
 	if (ca_file && *ca_file)
-		return set(ret, ca_file, false, "endpoint.ca_file");
+		return choose(ret, ca_file, false, "endpoint.ca_file");
 	for (const struct cabundle_place *p = places; p->path || p->env; p++) {
 		const char *path = p->path ? p->path : getenv(p->env);
 
-		if (usable(path, p->dir) && set(ret, path, p->dir, p->who) == 0)
+		if (usable(path, p->dir) && choose(ret, path, p->dir, p->who) == 0)
 			return 0;
 	}
 	ret->path[0] = '\0';

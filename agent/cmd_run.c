@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent.h"
 #include "cabundle.h"
@@ -31,14 +32,21 @@ static int run_validate(const struct config *cfg, const char *path)
 	return bad ? -EINVAL : 0;
 }
 
+/* Which CA certificates verify the endpoint: logged once at start (reloads choose again). */
 static void run_log_ca(const struct config *cfg)
 {
-	char ca[PATH_MAX + 128];
+	struct cabundle b;
+	char what[PATH_MAX + 128];
+	int r;
 
-	if (cabundle_summary(cfg->endpoint.url, cfg->endpoint.ca_file, ca, sizeof(ca)) < 0)
-		log_errorx("tls", "%s: TLS requests will fail", ca + 2);
-	else if (ca[0])
-		log_info("tls", "%s", ca + 2); /* past the summary's ", " */
+	if (strncasecmp(cfg->endpoint.url, "https://", 8) != 0)
+		return;
+	r = cabundle_find(cfg->endpoint.ca_file, cabundle_places, &b);
+	cabundle_describe(&b, what, sizeof(what));
+	if (r < 0)
+		log_errorx("tls", "CA certificates %s: every TLS request will fail", what);
+	else
+		log_info("tls", "CA certificates %s", what);
 }
 
 int cmd_run(const struct cli_opts *o)
