@@ -19,8 +19,11 @@ trap umount_all EXIT
 trap 'exit 130' INT TERM
 need_host_tools
 
-rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ "${ONSIDE_SOURCE:-worktree}" = head ] || { git -C "$top" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"; }
+# The commit the copied tree is (with "+changes" when the working tree differs from it).
+source_rev() {
+	rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	[ "${ONSIDE_SOURCE:-worktree}" = head ] || git -C "$top" diff --quiet HEAD 2>/dev/null || rev="$rev+changes"
+}
 
 # One README command in ROOT: its exit code, the tests CTest said it ran (both builds) and seconds.
 run_cmd() {
@@ -45,6 +48,7 @@ for suite in $suites; do
 	ensure_base_root "$suite"
 	r=$(fresh_root "$suite" base readme)
 	mount_root "$r"
+	source_rev
 	copy_source "$top" "$r"
 	say "$suite: $(in_root "$r" cat /etc/debian_version), fresh debootstrap --variant=minbase root $r"
 	run_cmd "$suite" "$r" demo "scripts/deps.sh && scripts/demo.sh" || true
