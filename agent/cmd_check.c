@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cabundle.h"
 #include "cli.h"
 #include "config.h"
 #include "eventid.h"
@@ -472,9 +473,13 @@ int cmd_check(const struct cli_opts *o)
 		fprintf(stderr, "%s: agent.state_dir: %s\n", o->config, err);
 		bad = 1;
 	}
-	if (!bad)
-		printf("%s: valid: %zu input%s, endpoint %s\n", o->config, cfg->ninputs,
-		       cfg->ninputs == 1 ? "" : "s", cfg->endpoint.url);
+	if (!bad) {
+		char ca[PATH_MAX + 128];
+
+		(void)cabundle_summary(cfg->endpoint.url, cfg->endpoint.ca_file, ca, sizeof(ca));
+		printf("%s: valid: %zu input%s, endpoint %s%s\n", o->config, cfg->ninputs,
+		       cfg->ninputs == 1 ? "" : "s", cfg->endpoint.url, ca);
+	}
 	/* a sample that cannot be taken is a runtime failure, not an invalid configuration */
 	for (size_t i = 0; !bad && o->sample && i < cfg->ninputs; i++)
 		if (sample_input(cfg, i, o->sample, o->config) < 0)

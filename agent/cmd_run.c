@@ -1,12 +1,54 @@
-/* `onside-agent run`: load the configuration, build the agent, run it. */
+/* `onside-agent run`: load and validate the configuration, build the agent, run it. A configuration
+ * that cannot work exits 2 before anything starts, in the main process: systemd applies
+ * RestartPreventExitStatus=2 to the main process only, so this is what keeps the unit from restarting
+ * a bad configuration in a loop (an ExecStartPre's failure would be restarted). */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agent.h"
+#include "cabundle.h"
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "map.h"
+
+/* What `check` validates beyond loading: every input's parser, match regexes and templates build. */
+static int run_validate(const struct config *cfg, const char *path)
+{
+	char err[512];
+	int bad = 0;
+
+	for (size_t i = 0; i < cfg->ninputs; i++) {
+		struct mapper *m = NULL;
+
+		if (mapper_create(&cfg->inputs[i], cfg->agent.id_namespace, &m, err, sizeof(err)) < 0) {
+			log_errorx("config", "%s: input %s: %s", path, cfg->inputs[i].name, err);
+			bad = 1;
+		}
+		mapper_free(m);
+	}
+	return bad ? -EINVAL : 0;
+}
+
+/* Which CA certificates verify the endpoint: logged once at start (reloads choose again). */
+static void run_log_ca(const struct config *cfg)
+{
+	struct cabundle b;
+	char what[PATH_MAX + 128];
+	int r;
+
+	if (strncasecmp(cfg->endpoint.url, "https://", 8) != 0)
+		return;
+	r = cabundle_find(cfg->endpoint.ca_file, cabundle_places, &b);
+	cabundle_describe(&b, what, sizeof(what));
+	if (r < 0)
+		log_errorx("tls", "CA certificates %s: every TLS request will fail", what);
+	else
+		log_info("tls", "CA certificates %s", what);
+}
 
 /* The test knobs, read here and nowhere else; none is set in production.
  * ONSIDE_TEST_MAP_THREADS=N: N mapping threads whatever the machine has (0 to 8);
@@ -35,6 +77,12 @@ int cmd_run(const struct cli_opts *o)
 		return 2;
 	level = cfg->agent.log_level + o->verbosity;
 	log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	if (run_validate(cfg, o->config) < 0) {
+		log_errorx("config", "%s: invalid configuration; not starting", o->config);
+		config_free(cfg);
+		return 2;
+	}
+	run_log_ca(cfg);
 	cmd_run_test_knobs(&ao);
 	if (agent_new(cfg, o->config, &ao, &a) < 0)
 		return 1;

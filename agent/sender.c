@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cabundle.h"
+#include "curlmem.h"
 #include "httpresp.h"
 #include "log.h"
 
@@ -416,8 +418,7 @@ static int easy_setup(struct sender *s, struct sender_slot *slot)
 	bad |= curl_easy_setopt(e, CURLOPT_USERNAME, s->opts.username) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_PASSWORD, s->opts.password) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->opts.timeout_ms) != CURLE_OK;
-	if (s->opts.ca_file)
-		bad |= curl_easy_setopt(e, CURLOPT_CAINFO, s->opts.ca_file) != CURLE_OK;
+	bad |= cabundle_apply(e, s->opts.ca_file) < 0; /* ca_file, else the system's bundle */
 	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
@@ -587,7 +588,7 @@ struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const 
 	struct sender *s;
 
 	/* the agent is single-threaded: initialising on first use is safe */
-	if (!curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (!curl_ready && curlmem_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return NULL;
 	curl_ready = true;
 	s = calloc(1, sizeof(*s));

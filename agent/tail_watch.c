@@ -21,6 +21,10 @@
 #include "log.h"
 #include "xalloc.h"
 
+#ifndef GLOB_ONLYDIR /* a GNU hint (matches are stat()ed below anyway); musl has none */
+#define GLOB_ONLYDIR 0
+#endif
+
 #define FILE_WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 #define DIR_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_MOVE_SELF | IN_ONLYDIR)
 

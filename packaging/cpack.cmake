@@ -95,10 +95,18 @@ endif()
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# adduser for the maintainer scripts; procps for /bin/kill in the unit's ExecReload; the default
-# endpoint is HTTPS with the system's CA bundle.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, ca-certificates, procps")
+if(ONSIDE_STATIC)
+  # The portable package (scripts/build-portable.sh): a static binary needs no shared library, so
+  # the package depends only on what its maintainer scripts run (adduser; /bin/sh and dpkg are
+  # essential). The CA bundle is looked for at run time (agent/cabundle.c): recommended, not required.
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
+else()
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  # adduser for the maintainer scripts; the default endpoint is HTTPS with the system's CA bundle.
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, ca-certificates")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${ONSIDE_PKG_DIR}/deb/conffiles ${ONSIDE_PKG_DIR}/deb/postinst ${ONSIDE_PKG_DIR}/deb/prerm
   ${ONSIDE_PKG_DIR}/deb/postrm)
@@ -110,12 +118,28 @@ set(CPACK_RPM_PACKAGE_RELEASE 1)
 set(CPACK_RPM_PACKAGE_LICENSE "Proprietary")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
 set(CPACK_RPM_PACKAGE_URL "${CPACK_PACKAGE_HOMEPAGE_URL}")
-set(CPACK_RPM_SPEC_MORE_DEFINE "%define packager ${CPACK_PACKAGE_CONTACT}")
 set(CPACK_RPM_PACKAGE_DESCRIPTION "${CPACK_PACKAGE_DESCRIPTION}")
-set(CPACK_RPM_PACKAGE_AUTOREQPROV yes)
 set(CPACK_PACKAGE_RELOCATABLE OFF)
-set(CPACK_RPM_PACKAGE_REQUIRES "ca-certificates")
-set(CPACK_RPM_PACKAGE_REQUIRES_PRE "shadow-utils")
+if(ONSIDE_STATIC)
+  # The portable package: rpmbuild's automatic requires would add nothing but rpmlib() features for a
+  # static binary; %pre needs useradd and groupadd, named by path because the package holding them is
+  # shadow-utils on RHEL, CentOS, Amazon Linux and Fedora but shadow on SUSE. The scriptlets' /bin/sh
+  # is added by rpmbuild. RHEL 7's rpm ignores the weak dependency (ca-certificates is always there).
+  set(CPACK_RPM_PACKAGE_AUTOREQ no)
+  set(CPACK_RPM_PACKAGE_REQUIRES_PRE "/usr/sbin/useradd, /usr/sbin/groupadd")
+  set(ONSIDE_RPM_WEAK_DEPS "Recommends: ca-certificates")
+else()
+  set(CPACK_RPM_PACKAGE_AUTOREQPROV yes)
+  set(CPACK_RPM_PACKAGE_REQUIRES "ca-certificates")
+  set(CPACK_RPM_PACKAGE_REQUIRES_PRE "shadow-utils")
+  set(ONSIDE_RPM_WEAK_DEPS "")
+endif()
+# A gzip payload and SHA-256 file digests: what RHEL 7's rpm 4.11 reads (it has no zstd). The spec's
+# preamble also takes the weak dependency (CPackRPM has no variable for Recommends).
+set(CPACK_RPM_COMPRESSION_TYPE gzip)
+set(CPACK_RPM_SPEC_MORE_DEFINE "%define packager ${CPACK_PACKAGE_CONTACT}
+%define _binary_filedigest_algorithm 8
+${ONSIDE_RPM_WEAK_DEPS}")
 set(CPACK_RPM_PACKAGE_REQUIRES_POST "systemd")
 set(CPACK_RPM_PACKAGE_REQUIRES_PREUN "systemd")
 set(CPACK_RPM_PACKAGE_REQUIRES_POSTUN "systemd")

@@ -8,22 +8,49 @@
  * Its values are checked as they are emitted: the JSON writer copies a value typed NUMBER, BOOL, NULL
  * or JSON into the request as it is, so a plugin that breaks the ABI (raw text typed NUMBER) could
  * otherwise add members to the event or break the whole request. Built-in parsers emit straight into
- * the record and pay nothing for this. */
+ * the record and pay nothing for this. A build without dlopen (ONSIDE_NO_DLOPEN: the portable, static
+ * binary) refuses every plugin with a message that says where plugins do work. */
 #include "parser.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
 /* As deep as the json parser reads. */
 #define JSON_VALUE_MAX_DEPTH 64
+
+#ifdef ONSIDE_NO_DLOPEN
+
+int plugin_load(const char *path, const struct onside_parser_ops **ret_ops, void **ret_handle,
+		char *err, size_t errlen)
+{
+	(void)ret_ops;
+	(void)ret_handle;
+	snprintf(err, errlen, "plugin %s: this onside-agent is the portable, statically linked build, which "
+		 "cannot load parser plugins; to use a plugin, install the native package built for this "
+		 "distribution instead (the built-in parsers work in both)", path);
+	return -ENOTSUP;
+}
+
+void plugin_unload(void *handle)
+{
+	(void)handle;
+}
+
+void plugin_set_loader(plugin_loader_fn fn)
+{
+	(void)fn;
+}
+
+#else
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 static plugin_loader_fn test_loader;
 
@@ -142,6 +169,8 @@ void plugin_set_loader(plugin_loader_fn fn)
 {
 	test_loader = fn;
 }
+
+#endif /* ONSIDE_NO_DLOPEN */
 
 /* ---- values (RFC 8259, strictly: the API refuses anything else) ---- */
 

@@ -14,6 +14,9 @@
 #    2.34), the .deb is built inside a bullseye root from the source tree and tested instead.
 #    ONSIDE_SOURCE=head builds the committed tree (git archive HEAD) instead of the working tree.
 # 3. The .rpm: rpm -qpl, --requires, --scripts, rpmlint, and an install into a scratch root.
+# ONSIDE_PACKAGES=portable tests the packages of the portable binary (build-portable/, made by
+# scripts/build-portable.sh) instead, on every suite named (bullseye bookworm trixie rpm): the same
+# .deb must install everywhere, and its Depends and the .rpm's requires name no shared library.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -51,14 +54,27 @@ if [ "${ONSIDE_SOURCE:-worktree}" = head ]; then
 	copy_source "$top" "$work/export"
 	src=$work/export/src
 fi
-say "building packages $version and $next on the host from $src (build-pkg, build-pkg-next)"
-"$here/build-packages.sh" "$src" "$top/build-pkg" >"$work/build.log" 2>&1 ||
-	die "host package build failed: see $work/build.log"
-"$here/build-packages.sh" "$src" "$top/build-pkg-next" "$next" >"$work/build-next.log" 2>&1 ||
-	die "host package build ($next) failed: see $work/build-next.log"
 mkdir -p "$work/host"
-cp "$top/build-pkg/onside-agent_${version}_$arch.deb" "$top/build-pkg-next/onside-agent_${next}_$arch.deb" "$work/host/"
-ls "$top"/build-pkg/onside-agent-"$version"-*.rpm >/dev/null 2>&1 && cp "$top"/build-pkg/onside-agent-"$version"-*.rpm "$work/host/"
+if [ "${ONSIDE_PACKAGES:-native}" = portable ]; then
+	# The packages of the portable binary (scripts/build-portable.sh), the same files on every suite;
+	# the upgrade's package is the same build packed again with the bumped version.
+	pb=$top/build-portable
+	[ -f "$pb/onside-agent_${version}_$arch.deb" ] || die "no $pb/onside-agent_${version}_$arch.deb: run scripts/build-portable.sh"
+	say "the portable packages $version (build-portable) and $next (cpack -D CPACK_PACKAGE_VERSION=$next)"
+	rm -rf "$work/next"
+	(cd "$pb/agent" && cpack -G DEB -D CPACK_PACKAGE_VERSION="$next" -B "$work/next") >"$work/build-next.log" 2>&1 ||
+		die "packing $next failed: see $work/build-next.log"
+	cp "$pb/onside-agent_${version}_$arch.deb" "$work/next/onside-agent_${next}_$arch.deb" "$work/host/"
+	cp "$pb"/onside-agent-"$version"-*.rpm "$work/host/" 2>/dev/null || true
+else
+	say "building packages $version and $next on the host from $src (build-pkg, build-pkg-next)"
+	"$here/build-packages.sh" "$src" "$top/build-pkg" >"$work/build.log" 2>&1 ||
+		die "host package build failed: see $work/build.log"
+	"$here/build-packages.sh" "$src" "$top/build-pkg-next" "$next" >"$work/build-next.log" 2>&1 ||
+		die "host package build ($next) failed: see $work/build-next.log"
+	cp "$top/build-pkg/onside-agent_${version}_$arch.deb" "$top/build-pkg-next/onside-agent_${next}_$arch.deb" "$work/host/"
+	ls "$top"/build-pkg/onside-agent-"$version"-*.rpm >/dev/null 2>&1 && cp "$top"/build-pkg/onside-agent-"$version"-*.rpm "$work/host/"
+fi
 ls -l "$work/host"
 
 # ---- the API stand-in, on the host's loopback (the roots share the network namespace) ----
@@ -116,7 +132,7 @@ debs_for() {
 }
 
 test_deb_suite() {
-	local suite=$1 r deb1 deb2 pw uid got v n
+	local suite=$1 r deb1 deb2 pw uid got v n dep
 	ensure_base_root "$suite"
 	r=$(fresh_root "$suite" base install)
 	mount_root "$r"
@@ -124,6 +140,11 @@ test_deb_suite() {
 	debs_for "$suite" "$r"
 	deb1=onside-agent_${version}_$arch.deb deb2=onside-agent_${next}_$arch.deb
 
+	if [ "${ONSIDE_PACKAGES:-native}" = portable ]; then
+		dep=$(dpkg-deb -f "$r/tmp/pkgs/$deb1" Depends)
+		! echo "$dep" | grep -q 'lib' || die "the portable .deb depends on a library: $dep"
+		echo "ok: the portable .deb's Depends: $dep"
+	fi
 	say "$suite: apt-get install ./$deb1"
 	in_root "$r" sh -c "cd /tmp/pkgs && apt-get install -y -q ./$deb1" >"$work/$suite.install.log" 2>&1 ||
 		{ tail -n 20 "$work/$suite.install.log"; die "$suite: installing $deb1 failed"; }
@@ -149,13 +170,17 @@ test_deb_suite() {
 		die "/etc/onside-agent/agent.yaml is not a conffile"
 	echo "ok: /etc/onside-agent/agent.yaml is a conffile"
 	echo "ok: $(in_root "$r" onside-agent --version)"
-	if [ "$suite" = bookworm ]; then
-		in_root "$r" apt-get install -y -q --no-install-recommends systemd >"$work/$suite.systemd.log" 2>&1 ||
-			die "installing systemd into $suite failed"
-		in_root "$r" systemd-analyze verify --man=no /lib/systemd/system/onside-agent.service ||
-			die "systemd-analyze verify failed on the installed unit"
-		echo "ok: systemd-analyze verify onside-agent.service (systemd $(in_root "$r" systemctl --version | head -n1 | cut -d' ' -f2))"
-	fi
+	# the unit as this suite's systemd reads it (247, 252, 257)
+	in_root "$r" apt-get install -y -q --no-install-recommends systemd >"$work/$suite.systemd.log" 2>&1 ||
+		die "installing systemd into $suite failed"
+	# systemd 247 wants /sys (cgroups) to start its manager for verify
+	mount -t sysfs sysfs "$r/sys"
+	[ ! -d /sys/fs/cgroup ] || mount --bind /sys/fs/cgroup "$r/sys/fs/cgroup"
+	in_root "$r" systemd-analyze verify --man=no /lib/systemd/system/onside-agent.service ||
+		die "systemd-analyze verify failed on the installed unit"
+	umount_root "$r"
+	mount_root "$r"
+	echo "ok: systemd-analyze verify onside-agent.service (systemd $(in_root "$r" systemctl --version | head -n1 | cut -d' ' -f2))"
 
 	say "$suite: onside-agent check on the shipped configuration with a password file"
 	in_root "$r" sh -c "umask 027 && printf '%s\n' '$password' > /etc/onside-agent/password &&
@@ -238,6 +263,10 @@ test_rpm() {
 		sed 's/^/   /'
 	say "rpm -qp --requires"
 	rpm -qp --requires "$rpmf" | sed 's/^/   /'
+	if [ "${ONSIDE_PACKAGES:-native}" = portable ]; then
+		! rpm -qp --requires "$rpmf" | grep -E '\.so|^lib|GLIBC' || die "the portable .rpm requires a shared library"
+		echo "ok: the portable .rpm requires no shared library"
+	fi
 	say "rpm -qp --scripts"
 	rpm -qp --scripts "$rpmf" | sed 's/^/   /'
 	if command -v rpmlint >/dev/null; then
@@ -276,7 +305,7 @@ for s in $suites; do
 	case $s in
 	rpm) test_rpm ;;
 	bookworm | bullseye | trixie) test_deb_suite "$s" ;;
-	*) die "unknown test $s (bookworm, bullseye, rpm)" ;;
+	*) die "unknown test $s (bookworm, bullseye, trixie, rpm)" ;;
 	esac
 done
 

@@ -86,11 +86,12 @@ mount_root() {
 	MOUNTED="$r $MOUNTED"
 }
 
+# Unmounts ROOT/proc and whatever else a test left mounted below ROOT (deepest first).
 umount_root() {
-	local r=$1
-	if [ -d "$r/proc" ] && mountpoint -q "$r/proc"; then
-		umount "$r/proc" || umount -l "$r/proc"
-	fi
+	local r=$1 m
+	for m in $(awk -v r="$r/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m" 2>/dev/null || umount -l "$m"
+	done
 }
 
 umount_all() {
@@ -101,10 +102,13 @@ umount_all() {
 	MOUNTED=""
 }
 
+# Runs a command in a root with a clean environment, as a root login would have it: nothing of this
+# host's environment (proxies, SSL_CERT_FILE, ...) leaks into what the roots test.
 in_root() {
 	local r=$1
 	shift
-	DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$r" "$@"
+	env -i DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 HOME=/root TERM="${TERM:-dumb}" \
+		PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$r" "$@"
 }
 
 # Copies the source tree into ROOT/src: the working tree without build directories and .git

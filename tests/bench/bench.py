@@ -331,10 +331,12 @@ def backfill(args, tools, workdir, regex):
     n = args.lines
     data = generate(workdir, n, "text" if regex else "json")
     sink = Sink(sink_bin, workdir)
-    rows = {"cat": [], "jsonc": [], "agent": [], "syslog-ng": []}
-    checks = {"agent": [], "syslog-ng": []}
-    requests = {"agent": [], "syslog-ng": []}
-    sink_cpu = {"agent": [], "syslog-ng": []}
+    rows = {"cat": [], "jsonc": [], "agent": [], "alt": [], "syslog-ng": []}
+    checks = {"agent": [], "alt": [], "syslog-ng": []}
+    requests = {"agent": [], "alt": [], "syslog-ng": []}
+    sink_cpu = {"agent": [], "alt": [], "syslog-ng": []}
+    # --agent PATH: that binary too, in the same runs, the order of the two alternating run by run
+    agents = [("agent", agent)] + ([("alt", args.agent)] if args.agent else [])
     use_sng = not args.no_syslog_ng and shutil.which("syslog-ng")
     try:
         run_measured(["cat", data])  # warm the page cache
@@ -344,15 +346,17 @@ def backfill(args, tools, workdir, regex):
             if not regex:
                 rows["jsonc"].append(run_measured([jsonc_loop, data]))
             run_dir = tempfile.mkdtemp(prefix="%s-run-" % key, dir=workdir)
-            cfg = agent_config(os.path.join(run_dir, "agent.yaml"), sink.url, os.path.join(run_dir, "state"),
-                               [data], parser={"type": "regex", "pattern": REGEX} if regex else None)
-            sink.reset()
-            sink_cpu0 = task_counters(sink.proc.pid)[0]
-            rows["agent"].append(run_measured([agent, "run", "--once", "-c", cfg], env=agent_env()))
-            sink_cpu["agent"].append(task_counters(sink.proc.pid)[0] - sink_cpu0)
-            s = sink.stats()
-            checks["agent"].append(check(s, n))
-            requests["agent"].append(s["requests"])
+            for name, binary in (agents if r % 2 == 0 else agents[::-1]):
+                cfg = agent_config(os.path.join(run_dir, name + ".yaml"), sink.url,
+                                   os.path.join(run_dir, name + "-state"), [data],
+                                   parser={"type": "regex", "pattern": REGEX} if regex else None)
+                sink.reset()
+                sink_cpu0 = task_counters(sink.proc.pid)[0]
+                rows[name].append(run_measured([binary, "run", "--once", "-c", cfg], env=agent_env()))
+                sink_cpu[name].append(task_counters(sink.proc.pid)[0] - sink_cpu0)
+                s = sink.stats()
+                checks[name].append(check(s, n))
+                requests[name].append(s["requests"])
             if use_sng:
                 sink.reset()
                 sink_cpu0 = task_counters(sink.proc.pid)[0]
@@ -368,7 +372,8 @@ def backfill(args, tools, workdir, regex):
     size = os.path.getsize(data)
     refs = {}
     for name, label in (("cat", "cat FILE > /dev/null"), ("jsonc", "json-c parse-only loop"),
-                        ("agent", "onside-agent run --once"), ("syslog-ng", "syslog-ng")):
+                        ("agent", "onside-agent run --once"),
+                        ("alt", "%s run --once (--agent)" % (args.agent or "")), ("syslog-ng", "syslog-ng")):
         rs = rows[name]
         if not rs:
             continue
@@ -396,6 +401,10 @@ def backfill(args, tools, workdir, regex):
     if "jsonc" in refs:
         ratios["agent CPU per event / json-c loop CPU per event"] = ag["cpu"] / refs["jsonc"]["cpu"]
         ratios["agent wall / json-c loop wall"] = ag["wall"] / refs["jsonc"]["wall"]
+    if "alt" in refs:
+        ratios["--agent events/s / agent events/s"] = refs["alt"]["eps"] / ag["eps"]
+        ratios["--agent CPU per event / agent CPU per event"] = refs["alt"]["cpu"] / ag["cpu"]
+        ratios["--agent peak RSS - agent peak RSS (MB)"] = refs["alt"]["rss_mb"] - ag["rss_mb"]
     if "syslog-ng" in refs:
         ratios["agent events/s / syslog-ng events/s"] = ag["eps"] / refs["syslog-ng"]["eps"]
         ratios["agent CPU / syslog-ng CPU"] = ag["cpu"] / refs["syslog-ng"]["cpu"]
@@ -720,6 +729,16 @@ def targets_for(rows_by_key, ratios_by_key):
             r = ag["eps"] / a["syslog-ng"]["eps"]
             t.append(("a: events/s >= 5x syslog-ng", "%.2fx" % r, r >= 5))
         t.append(("a: nothing lost or duplicated", ag["check"], ag["check"] == "ok"))
+        if "alt" in a:
+            # the portable binary against the native one (packaging/README.md, "Speed")
+            alt = a["alt"]
+            r = alt["eps"] / ag["eps"]
+            t.append(("a: --agent events/s >= 0.85x the agent's", "%.2fx" % r, r >= 0.85))
+            r = alt["cpu"] / ag["cpu"]
+            t.append(("a: --agent CPU/event <= 1.15x the agent's", "%.2fx" % r, r <= 1.15))
+            d = alt["rss_mb"] - ag["rss_mb"]
+            t.append(("a: --agent peak RSS <= the agent's + 2 MB", "%+.1f MB" % d, d <= 2))
+            t.append(("a: --agent nothing lost or duplicated", alt["check"], alt["check"] == "ok"))
     b = rows_by_key.get("b")
     if b:
         t.append(("b: regex >= 1,000,000 lines/s", "%.0f" % b["agent"]["eps"], b["agent"]["eps"] >= 1000000))
@@ -776,7 +795,13 @@ def main():
     ap.add_argument("--profile", action="store_true", help="also perf-profile workload a")
     ap.add_argument("--timeout", type=int, default=300, help="seconds one run may take")
     ap.add_argument("--json", help="also write the results to this file as JSON")
+    ap.add_argument("--agent", help="also run workloads a and b with this onside-agent binary (e.g. the portable "
+                                    "build-portable/onside-agent), interleaved with the built one, and compare")
     args = ap.parse_args()
+    if args.agent:
+        args.agent = os.path.abspath(args.agent)
+        if not os.access(args.agent, os.X_OK):
+            ap.error("--agent %s is not an executable" % args.agent)
     if args.runs < 3:
         ap.error("--runs must be at least 3 (the table reports medians)")
     args.lines = args.lines or (200000 if args.quick else 1000000)

@@ -394,6 +394,28 @@ def sanitized(binary=None):
         return b"__asan_init" in f.read()
 
 
+def statically_linked(binary=None):
+    """True when the agent binary is a static ELF executable (no PT_INTERP program header): the
+    portable build, which cannot dlopen() parser plugins."""
+    import struct
+    with open(binary or agent_binary(), "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:  # ELF64 little-endian only
+            return False
+        phoff, = struct.unpack_from("<Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))  # PT_INTERP
+
+
+def skip_unless_plugins_load():
+    """Skips the calling test when the agent binary cannot load parser plugins (statically linked)."""
+    if statically_linked():
+        raise unittest.SkipTest("the agent binary %s is statically linked (the portable build): it cannot "
+                                "load parser plugins" % agent_binary())
+
+
 def deadletters(state):
     """The records of state's dead-letter file, oldest first ([] when there is none)."""
     p = os.path.join(state, "dead-letter.jsonl")
@@ -417,19 +439,34 @@ def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):
 
 # --- the stand-in --------------------------------------------------------------------------------
 
+def openssl_config(path, subject, extensions):
+    """Writes an openssl req configuration that makes exactly the given X.509v3 extensions (a dict) and
+    the distinguished name CN=subject, whatever the system's openssl.cnf holds: OpenSSL 1.1.1's req
+    adds the default config's v3_ca extensions to those of -addext, and a certificate with two
+    basicConstraints is rejected ("unable to get local issuer certificate")."""
+    with open(path, "w") as f:
+        f.write("[req]\nprompt = no\ndistinguished_name = dn\nx509_extensions = ext\n"
+                "[dn]\nCN = %s\n[ext]\n" % subject)
+        for k, v in extensions.items():
+            f.write("%s = %s\n" % (k, v))
+    return path
+
+
 def make_tls_cert(directory, name="localhost"):
-    """A self-signed certificate for 127.0.0.1 and localhost made with the openssl CLI: returns
-    (cert_path, key_path); the certificate is its own CA (use it as endpoint.ca_file). Raises
+    """A self-signed certificate for 127.0.0.1 and localhost made with the openssl CLI (1.1.1 or 3.x):
+    returns (cert_path, key_path); the certificate is its own CA (use it as endpoint.ca_file). Raises
     unittest.SkipTest when openssl is not installed."""
     openssl = shutil.which("openssl")
     if openssl is None:
         raise unittest.SkipTest("openssl is not installed")
     cert = os.path.join(directory, name + ".crt")
     key = os.path.join(directory, name + ".key")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=" + name,
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                    "-addext", "basicConstraints=critical,CA:TRUE"],
+    conf = openssl_config(os.path.join(directory, name + ".cnf"), name, {
+        "subjectAltName": "DNS:localhost,IP:127.0.0.1",
+        "basicConstraints": "critical,CA:TRUE",
+        "subjectKeyIdentifier": "hash"})
+    subprocess.run([openssl, "req", "-x509", "-config", conf, "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     return cert, key
 

@@ -26,7 +26,9 @@ BUNDLED_PASSWORD_LINE = "  password_file: /etc/onside-agent/password\n"
 
 
 def plugin(name):
-    """The absolute path of a built plugin in $ONSIDE_PLUGIN_DIR, or None when it is not there."""
+    """The absolute path of a built plugin in $ONSIDE_PLUGIN_DIR, or None when it is not there. Skips
+    the test when the agent cannot load plugins at all (the static, portable build)."""
+    agentlib.skip_unless_plugins_load()
     d = agentlib.plugin_dir()
     so = os.path.abspath(os.path.join(d, name)) if d else None
     return so if so and os.path.exists(so) else None
@@ -385,6 +387,24 @@ class CheckInvalid(CliCase):
         # SPEC: check prints each problem as FILE:LINE:COLUMN: message, at the offending node: the
         # parser's path value (line 9, column 13)
         self.assertTrue(lines[0].startswith("%s:9:13: " % cfg), lines[0])
+
+    def test_portable_build_refuses_plugins_and_names_the_native_packages(self):
+        if not agentlib.statically_linked():
+            self.skipTest("the agent binary is dynamically linked: it loads plugins")
+        so = self.path("libanything.so")  # never opened: a static binary cannot load any
+        cfg = self.path("plugin.yaml")
+        with open(cfg, "w", encoding="utf-8") as f:
+            f.write(PLUGIN_CONFIG % (PASSWORD_VAR, so))
+        why = ("plugin %s: this onside-agent is the portable, statically linked build, which cannot load "
+               "parser plugins; to use a plugin, install the native package built for this distribution "
+               "instead (the built-in parsers json, regex, logfmt and csv work in both)" % so)
+        rc, out, err = self.run_check(cfg)
+        self.assertEqual((rc, out), (2, ""), err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith(cfg + ":") and err.endswith(why + "\n"), err)
+        rc, out, err = agentlib.run_agent(["run", "--once", "-c", cfg], env=env_with())
+        self.assertEqual(rc, 2, err)
+        self.assertIn(why + "\n", err)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ EVENT_KEYS = ["event_name", "payload", "event_datetime", "event_id", "installati
 
 
 def plugin(name):
-    """The absolute path of a built plugin in $ONSIDE_PLUGIN_DIR, or None when it is not there."""
+    """The absolute path of a built plugin in $ONSIDE_PLUGIN_DIR, or None when it is not there. Skips
+    the test when the agent cannot load plugins at all (the static, portable build)."""
+    agentlib.skip_unless_plugins_load()
     d = agentlib.plugin_dir()
     so = os.path.abspath(os.path.join(d, name)) if d else None
     return so if so and os.path.exists(so) else None

@@ -45,10 +45,13 @@ class ThrowawayCA:
         self.dir = directory
         self.cert = os.path.join(directory, "ca.crt")
         self.key = os.path.join(directory, "ca.key")
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out", self.cert,
-                "-days", "2", "-subj", "/CN=onside-agent throwaway test CA",
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        # a configuration of our own: the system's would add a second basicConstraints under 1.1.1
+        conf = agentlib.openssl_config(os.path.join(directory, "ca.cnf"), "onside-agent throwaway test CA", {
+            "basicConstraints": "critical,CA:TRUE",
+            "keyUsage": "critical,keyCertSign,cRLSign",
+            "subjectKeyIdentifier": "hash"})
+        openssl("req", "-x509", "-config", conf, "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+                "-out", self.cert, "-days", "2")
 
     def server(self, name, san):
         """A server certificate for the subjectAltName san (e.g. "DNS:localhost,IP:127.0.0.1"):
@@ -60,10 +63,34 @@ class ThrowawayCA:
         with open(ext, "w") as f:
             f.write("subjectAltName=%s\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,"
                     "keyEncipherment\nextendedKeyUsage=serverAuth\n" % san)
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + name)
+        conf = agentlib.openssl_config(os.path.join(self.dir, name + ".cnf"), name, {})
+        openssl("req", "-config", conf, "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr)
         openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
                 "-out", cert, "-days", "2", "-extfile", ext)
         return cert, key
+
+
+# Where agent/cabundle.c looks for the system's CA certificates after SSL_CERT_FILE and SSL_CERT_DIR,
+# in order (packaging/README.md, "CA certificates"): (path, is a directory).
+SYSTEM_CA_PLACES = [
+    ("/etc/ssl/certs/ca-certificates.crt", False),
+    ("/etc/pki/tls/certs/ca-bundle.crt", False),
+    ("/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", False),
+    ("/etc/ssl/ca-bundle.pem", False),
+    ("/etc/ssl/cert.pem", False),
+    ("/etc/ssl/certs", True),
+    ("/var/lib/ca-certificates/openssl", True),
+]
+
+
+def system_ca_bundle():
+    """The first usable place of SYSTEM_CA_PLACES on this system, or None."""
+    for path, is_dir in SYSTEM_CA_PLACES:
+        if is_dir and os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK):
+            return path
+        if not is_dir and os.path.isfile(path) and os.path.getsize(path) > 0 and os.access(path, os.R_OK):
+            return path
+    return None
 
 
 _PKI = {}
@@ -75,13 +102,13 @@ def pki():
     if not _PKI:
         d = tempfile.mkdtemp(prefix="onside-test-pki-")
         ca = ThrowawayCA(d)
-        _PKI["dir"] = d
-        _PKI["ca"] = ca.cert
-        _PKI["good"] = ca.server("server", "DNS:localhost,IP:127.0.0.1")
-        _PKI["wrong_host"] = ca.server("wrong-host", "DNS:wrong-host.example.com")
+        made = {"dir": d, "ca": ca.cert}
+        made["good"] = ca.server("server", "DNS:localhost,IP:127.0.0.1")
+        made["wrong_host"] = ca.server("wrong-host", "DNS:wrong-host.example.com")
         other = os.path.join(d, "untrusted")
         os.mkdir(other)
-        _PKI["untrusted"] = agentlib.make_tls_cert(other)
+        made["untrusted"] = agentlib.make_tls_cert(other)
+        _PKI.update(made)  # all or nothing: a failure above is reported by every test, not half-made
     return _PKI
 
 
@@ -177,6 +204,65 @@ class Tls(SecurityCase):
         for ca_file in (p["ca"], None):
             with self.subTest(ca_file=ca_file):
                 self.refused(s, log, ca_file, r"(?i)certificate|issuer")
+
+    # -- CA certificates found at run time (agent/cabundle.c) --
+
+    def ca_env(self, **extra):
+        env = self.env(**extra)
+        for var in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+            if var not in extra:
+                env.pop(var, None)
+        return env
+
+    def check_summary(self, cfg, env):
+        rc, out, err = run_agent(["check", "-c", cfg], env=env)
+        self.assertEqual(rc, 0, out + err)
+        return out
+
+    def test_check_names_the_system_bundle_found_in_the_documented_order(self):
+        cfg = self.config(url="https://127.0.0.1:9/attribution-api/v1/events")
+        out = self.check_summary(cfg, self.ca_env())
+        found = system_ca_bundle()
+        if found is None:
+            self.assertIn(", CA certificates none found", out)
+        else:
+            self.assertIn(", CA certificates %s (" % found, out)
+
+    def test_ssl_cert_file_is_the_bundle_when_ca_file_is_not_set(self):
+        p = pki()
+        s = self.tls_standin(p["good"])
+        log = self.write_log(purchase_lines(4, seed=107))
+        cfg = self.config(standin=s, paths=[log])
+        env = self.ca_env(SSL_CERT_FILE=p["ca"])
+        self.assertIn(", CA certificates %s (SSL_CERT_FILE)\n" % p["ca"], self.check_summary(cfg, env))
+        err = self.once(cfg, env=env)
+        self.assertIn("CA certificates %s (SSL_CERT_FILE)" % p["ca"], err)
+        self.assertEqual(s.event_ids(), expected_pos_ids(log))
+
+    def test_ssl_cert_dir_of_hashed_certificates_is_used(self):
+        p = pki()
+        s = self.tls_standin(p["good"])
+        d = self.path("certs")
+        os.mkdir(d)
+        h = subprocess.run([shutil.which("openssl"), "x509", "-hash", "-noout", "-in", p["ca"]], check=True,
+                           stdout=subprocess.PIPE).stdout.decode().strip()
+        shutil.copyfile(p["ca"], os.path.join(d, h + ".0"))
+        log = self.write_log(purchase_lines(3, seed=108))
+        cfg = self.config(standin=s, paths=[log])
+        env = self.ca_env(SSL_CERT_DIR=d)
+        self.assertIn(", CA certificates %s (SSL_CERT_DIR)\n" % d, self.check_summary(cfg, env))
+        self.once(cfg, env=env)
+        self.assertEqual(s.event_ids(), expected_pos_ids(log))
+
+    def test_ca_file_is_used_instead_of_ssl_cert_file(self):
+        p = pki()
+        s = self.tls_standin(p["good"])
+        log = self.write_log(purchase_lines(2, seed=109))
+        cfg = self.config(standin=s, paths=[log], endpoint={"ca_file": p["ca"]})
+        env = self.ca_env(SSL_CERT_FILE=p["untrusted"][0])
+        self.assertIn(", CA certificates %s (endpoint.ca_file)\n" % p["ca"], self.check_summary(cfg, env))
+        self.once(cfg, env=env)
+        self.assertEqual(s.event_ids(), expected_pos_ids(log))
 
     def test_wrong_host_name_receives_nothing_and_the_error_says_why(self):
         p = pki()
@@ -630,6 +716,7 @@ KV_LINE = "|".join("%s:%s" % kv for kv in (
 
 class Plugins(SecurityCase):
     def built_plugin(self):
+        agentlib.skip_unless_plugins_load()
         d = agentlib.plugin_dir()
         so = os.path.join(os.path.abspath(d), "libonside-kv.so") if d else None
         if not so or not os.path.exists(so):
