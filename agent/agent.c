@@ -147,9 +147,11 @@ static void agent_recycle(struct agent *a, struct batch *b)
 	a->spare = b;
 }
 
+/* Batches held follow the concurrency limit as it stands (at most its ceiling), not the ceiling: a
+ * backfill on a fast link stays small. */
 static bool agent_room(const struct agent *a)
 {
-	return sender_pending(a->sender) < a->cfg->batch.max_in_flight + 2;
+	return sender_pending(a->sender) < sender_limit(a->sender) + 2;
 }
 
 static void agent_submit(struct agent *a)
@@ -271,7 +273,7 @@ static void agent_consume(struct agent *a)
  * while the API is slow). */
 static size_t agent_job_limit(const struct agent *a)
 {
-	size_t slots = a->cfg->batch.max_in_flight + 2, pending = sender_pending(a->sender);
+	size_t slots = sender_limit(a->sender) + 2, pending = sender_pending(a->sender);
 
 	return (pending < slots ? slots - pending : 1) * a->cfg->batch.max_events;
 }
@@ -486,6 +488,7 @@ static void agent_sender_opts(const struct config *c, struct sender_opts *o)
 		.ca_file = c->endpoint.ca_file,
 		.timeout_ms = c->endpoint.timeout_ms,
 		.max_in_flight = (unsigned)c->batch.max_in_flight,
+		.max_in_flight_ceiling = (unsigned)c->batch.max_in_flight_ceiling,
 		.initial_backoff_ms = c->retry.initial_backoff_ms,
 		.max_backoff_ms = c->retry.max_backoff_ms,
 	};

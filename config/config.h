@@ -9,6 +9,7 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/onside-agent/agent.yaml"
 #define CONFIG_DEFAULT_URL "https://onside.io/attribution-api/v1/events"
+#define CONFIG_MAX_IN_FLIGHT 64 /* fixed max_in_flight and max_in_flight_ceiling */
 
 enum config_start_at { START_AT_BEGINNING = 0, START_AT_END = 1 };
 enum config_time_kind { TIME_ISO8601 = 0, TIME_UNIX = 1, TIME_UNIX_MS = 2, TIME_STRPTIME = 3 };
@@ -82,7 +83,8 @@ struct config {
 		uint64_t max_events;
 		uint64_t max_bytes;
 		uint64_t flush_interval_ms;
-		uint64_t max_in_flight;
+		uint64_t max_in_flight;         /* 0 = auto: adaptive, from 1 up to the ceiling */
+		uint64_t max_in_flight_ceiling; /* auto's ceiling */
 	} batch;
 	struct {
 		uint64_t initial_backoff_ms;

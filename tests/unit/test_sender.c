@@ -20,6 +20,7 @@
 
 #include "batch.h"
 #include "buf.h"
+#include "concurrency.h"
 #include "log.h"
 #include "loop.h"
 #include "sender.h"
@@ -784,6 +785,29 @@ static void test_order_kept_while_backing_off(void **state)
 	assert_ptr_equal(c->delivered[2], b[2]);
 }
 
+/* A backoff running when a 429 with Retry-After arrives is stretched to it: the server asked it of
+ * every request, those in flight included. */
+static void test_retry_after_applies_to_every_request(void **state)
+{
+	static const struct resp script[] = {{503, "", "{}"}, {429, "Retry-After: 1\r\n", "{}"}};
+	struct ctx *c = *state;
+	struct sender_opts o;
+
+	o = serve(c, script, 2);
+	o.max_in_flight = 2;
+	o.initial_backoff_ms = 60;
+	o.max_backoff_ms = 120;
+	sender_start(c, &o);
+	assert_int_equal(sender_submit(c->s, make_batch(1, 0, NULL)), 0);
+	assert_int_equal(sender_submit(c->s, make_batch(1, 1, NULL)), 0);
+	run_until(c, delivered_n, 2);
+
+	assert_int_equal(c->nreq, 4);
+	/* whichever failure came first, nothing was resent before the Retry-After second */
+	assert_true(c->reqs[2].at_ms - c->reqs[1].at_ms >= 900);
+	assert_true(c->reqs[3].at_ms - c->reqs[1].at_ms >= 900);
+}
+
 static void test_401_logged_once_without_secrets(void **state)
 {
 	static const struct resp script[] = {{401, "", "{}"}, {401, "", "{}"}, {403, "", "{}"}, {503, "", "{}"}};
@@ -866,6 +890,216 @@ static void test_free_aborts_pending(void **state)
 	assert_int_equal(c->ndelivered, 0);
 }
 
+/* ---- the concurrency controller (pure: made-up clocks, in microseconds) ---- */
+
+#define MS 1000ULL
+#define T0 (1000 * 1000 * MS) /* a monotonic clock some time after boot */
+
+/* One window of round trips rtt_ms long at limit requests, starting at *now: a request waited for a
+ * slot when blocked. Returns the limit after it. */
+static unsigned window(struct concurrency *c, uint64_t *now, uint64_t rtt_ms, bool blocked)
+{
+	struct concurrency_change ch;
+
+	if (blocked)
+		concurrency_blocked(c);
+	*now += rtt_ms * MS;
+	for (unsigned i = 0; i < concurrency_limit(c); i++)
+		concurrency_result(c, *now - rtt_ms * MS, *now, CONCURRENCY_OK, 0, &ch);
+	return concurrency_limit(c);
+}
+
+static void test_concurrency_grows_to_the_ceiling_while_round_trips_hold(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 8);
+	uint64_t now = T0;
+	unsigned prev = 1, seen_max = 0;
+
+	assert_int_equal(concurrency_limit(c), 1);
+	for (int i = 0; i < 40; i++) {
+		unsigned l = window(c, &now, 50, true);
+
+		/* additive: one step a window at most */
+		assert_true(l == prev || l == prev + 1);
+		prev = l;
+		seen_max = l > seen_max ? l : seen_max;
+	}
+	assert_int_equal(seen_max, 8); /* never above the ceiling */
+	assert_int_equal(concurrency_limit(c), 8);
+	assert_int_equal(concurrency_rtt_us(c), 50 * MS);
+	concurrency_free(c);
+}
+
+static void test_concurrency_does_not_grow_without_load(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	uint64_t now = T0;
+
+	/* every request finds a free slot: an hour of light traffic leaves the limit at one */
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(window(c, &now, 50, false), 1);
+	concurrency_free(c);
+}
+
+static unsigned grow_to(struct concurrency *c, uint64_t *now, unsigned limit)
+{
+	for (int i = 0; i < 200 && concurrency_limit(c) < limit; i++)
+		window(c, now, 50, true);
+	assert_int_equal(concurrency_limit(c), limit);
+	return limit;
+}
+
+static void test_concurrency_shrinks_on_429_once_per_round_trip(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	struct concurrency_change ch;
+	uint64_t now = T0;
+
+	grow_to(c, &now, 20);
+	assert_true(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 1000 * MS, &ch));
+	assert_int_equal(concurrency_limit(c), 18); /* 9/10 */
+	assert_int_equal(ch.from, 20);
+	assert_int_equal(ch.to, 18);
+	assert_string_equal(ch.why, "HTTP 429");
+	/* the other requests of the same round trip are answered 429 too: one cut for all of them */
+	for (int i = 1; i < 10; i++)
+		concurrency_result(c, now - 50 * MS, now + (uint64_t)i * MS, CONCURRENCY_RATE, 1000 * MS, &ch);
+	assert_int_equal(concurrency_limit(c), 18);
+	now += 60 * MS;
+	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 1000 * MS, &ch);
+	assert_int_equal(concurrency_limit(c), 16);
+	concurrency_free(c);
+}
+
+static void test_concurrency_halves_on_server_errors_and_timeouts_never_below_one(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	struct concurrency_change ch;
+	uint64_t now = T0;
+	unsigned want[] = {8, 4, 2, 1, 1, 1};
+
+	grow_to(c, &now, 16);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		now += 60 * MS;
+		concurrency_result(c, now - 5000 * MS, now, CONCURRENCY_OVERLOAD, 0, &ch);
+		assert_int_equal(concurrency_limit(c), want[i]);
+	}
+	/* neutral answers (400, 413, 401) say nothing about load */
+	grow_to(c, &now, 6);
+	for (int i = 0; i < 10; i++) {
+		now += 60 * MS;
+		concurrency_result(c, now - 50 * MS, now, CONCURRENCY_NEUTRAL, 0, &ch);
+	}
+	assert_int_equal(concurrency_limit(c), 6);
+	concurrency_free(c);
+}
+
+static void test_concurrency_shrinks_when_round_trips_grow(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	uint64_t now = T0;
+	unsigned l;
+
+	grow_to(c, &now, 10);
+	/* a server that starts queueing: 50 ms becomes 80 ms; the limit comes down although requests
+	 * still wait for slots */
+	l = window(c, &now, 80, true);
+	assert_int_equal(l, 9);
+	/* round trips a little slower than the baseline (within 5%) neither grow nor shrink it */
+	concurrency_free(c);
+	c = concurrency_new(0, 32);
+	now = T0;
+	grow_to(c, &now, 10);
+	assert_int_equal(window(c, &now, 52, true), 10);
+	concurrency_free(c);
+}
+
+static void test_concurrency_fixed_never_moves(void **state)
+{
+	struct concurrency *c = concurrency_new(4, 32);
+	struct concurrency_change ch;
+	uint64_t now = T0;
+
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(window(c, &now, 50, true), 4);
+	now += 100 * MS;
+	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 0, &ch));
+	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_OVERLOAD, 0, &ch));
+	assert_int_equal(concurrency_limit(c), 4);
+	assert_true(concurrency_rate_cap(c, now) == 0);
+	assert_true(concurrency_next_start(c) == 0);
+	/* a reload to auto starts from where it is, within the new ceiling */
+	concurrency_configure(c, 0, 3);
+	assert_int_equal(concurrency_limit(c), 3);
+	concurrency_configure(c, 0, 100);
+	assert_int_equal(concurrency_limit(c), 3);
+	concurrency_free(c);
+}
+
+/* 60 requests a second accepted, then a 429: the next requests are spaced for 57 a second. */
+static void test_concurrency_429_caps_the_rate_below_what_was_accepted(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	struct concurrency_change ch;
+	uint64_t now = T0, gap = 1000 * MS / 60, first, cut;
+	double cap;
+
+	for (int i = 0; i < 120; i++) {
+		concurrency_started(c, now);
+		assert_true(concurrency_next_start(c) == 0); /* no cap: nothing spaced */
+		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, 0, &ch);
+		now += gap;
+	}
+	assert_true(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, 1000 * MS, &ch));
+	now += 50 * MS;
+	cut = now;
+	assert_true(ch.rate_cap > 56.9 && ch.rate_cap < 57.1);
+	assert_true(concurrency_rate_cap(c, now) > 56.9);
+	/* after the Retry-After second: one request every 1/57 s */
+	now += 1000 * MS;
+	first = now;
+	for (int i = 0; i < 57; i++) {
+		assert_true(concurrency_next_start(c) <= now);
+		concurrency_started(c, now);
+		now = concurrency_next_start(c);
+	}
+	assert_true(now - first >= 990 * MS && now - first <= 1010 * MS);
+	/* a request sent before the cut and refused after it does not cut again */
+	cap = concurrency_rate_cap(c, now);
+	assert_false(concurrency_result(c, cut - 10 * MS, now, CONCURRENCY_RATE, 0, &ch));
+	assert_true(concurrency_rate_cap(c, now) == cap);
+	/* the cap creeps up (0.2% of the measured rate a second) and is dropped at 125% of it */
+	assert_true(concurrency_rate_cap(c, cut + 25 * 1000 * MS) > 59.9);
+	assert_true(concurrency_rate_cap(c, cut + 25 * 1000 * MS) < 60.1);
+	assert_true(concurrency_rate_cap(c, cut + 151 * 1000 * MS) == 0);
+	concurrency_free(c);
+}
+
+/* Refused again while paced: the cap itself was too high, it comes down by 5% each time. */
+static void test_concurrency_429_while_paced_lowers_the_cap(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	struct concurrency_change ch;
+	uint64_t now = T0, gap = 1000 * MS / 100;
+	double cap;
+
+	for (int i = 0; i < 200; i++) {
+		concurrency_result(c, now, now + 20 * MS, CONCURRENCY_OK, 0, &ch);
+		now += gap;
+	}
+	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, 1000 * MS, &ch);
+	now += 20 * MS;
+	cap = concurrency_rate_cap(c, now);
+	assert_true(cap > 94.9 && cap < 95.1);
+	/* right after the pause: too little time to measure, the cap itself is the estimate */
+	now += 1100 * MS;
+	cap = concurrency_rate_cap(c, now);
+	concurrency_result(c, now - 20 * MS, now, CONCURRENCY_RATE, 1000 * MS, &ch);
+	assert_true(concurrency_rate_cap(c, now) < cap * 0.951);
+	assert_true(concurrency_rate_cap(c, now) > cap * 0.949);
+	concurrency_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -885,9 +1119,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connection_refused_backs_off_and_delivers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_kept_while_backing_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_after_applies_to_every_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_401_logged_once_without_secrets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_opts_applies_to_next_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_aborts_pending, setup, teardown),
+		cmocka_unit_test(test_concurrency_grows_to_the_ceiling_while_round_trips_hold),
+		cmocka_unit_test(test_concurrency_does_not_grow_without_load),
+		cmocka_unit_test(test_concurrency_shrinks_on_429_once_per_round_trip),
+		cmocka_unit_test(test_concurrency_halves_on_server_errors_and_timeouts_never_below_one),
+		cmocka_unit_test(test_concurrency_shrinks_when_round_trips_grow),
+		cmocka_unit_test(test_concurrency_fixed_never_moves),
+		cmocka_unit_test(test_concurrency_429_caps_the_rate_below_what_was_accepted),
+		cmocka_unit_test(test_concurrency_429_while_paced_lowers_the_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,252 @@
+/* The adaptive concurrency controller (see concurrency.h for the rules): a concurrency limit moved by
+ * AIMD on round trips and back pressure, and a rate cap learned from 429 answers. No clock of its own,
+ * no timers: it changes only when the sender tells it about a request, so an idle agent costs nothing. */
+#include "concurrency.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define US_PER_S 1000000.0
+#define EWMA_ALPHA 0.4     /* weight of a new window in the baseline (Vector's default) */
+#define DEV_SCALE 2.5      /* round trips this many deviations above the baseline have grown... */
+#define MIN_GROWTH 0.05    /* ...and at least this fraction of it: a constant link has no deviation */
+#define DECREASE 0.9       /* latency growth and 429 */
+#define OVERLOAD_DECREASE 0.5
+#define CAP_CUT 0.95       /* after a 429: this fraction of the measured accepted rate */
+#define CAP_GROW 0.002     /* then this fraction of it more per second */
+#define CAP_DROP 1.25      /* and no cap once it has grown to this fraction */
+#define RATE_WINDOW_US 1000000ULL
+#define RATE_MIN_SPAN_US 200000ULL /* a shorter stretch without a pause says too little about the rate */
+#define ACCEPTED_RING 512  /* start times of accepted requests kept to measure the rate */
+#define PACE_SLACK_US 2000 /* lateness of a paced start that the next one makes up for */
+
+struct concurrency {
+	unsigned fixed;   /* > 0: the limit never moves */
+	unsigned ceiling;
+	unsigned limit;
+	/* the baseline: EWMA of the windows' average round trips, in microseconds */
+	bool have_base;
+	double base_mean, base_var;
+	/* the current window */
+	uint64_t win_end;
+	double win_sum;
+	unsigned win_n;
+	bool win_blocked;
+	uint64_t last_cut; /* the last decrease for back pressure: at most one per round trip */
+	/* the rate */
+	uint64_t accepted[ACCEPTED_RING];
+	unsigned acc_next, acc_n;
+	uint64_t resume_at; /* the end of the last pause imposed on every request */
+	double cap_base;    /* the accepted rate measured at the last 429 (requests/s), 0 = no cap */
+	uint64_t cap_at;
+	uint64_t next_start;
+};
+
+struct concurrency *concurrency_new(unsigned fixed, unsigned ceiling)
+{
+	struct concurrency *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->limit = 1;
+	concurrency_configure(c, fixed, ceiling);
+	return c;
+}
+
+void concurrency_free(struct concurrency *c) { free(c); }
+
+void concurrency_configure(struct concurrency *c, unsigned fixed, unsigned ceiling)
+{
+	if (ceiling < 1)
+		ceiling = 1;
+	if (ceiling > CONCURRENCY_MAX)
+		ceiling = CONCURRENCY_MAX;
+	if (fixed > CONCURRENCY_MAX)
+		fixed = CONCURRENCY_MAX;
+	c->fixed = fixed;
+	c->ceiling = ceiling;
+	if (fixed) {
+		c->limit = fixed;
+		c->cap_base = 0;
+		c->next_start = 0;
+	} else if (c->limit > ceiling) {
+		c->limit = ceiling;
+	}
+}
+
+unsigned concurrency_limit(const struct concurrency *c) { return c->limit; }
+
+void concurrency_blocked(struct concurrency *c) { c->win_blocked = true; }
+
+uint64_t concurrency_rtt_us(const struct concurrency *c) { return c->have_base ? (uint64_t)c->base_mean : 0; }
+
+double concurrency_rate_cap(const struct concurrency *c, uint64_t now_us)
+{
+	double f;
+
+	if (c->cap_base <= 0)
+		return 0;
+	f = CAP_CUT + CAP_GROW * (double)(now_us > c->cap_at ? now_us - c->cap_at : 0) / US_PER_S;
+	return f >= CAP_DROP ? 0 : c->cap_base * f;
+}
+
+uint64_t concurrency_next_start(const struct concurrency *c) { return c->next_start; }
+
+void concurrency_started(struct concurrency *c, uint64_t now_us)
+{
+	double cap = concurrency_rate_cap(c, now_us);
+	uint64_t gap, from;
+
+	if (cap <= 0) {
+		c->cap_base = 0;
+		c->next_start = 0;
+		return;
+	}
+	gap = (uint64_t)(US_PER_S / cap);
+	/* a start the loop's timer made a little late (its resolution is a millisecond) does not push
+	 * every later one back; after a pause, the spacing starts again from now */
+	from = now_us - (gap / 4 < PACE_SLACK_US ? gap / 4 : PACE_SLACK_US);
+	c->next_start = (c->next_start > from ? c->next_start : from) + gap;
+}
+
+static void window_reset(struct concurrency *c, uint64_t now_us)
+{
+	c->win_end = now_us + (uint64_t)c->base_mean;
+	c->win_sum = 0;
+	c->win_n = 0;
+	c->win_blocked = false;
+}
+
+static void note(struct concurrency_change *ret, const struct concurrency *c, unsigned from, const char *why,
+		 double rtt_us, uint64_t now_us)
+{
+	*ret = (struct concurrency_change){
+		.from = from,
+		.to = c->limit,
+		.why = why,
+		.rtt_ms = rtt_us / 1000.0,
+		.base_ms = c->base_mean / 1000.0,
+		.rate_cap = concurrency_rate_cap(c, now_us),
+	};
+}
+
+/* Accepted requests per second in the second before start_us, leaving out time spent paused; 0 when
+ * that stretch is too short to tell. */
+static double accepted_rate(const struct concurrency *c, uint64_t start_us)
+{
+	uint64_t from = start_us > RATE_WINDOW_US ? start_us - RATE_WINDOW_US : 0, oldest = start_us;
+	unsigned n = 0;
+
+	if (c->resume_at > from)
+		from = c->resume_at;
+	if (start_us < from + RATE_MIN_SPAN_US)
+		return 0;
+	for (unsigned i = 0; i < c->acc_n; i++) {
+		uint64_t t = c->accepted[i];
+
+		if (t >= from && t < start_us) {
+			n++;
+			oldest = t < oldest ? t : oldest;
+		}
+	}
+	if (n < 2)
+		return 0;
+	if (n == ACCEPTED_RING) /* more than the ring holds: the rate of what it holds */
+		from = oldest;
+	return (double)n * US_PER_S / (double)(start_us - from);
+}
+
+/* A 429 for a request sent after the last cut: the rate that was accepted just before is the server's
+ * limit, as near as the agent can tell. */
+static bool rate_cut(struct concurrency *c, uint64_t start_us, uint64_t now_us)
+{
+	double measured = accepted_rate(c, start_us), cap = concurrency_rate_cap(c, now_us);
+
+	if (c->cap_base > 0 && start_us < c->cap_at)
+		return false; /* sent before the last cut: the same excess, already answered */
+	if (cap > 0 && (measured <= 0 || measured > cap))
+		measured = cap; /* refused while paced: the cap itself was too high */
+	if (measured <= 0)
+		return false;
+	c->cap_base = measured;
+	c->cap_at = now_us;
+	return true;
+}
+
+static bool back_pressure(struct concurrency *c, uint64_t start_us, uint64_t now_us, enum concurrency_signal sig,
+			  struct concurrency_change *ret)
+{
+	unsigned from = c->limit, to;
+	bool capped = sig == CONCURRENCY_RATE && rate_cut(c, start_us, now_us);
+
+	if (c->limit > 1 && (!c->last_cut || now_us >= c->last_cut + (uint64_t)c->base_mean)) {
+		to = (unsigned)((double)c->limit * (sig == CONCURRENCY_RATE ? DECREASE : OVERLOAD_DECREASE));
+		c->limit = to < 1 ? 1 : to >= c->limit ? c->limit - 1 : to;
+		c->last_cut = now_us;
+		window_reset(c, now_us);
+	}
+	if (c->limit == from && !capped)
+		return false;
+	note(ret, c, from, sig == CONCURRENCY_RATE ? "HTTP 429" : "server errors or timeouts", 0, now_us);
+	return true;
+}
+
+/* The end of a window: grow, shrink or stay, then fold the window into the baseline. */
+static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrency_change *ret)
+{
+	unsigned from = c->limit;
+	double cur = c->win_n ? c->win_sum / c->win_n : 0, tol = DEV_SCALE * sqrt(c->base_var), diff;
+	const char *why = NULL;
+
+	if (tol < MIN_GROWTH * c->base_mean)
+		tol = MIN_GROWTH * c->base_mean;
+	if (!c->fixed && c->win_n && c->win_blocked && cur <= c->base_mean && c->limit < c->ceiling) {
+		c->limit++;
+		why = "round trips near the baseline";
+	} else if (!c->fixed && c->win_n && cur >= c->base_mean + tol && c->limit > 1) {
+		unsigned to = (unsigned)((double)c->limit * DECREASE);
+
+		c->limit = to < 1 ? 1 : to >= c->limit ? c->limit - 1 : to;
+		why = "round trips grew";
+	}
+	if (why)
+		note(ret, c, from, why, cur, now_us);
+	if (c->win_n) {
+		diff = cur - c->base_mean;
+		c->base_mean += EWMA_ALPHA * diff;
+		c->base_var = (1 - EWMA_ALPHA) * (c->base_var + diff * EWMA_ALPHA * diff);
+	}
+	window_reset(c, now_us);
+	return why != NULL;
+}
+
+bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_us, enum concurrency_signal sig,
+			uint64_t pause_us, struct concurrency_change *ret)
+{
+	bool changed = false;
+
+	if (sig == CONCURRENCY_OK) {
+		c->win_sum += (double)(now_us > start_us ? now_us - start_us : 0);
+		c->win_n++;
+		c->accepted[c->acc_next] = start_us;
+		c->acc_next = (c->acc_next + 1) % ACCEPTED_RING;
+		if (c->acc_n < ACCEPTED_RING)
+			c->acc_n++;
+	}
+	if (!c->fixed && (sig == CONCURRENCY_RATE || sig == CONCURRENCY_OVERLOAD))
+		changed = back_pressure(c, start_us, now_us, sig, ret);
+	if (pause_us && now_us + pause_us > c->resume_at)
+		c->resume_at = now_us + pause_us;
+	if (!c->have_base) {
+		if (c->win_n) {
+			c->base_mean = c->win_sum / c->win_n;
+			c->base_var = 0;
+			c->have_base = true;
+			window_reset(c, now_us);
+		}
+		return changed;
+	}
+	if (now_us >= c->win_end)
+		changed |= window_end(c, now_us, ret);
+	return changed;
+}

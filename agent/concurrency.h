@@ -1,0 +1,70 @@
+/* Adaptive request concurrency for the sender: how many requests may be on the wire at once, and, once
+ * the server has answered 429, how many may start per second. Pure: it is told what happened and when
+ * (times in microseconds of CLOCK_MONOTONIC), so that the tests can drive it with made-up clocks.
+ *
+ * The concurrency limit follows AIMD in the manner of Vector's adaptive request concurrency:
+ * - Round trips of accepted requests (204) are averaged over windows of about one round trip, and the
+ *   window averages feed an exponentially weighted mean and deviation (the baseline).
+ * - At the end of a window the limit grows by one when requests had to wait for a slot during it (the
+ *   demand exceeded the limit: no growth without load) and its average round trip was at most the
+ *   baseline; it shrinks to 9/10 (at least by one) when the average rose clearly above the baseline.
+ * - Back pressure shrinks it at once, at most once per round trip: 429 to 9/10 (the rate cap below does
+ *   the real work), 5xx, timeouts and connection errors to one half.
+ * - It never leaves [1, ceiling]. A fixed limit (a number in the configuration) never moves.
+ * A server that limits the rate rather than the concurrency answers 429 whatever the concurrency is, and
+ * pausing for each Retry-After wastes a second every time, so a 429 also sets a rate cap: 95% of the
+ * rate of accepted requests in the second before the refused one. The cap then creeps up by 0.2% of
+ * that rate a second (probing for a higher limit, 25 s back to it) and is dropped at 125% of it. */
+#ifndef ONSIDE_CONCURRENCY_H
+#define ONSIDE_CONCURRENCY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONCURRENCY_MAX 64 /* the largest ceiling or fixed limit the configuration takes */
+
+/* What an answer says about the load on the server. */
+enum concurrency_signal {
+	CONCURRENCY_OK,       /* 204: its round trip is a latency sample */
+	CONCURRENCY_NEUTRAL,  /* says nothing about load: 400, 413, 401, 403, another 2xx or 4xx */
+	CONCURRENCY_RATE,     /* 429 */
+	CONCURRENCY_OVERLOAD, /* 5xx, a timeout, a connection error */
+};
+
+/* A change of the limit or of the rate cap, for the debug log. */
+struct concurrency_change {
+	unsigned from, to;    /* the limit before and after (equal when only the cap changed) */
+	const char *why;      /* "round trips near the baseline", "round trips grew", "HTTP 429", ... */
+	double rtt_ms;        /* the window's average round trip (0: none) */
+	double base_ms;       /* the baseline before the change */
+	double rate_cap;      /* requests per second after the change, 0 = none */
+};
+
+struct concurrency;
+
+/* fixed > 0: a fixed limit; 0: adaptive between 1 and ceiling, starting at 1. NULL on ENOMEM. */
+struct concurrency *concurrency_new(unsigned fixed, unsigned ceiling);
+void concurrency_free(struct concurrency *c);
+/* A reload: a fixed limit applies at once; an adaptive one keeps its state within the new ceiling. */
+void concurrency_configure(struct concurrency *c, unsigned fixed, unsigned ceiling);
+
+unsigned concurrency_limit(const struct concurrency *c);
+/* A request is waiting for a slot while the limit is reached: the demand exceeds the limit. */
+void concurrency_blocked(struct concurrency *c);
+/* When the next request may start (now or earlier: at once); later only under a rate cap. */
+uint64_t concurrency_next_start(const struct concurrency *c);
+/* A request started now (the rate cap spaces the next one). */
+void concurrency_started(struct concurrency *c, uint64_t now_us);
+/* A request started at start_us was answered (or failed) at now_us. pause_us is the wait the sender
+ * imposes on every request after it (a Retry-After or a backoff; 0: none), so that the time without
+ * requests does not count as a lower rate. Returns true and fills *ret when the limit or the rate cap
+ * changed. */
+bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_us, enum concurrency_signal sig,
+			uint64_t pause_us, struct concurrency_change *ret);
+
+/* The baseline round trip (0 until the first accepted request). */
+uint64_t concurrency_rtt_us(const struct concurrency *c);
+/* The rate cap in requests per second at now_us, 0 when there is none. */
+double concurrency_rate_cap(const struct concurrency *c, uint64_t now_us);
+
+#endif
