@@ -147,11 +147,19 @@ static void agent_recycle(struct agent *a, struct batch *b)
 	a->spare = b;
 }
 
-/* Batches held follow the concurrency limit as it stands (at most its ceiling), not the ceiling: a
- * backfill on a fast link stays small. */
+/* Batches held: one more than the requests the concurrency limit allows now (so that the next one is
+ * ready when a slot frees), and at least three (one in flight, one waiting, one being built). They
+ * follow the limit where it stands, not its ceiling: a backfill on a fast link stays small. */
+static size_t agent_batches(const struct agent *a)
+{
+	size_t limit = sender_limit(a->sender);
+
+	return limit + 1 > 3 ? limit + 1 : 3;
+}
+
 static bool agent_room(const struct agent *a)
 {
-	return sender_pending(a->sender) < sender_limit(a->sender) + 2;
+	return sender_pending(a->sender) < agent_batches(a);
 }
 
 static void agent_submit(struct agent *a)
@@ -273,7 +281,7 @@ static void agent_consume(struct agent *a)
  * while the API is slow). */
 static size_t agent_job_limit(const struct agent *a)
 {
-	size_t slots = sender_limit(a->sender) + 2, pending = sender_pending(a->sender);
+	size_t slots = agent_batches(a), pending = sender_pending(a->sender);
 
 	return (pending < slots ? slots - pending : 1) * a->cfg->batch.max_events;
 }

@@ -9,7 +9,8 @@
 #define US_PER_S 1000000.0
 #define EWMA_ALPHA 0.4     /* weight of a new window in the baseline (Vector's default) */
 #define DEV_SCALE 2.5      /* round trips this many deviations above the baseline have grown... */
-#define MIN_GROWTH 0.05    /* ...and at least this fraction of it: a constant link has no deviation */
+#define MIN_GROWTH 0.1     /* ...and at least this fraction of it: a constant link has no deviation */
+#define WAIT_SHARE 0.5     /* growth needs the agent idle with requests waiting this much of a window */
 #define DECREASE 0.9       /* latency growth and 429 */
 #define OVERLOAD_DECREASE 0.5
 #define CAP_CUT 0.95       /* after a 429: this fraction of the measured accepted rate */
@@ -19,19 +20,23 @@
 #define RATE_MIN_SPAN_US 200000ULL /* a shorter stretch without a pause says too little about the rate */
 #define ACCEPTED_RING 512  /* start times of accepted requests kept to measure the rate */
 #define PACE_SLACK_US 2000 /* lateness of a paced start that the next one makes up for */
+#define MIN_WINDOW_US 25000 /* a window lasts a round trip, and at least this: shorter ones are noise */
 
 struct concurrency {
 	unsigned fixed;   /* > 0: the limit never moves */
 	unsigned ceiling;
 	unsigned limit;
+	bool slow_start; /* until the first decrease, growth doubles the limit */
 	/* the baseline: EWMA of the windows' average round trips, in microseconds */
 	bool have_base;
 	double base_mean, base_var;
 	/* the current window */
-	uint64_t win_end;
+	uint64_t win_start, win_end;
 	double win_sum;
 	unsigned win_n;
-	bool win_blocked;
+	uint64_t win_waited; /* idle time of the agent with requests waiting for a slot, this window */
+	bool waiting;
+	uint64_t wait_idle;  /* the idle clock when win_waited was last brought up to date */
 	uint64_t last_cut; /* the last decrease for back pressure: at most one per round trip */
 	/* the rate */
 	uint64_t accepted[ACCEPTED_RING];
@@ -49,6 +54,7 @@ struct concurrency *concurrency_new(unsigned fixed, unsigned ceiling)
 	if (!c)
 		return NULL;
 	c->limit = 1;
+	c->slow_start = true;
 	concurrency_configure(c, fixed, ceiling);
 	return c;
 }
@@ -76,7 +82,13 @@ void concurrency_configure(struct concurrency *c, unsigned fixed, unsigned ceili
 
 unsigned concurrency_limit(const struct concurrency *c) { return c->limit; }
 
-void concurrency_blocked(struct concurrency *c) { c->win_blocked = true; }
+void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t idle_us)
+{
+	if (c->waiting && idle_us > c->wait_idle)
+		c->win_waited += idle_us - c->wait_idle;
+	c->waiting = waiting;
+	c->wait_idle = idle_us;
+}
 
 uint64_t concurrency_rtt_us(const struct concurrency *c) { return c->have_base ? (uint64_t)c->base_mean : 0; }
 
@@ -111,10 +123,20 @@ void concurrency_started(struct concurrency *c, uint64_t now_us)
 
 static void window_reset(struct concurrency *c, uint64_t now_us)
 {
-	c->win_end = now_us + (uint64_t)c->base_mean;
+	c->win_start = now_us;
+	c->win_end = now_us + (c->base_mean > MIN_WINDOW_US ? (uint64_t)c->base_mean : MIN_WINDOW_US);
 	c->win_sum = 0;
 	c->win_n = 0;
-	c->win_blocked = false;
+	c->win_waited = 0;
+}
+
+/* Was the agent idle, with requests waiting for a slot, most of the window? Only then is the limit
+ * what holds it back. Requests waiting while the agent is busy say nothing: on a fast link an agent
+ * mapping its next lines finds every slot taken when it submits a batch (the answers are in, but
+ * not read yet), and growing the limit would only hold more batches in memory. */
+static bool window_starved(const struct concurrency *c, uint64_t now_us)
+{
+	return now_us > c->win_start && (double)c->win_waited >= WAIT_SHARE * (double)(now_us - c->win_start);
 }
 
 static void note(struct concurrency_change *ret, const struct concurrency *c, unsigned from, const char *why,
@@ -183,6 +205,7 @@ static bool back_pressure(struct concurrency *c, uint64_t start_us, uint64_t now
 		to = (unsigned)((double)c->limit * (sig == CONCURRENCY_RATE ? DECREASE : OVERLOAD_DECREASE));
 		c->limit = to < 1 ? 1 : to >= c->limit ? c->limit - 1 : to;
 		c->last_cut = now_us;
+		c->slow_start = false;
 		window_reset(c, now_us);
 	}
 	if (c->limit == from && !capped)
@@ -200,13 +223,14 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 
 	if (tol < MIN_GROWTH * c->base_mean)
 		tol = MIN_GROWTH * c->base_mean;
-	if (!c->fixed && c->win_n && c->win_blocked && cur <= c->base_mean && c->limit < c->ceiling) {
-		c->limit++;
+	if (!c->fixed && c->win_n && window_starved(c, now_us) && cur <= c->base_mean && c->limit < c->ceiling) {
+		c->limit = c->slow_start ? (c->limit * 2 < c->ceiling ? c->limit * 2 : c->ceiling) : c->limit + 1;
 		why = "round trips near the baseline";
 	} else if (!c->fixed && c->win_n && cur >= c->base_mean + tol && c->limit > 1) {
 		unsigned to = (unsigned)((double)c->limit * DECREASE);
 
 		c->limit = to < 1 ? 1 : to >= c->limit ? c->limit - 1 : to;
+		c->slow_start = false;
 		why = "round trips grew";
 	}
 	if (why)

@@ -5,9 +5,12 @@
  * The concurrency limit follows AIMD in the manner of Vector's adaptive request concurrency:
  * - Round trips of accepted requests (204) are averaged over windows of about one round trip, and the
  *   window averages feed an exponentially weighted mean and deviation (the baseline).
- * - At the end of a window the limit grows by one when requests had to wait for a slot during it (the
- *   demand exceeded the limit: no growth without load) and its average round trip was at most the
- *   baseline; it shrinks to 9/10 (at least by one) when the average rose clearly above the baseline.
+ * - At the end of a window (a round trip, at least 25 ms) the limit grows by one (doubles, until the
+ *   first decrease: a slow start, as TCP's) when, during most of it, the agent had nothing to do
+ *   but wait with requests queued for a slot (the demand exceeded the limit: no growth without load,
+ *   nor when the agent's own work is what holds it back) and its average round trip was at most the
+ *   baseline; it shrinks to 9/10 (at least by one) when the average rose clearly above the baseline
+ *   (by 2.5 deviations, and by at least 10%).
  * - Back pressure shrinks it at once, at most once per round trip: 429 to 9/10 (the rate cap below does
  *   the real work), 5xx, timeouts and connection errors to one half.
  * - It never leaves [1, ceiling]. A fixed limit (a number in the configuration) never moves.
@@ -49,8 +52,11 @@ void concurrency_free(struct concurrency *c);
 void concurrency_configure(struct concurrency *c, unsigned fixed, unsigned ceiling);
 
 unsigned concurrency_limit(const struct concurrency *c);
-/* A request is waiting for a slot while the limit is reached: the demand exceeds the limit. */
-void concurrency_blocked(struct concurrency *c);
+/* Whether a request is waiting for a slot now (the limit is reached and more is queued), told whenever
+ * that may have changed, with the agent's idle clock: how long its loop has slept with nothing to do
+ * (loop_slept_us), in microseconds. Idle time while requests wait is demand that the limit holds
+ * back. */
+void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t idle_us);
 /* When the next request may start (now or earlier: at once); later only under a rate cap. */
 uint64_t concurrency_next_start(const struct concurrency *c);
 /* A request started now (the rate cap spaces the next one). */

@@ -80,6 +80,7 @@ struct sender {
 	uint64_t backoff_timer;
 	uint64_t backoff_end_ms;
 	uint64_t pace_timer; /* the rate cap's next start */
+	bool waiting;        /* queued pieces wait for a slot (as last told to the controller) */
 	unsigned fail_streak; /* failed requests since the last success; drives the backoff */
 	uint64_t streak_start_ms;
 	bool streak_warned;
@@ -355,14 +356,6 @@ static int status_class(long status, CURLcode res)
 	return res != CURLE_OK ? SENDER_ST_TRANSPORT : httpresp_class(status);
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static enum concurrency_signal load_signal(int cls, long status)
 {
 	if (cls == SENDER_ST_204)
@@ -383,7 +376,7 @@ static void stats_concurrency(struct sender *s, uint64_t now)
 static void adapt(struct sender *s, const struct sender_slot *slot, int cls, long status, uint64_t pause_ms)
 {
 	struct concurrency_change ch;
-	uint64_t now = now_us();
+	uint64_t now = loop_now_us();
 
 	if (concurrency_result(s->conc, slot->start_us, now, load_signal(cls, status), pause_ms * 1000, &ch)) {
 		if (ch.from != ch.to)
@@ -538,7 +531,7 @@ static int slot_start(struct sender *s, struct sender_slot *slot, struct sender_
 		return -EIO;
 	}
 	slot->piece = p;
-	slot->start_us = now_us();
+	slot->start_us = loop_now_us();
 	s->stats.in_flight++;
 	return 0;
 }
@@ -555,7 +548,7 @@ static int64_t on_pace(struct loop *l, void *data)
 /* Under a rate cap: true when the next request must wait (a timer then calls pump). */
 static bool pace_wait(struct sender *s)
 {
-	uint64_t next = concurrency_next_start(s->conc), now = now_us();
+	uint64_t next = concurrency_next_start(s->conc), now = loop_now_us();
 
 	if (next <= now)
 		return false;
@@ -572,18 +565,15 @@ static struct sender_slot *free_slot(struct sender *s)
 	return NULL;
 }
 
-/* Starts queued pieces while the concurrency limit and the rate cap allow, unless backing off. */
-static void pump(struct sender *s)
+static void start_queued(struct sender *s)
 {
 	while (s->queue && !s->backoff_timer && !s->pace_timer) {
 		struct sender_slot *slot = NULL;
 		struct sender_piece *p;
 		int r;
 
-		if (s->stats.in_flight >= concurrency_limit(s->conc) || !(slot = free_slot(s))) {
-			concurrency_blocked(s->conc); /* demand beyond the limit: the controller may grow */
+		if (s->stats.in_flight >= concurrency_limit(s->conc) || !(slot = free_slot(s)))
 			return;
-		}
 		if (pace_wait(s))
 			return;
 		p = s->queue;
@@ -598,6 +588,19 @@ static void pump(struct sender *s)
 		}
 		concurrency_started(s->conc, slot->start_us);
 	}
+}
+
+/* Starts queued pieces while the concurrency limit and the rate cap allow, unless backing off. */
+static void pump(struct sender *s)
+{
+	bool waiting;
+
+	start_queued(s);
+	/* demand beyond the limit while the agent idles: the controller may grow */
+	waiting = s->queue && s->stats.in_flight >= concurrency_limit(s->conc);
+	if (waiting || s->waiting)
+		concurrency_waiting(s->conc, waiting, loop_slept_us(s->loop));
+	s->waiting = waiting;
 }
 
 static void on_sock_event(struct loop *l, int fd, int events, void *data)
@@ -737,7 +740,7 @@ struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const 
 		sender_free(s);
 		return NULL;
 	}
-	stats_concurrency(s, now_us());
+	stats_concurrency(s, loop_now_us());
 	return s;
 }
 
@@ -832,7 +835,7 @@ int sender_set_opts(struct sender *s, const struct sender_opts *opts)
 	s->opts = o;
 	s->opts_gen++;
 	concurrency_configure(s->conc, o.max_in_flight, o.max_in_flight_ceiling);
-	stats_concurrency(s, now_us());
+	stats_concurrency(s, loop_now_us());
 	/* new settings (often fixed credentials) deserve a prompt try rather than the rest of a
 	 * possibly long wait */
 	if (s->backoff_timer) {
