@@ -2,7 +2,7 @@
  * events POST with 204 as soon as the body is in, while counting what arrived.
  *
  * usage: sink [--port N] [--port-file PATH] [--stats-file PATH] [--validate] [--latency]
- *             [--delay-ms N] [--rate N]
+ *             [--delay-ms N] [--rate N] [--max-body BYTES]
  *
  * - One thread, epoll, HTTP/1.1 keep-alive, Content-Length or chunked bodies, Expect: 100-continue.
  *   Listens on 127.0.0.1 only.
@@ -24,6 +24,8 @@
  * - --rate N: at most N requests are accepted in any one second (a sliding window over the arrival
  *   times of the accepted ones); a request above that is answered 429 with Retry-After: 1 and its events
  *   are not counted.
+ * - --max-body BYTES: the largest body taken (default: under 1,000,000 bytes, as the API); for the
+ *   Fluent Bit reference, whose requests are its chunks (up to a few MB), not 1,000-event batches.
  * - Statistics as JSON: GET /_stats; GET /_reset clears them (and the id set); on SIGUSR1 and SIGTERM they
  *   are written to --stats-file (SIGTERM then exits 0). "timeline" holds, per second since the first
  *   POST, [requests, accepted, answered 429, events accepted].
@@ -52,7 +54,7 @@
 #include <emmintrin.h>
 #endif
 
-#define MAX_BODY 1000000         /* the API's limit: bodies must be strictly smaller */
+#define MAX_BODY 1000000         /* the API's limit: bodies must be strictly smaller (--max-body) */
 #define MAX_EVENTS 1000
 #define READ_CAP (16u << 20)     /* a connection buffering more than this is closed */
 #define HEAD_CAP (64u << 10)
@@ -100,6 +102,7 @@ static struct stats st;
 static struct idset ids;
 static int opt_validate, opt_latency;
 static uint64_t opt_delay_ns;
+static size_t opt_max_body = MAX_BODY;
 static unsigned opt_rate;
 static uint64_t *rate_log; /* --rate: arrival times of the last opt_rate accepted requests, a ring */
 static unsigned rate_next;
@@ -773,7 +776,7 @@ static int handle_post(struct conn *c, const char *head, size_t hlen, char *body
 	if (opt_rate && !rate_admit(t)) {
 		st.rate_limited++;
 		status = 429;
-	} else if (blen >= MAX_BODY) {
+	} else if (blen >= opt_max_body) {
 		st.oversize++;
 		status = 413;
 	} else if (opt_validate && !header(head, hlen, "Authorization", &vl)) {
@@ -979,7 +982,7 @@ static void write_port_file(const char *path, int port)
 static void usage(void)
 {
 	fprintf(stderr, "usage: sink [--port N] [--port-file PATH] [--stats-file PATH] [--validate] [--latency]\n"
-			"            [--delay-ms N] [--rate N]\n");
+			"            [--delay-ms N] [--rate N] [--max-body BYTES]\n");
 	exit(2);
 }
 
@@ -1002,6 +1005,9 @@ int main(int argc, char **argv)
 			opt_delay_ns = (uint64_t)(atof(argv[++i]) * 1e6);
 		else if (!strcmp(argv[i], "--rate") && i + 1 < argc && atoi(argv[i + 1]) > 0)
 			opt_rate = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--max-body") && i + 1 < argc && atol(argv[i + 1]) > 0 &&
+			 (size_t)atol(argv[i + 1]) < READ_CAP)
+			opt_max_body = (size_t)atol(argv[++i]);
 		else
 			usage();
 	}
