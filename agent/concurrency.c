@@ -178,14 +178,18 @@ static double accepted_rate(const struct concurrency *c, uint64_t start_us)
 	return (double)n * US_PER_S / (double)(start_us - from);
 }
 
-/* A 429 for a request sent after the last cut: the rate that was accepted just before is the server's
- * limit, as near as the agent can tell. */
+/* A 429 for a request sent after the last cut, while the agent sent as fast as it was let (requests
+ * waiting for slots, or held by the cap): the rate that was accepted just before is the server's limit,
+ * as near as the agent can tell. A 429 that comes while the agent has little to send says nothing about
+ * a rate it could have: capping its next backlog at that would only slow it. */
 static bool rate_cut(struct concurrency *c, uint64_t start_us, uint64_t now_us)
 {
 	double measured = accepted_rate(c, start_us), cap = concurrency_rate_cap(c, now_us);
 
 	if (c->cap_base > 0 && start_us < c->cap_at)
 		return false; /* sent before the last cut: the same excess, already answered */
+	if (cap <= 0 && !c->waiting)
+		return false;
 	if (cap > 0 && (measured <= 0 || measured > cap))
 		measured = cap; /* refused while paced: the cap itself was too high */
 	if (measured <= 0)

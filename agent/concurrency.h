@@ -15,9 +15,10 @@
  *   the real work), 5xx, timeouts and connection errors to one half.
  * - It never leaves [1, ceiling]. A fixed limit (a number in the configuration) never moves.
  * A server that limits the rate rather than the concurrency answers 429 whatever the concurrency is, and
- * pausing for each Retry-After wastes a second every time, so a 429 also sets a rate cap: 95% of the
- * rate of accepted requests in the second before the refused one. The cap then creeps up by 0.2% of
- * that rate a second (probing for a higher limit, 25 s back to it) and is dropped at 125% of it. */
+ * pausing for each Retry-After wastes a second every time, so a 429 that comes while requests wait for
+ * slots (the agent sends as fast as it may) also sets a rate cap: 95% of the rate of accepted requests
+ * in the second before the refused one; a 429 under a cap lowers it the same way. The cap then creeps up
+ * by 0.2% of that rate a second (probing for a higher limit, 25 s back to it) and is dropped at 125%. */
 #ifndef ONSIDE_CONCURRENCY_H
 #define ONSIDE_CONCURRENCY_H
 

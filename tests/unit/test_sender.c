@@ -1093,6 +1093,16 @@ static void test_concurrency_429_caps_the_rate_below_what_was_accepted(void **st
 		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, 0, &ch);
 		now += gap;
 	}
+	/* refused while the agent had little to send: no cap (and at one request, no cut either) */
+	assert_false(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, 1000 * MS, &ch));
+	assert_true(concurrency_rate_cap(c, now + 50 * MS) == 0);
+	/* refused while requests wait for a slot: the cap */
+	now += 1050 * MS;
+	for (int i = 0; i < 120; i++) {
+		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, 0, &ch);
+		now += gap;
+	}
+	concurrency_waiting(c, true, 0);
 	assert_true(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, 1000 * MS, &ch));
 	now += 50 * MS;
 	cut = now;
@@ -1130,6 +1140,7 @@ static void test_concurrency_429_while_paced_lowers_the_cap(void **state)
 		concurrency_result(c, now, now + 20 * MS, CONCURRENCY_OK, 0, &ch);
 		now += gap;
 	}
+	concurrency_waiting(c, true, 0);
 	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, 1000 * MS, &ch);
 	now += 20 * MS;
 	cap = concurrency_rate_cap(c, now);
