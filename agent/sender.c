@@ -423,6 +423,9 @@ static void drain_done(struct sender *s)
 	CURLMsg *msg;
 	int left;
 
+	/* the sleep that these answers ended counts in the window they may close */
+	if (s->waiting)
+		concurrency_waiting(s->conc, true, loop_slept_us(s->loop));
 	while ((msg = curl_multi_info_read(s->multi, &left))) {
 		CURL *easy = msg->easy_handle;
 		CURLcode res = msg->data.result;

@@ -928,9 +928,12 @@ def net_notes(r):
     if "conc" in r:
         notes.append("concurrency up to %.0f" % r["conc"] if r["who"] == "agent" else "%.0f workers" % r["conc"])
     if "conns" in r:
-        notes.append("%.0f connections = TLS handshakes, %s%s" % (
-            r["conns"], "/".join(r["protos"]), "" if r["mode"] != "http" else " (no TLS)")
-            if r["mode"] != "http" else "%.0f connections (no TLS)" % r["conns"])
+        plural = "" if r["conns"] == 1 else "s"
+        if r["mode"] == "http":
+            notes.append("%.0f connection%s (no TLS)" % (r["conns"], plural))
+        else:
+            notes.append("%.0f connection%s = TLS handshake%s, %s" % (r["conns"], plural, plural,
+                                                                      "/".join(r["protos"])))
         notes.append("nginx CPU %.2f s" % r["nginx_cpu"])
     if "steady_eps" in r:
         notes.append("after 10 s: %.0f events/s (%.1f%% of %d), %.2f%% answered 429 (%.2f%% overall, %.0f requests)"
