@@ -29,6 +29,7 @@
 #define CHECKPOINT_DELAY_MS 1000
 #define METRICS_INTERVAL_MS 5000
 #define DEADLETTER_ROTATE ((uint64_t)64 << 20)
+#define AGENT_SPARES (CONFIG_MAX_IN_FLIGHT + 1) /* delivered batches kept for reuse, at most */
 
 /* The agent's life: RUNNING reads, maps and sends; FINISHING (run --once, everything read) sends what
  * is left and retries as long as it takes; DRAINING (a signal, or a line that could not be finished)
@@ -48,7 +49,8 @@ struct agent {
 	struct config **old; /* configurations replaced by reloads, still referenced */
 	size_t nold;
 	struct batch *cur;   /* the batch being built */
-	struct batch *spare; /* a delivered batch kept for its buffers */
+	struct batch *spare[AGENT_SPARES]; /* delivered batches kept for their buffers */
+	size_t nspare;
 	struct ledger_batch *cur_lb; /* cur's completion token */
 	int sigfd;
 	enum agent_state state;
@@ -121,32 +123,6 @@ static int64_t agent_flush_cb(struct loop *l, void *data)
 	return LOOP_TIMER_STOP;
 }
 
-static struct batch *agent_batch(struct agent *a)
-{
-	if (a->cur)
-		return a->cur;
-	if (a->spare) {
-		a->cur = a->spare;
-		a->spare = NULL;
-		batch_reuse(a->cur, a->cfg->batch.max_events, a->cfg->batch.max_bytes);
-	} else {
-		a->cur = xnonnull(batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes));
-	}
-	a->cur_lb = ledger_batch_new(a->ledger);
-	a->cur->owner = a->cur_lb; /* completed when the batch is resolved */
-	a->flush_timer = loop_add_timer(a->loop, (int64_t)a->cfg->batch.flush_interval_ms, agent_flush_cb, a);
-	return a->cur;
-}
-
-/* A batch no longer referenced: kept for the next one (its buffers have grown to a batch's size
- * already), or freed. */
-static void agent_recycle(struct agent *a, struct batch *b)
-{
-	if (a->spare)
-		batch_free(a->spare);
-	a->spare = b;
-}
-
 /* Batches held: one more than the requests the concurrency limit allows now (so that the next one is
  * ready when a slot frees), and at least three (one in flight, one waiting, one being built). They
  * follow the limit where it stands, not its ceiling: a backfill on a fast link stays small. */
@@ -160,6 +136,34 @@ static size_t agent_batches(const struct agent *a)
 static bool agent_room(const struct agent *a)
 {
 	return sender_pending(a->sender) < agent_batches(a);
+}
+
+static struct batch *agent_batch(struct agent *a)
+{
+	if (a->cur)
+		return a->cur;
+	if (a->nspare) {
+		a->cur = a->spare[--a->nspare];
+		batch_reuse(a->cur, a->cfg->batch.max_events, a->cfg->batch.max_bytes);
+	} else {
+		a->cur = xnonnull(batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes));
+	}
+	a->cur_lb = ledger_batch_new(a->ledger);
+	a->cur->owner = a->cur_lb; /* completed when the batch is resolved */
+	a->flush_timer = loop_add_timer(a->loop, (int64_t)a->cfg->batch.flush_interval_ms, agent_flush_cb, a);
+	return a->cur;
+}
+
+/* A batch no longer referenced: kept for a next one (its buffers have grown to a batch's size already)
+ * while the batches held stay within what the read-ahead allows, otherwise freed. Several are kept:
+ * requests completing together would otherwise free batches and grow new ones from nothing, which
+ * costs CPU and fragments the heap. */
+static void agent_recycle(struct agent *a, struct batch *b)
+{
+	if (a->nspare < AGENT_SPARES && sender_pending(a->sender) + a->nspare < agent_batches(a))
+		a->spare[a->nspare++] = b;
+	else
+		batch_free(b);
 }
 
 static void agent_submit(struct agent *a)
@@ -856,7 +860,8 @@ void agent_free(struct agent *a)
 	/* the sender first: it frees the batches it holds, which reference tail files */
 	sender_free(a->sender);
 	batch_free(a->cur);
-	batch_free(a->spare);
+	while (a->nspare)
+		batch_free(a->spare[--a->nspare]);
 	tail_free(a->tail);
 	ledger_free(a->ledger); /* with the streams and tokens of batches never delivered */
 	mapjob_free(a->job);

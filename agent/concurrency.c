@@ -17,9 +17,8 @@
 #define CAP_GROW 0.002     /* then this fraction of it more per second */
 #define CAP_DROP 1.25      /* and no cap once it has grown to this fraction */
 #define RATE_WINDOW_US 1000000ULL
-#define RATE_MIN_SPAN_US 200000ULL /* a shorter stretch without a pause says too little about the rate */
+#define RATE_MIN_ACCEPTED 5 /* fewer accepted requests in a second say too little about a rate */
 #define ACCEPTED_RING 512  /* start times of accepted requests kept to measure the rate */
-#define PACE_SLACK_US 2000 /* lateness of a paced start that the next one makes up for */
 #define MIN_WINDOW_US 25000 /* a window lasts a round trip, and at least this: shorter ones are noise */
 
 struct concurrency {
@@ -41,7 +40,9 @@ struct concurrency {
 	/* the rate */
 	uint64_t accepted[ACCEPTED_RING];
 	unsigned acc_next, acc_n;
-	uint64_t resume_at; /* the end of the last pause imposed on every request */
+	bool refused_pending;     /* a 429 whose rate is still to be measured */
+	uint64_t refused_start;   /* when the refused request started */
+	uint64_t refused_at;      /* when its answer came: 429s for requests sent before are echoes */
 	double cap_base;    /* the accepted rate measured at the last 429 (requests/s), 0 = no cap */
 	uint64_t cap_at;
 	uint64_t next_start;
@@ -104,23 +105,6 @@ double concurrency_rate_cap(const struct concurrency *c, uint64_t now_us)
 
 uint64_t concurrency_next_start(const struct concurrency *c) { return c->next_start; }
 
-void concurrency_started(struct concurrency *c, uint64_t now_us)
-{
-	double cap = concurrency_rate_cap(c, now_us);
-	uint64_t gap, from;
-
-	if (cap <= 0) {
-		c->cap_base = 0;
-		c->next_start = 0;
-		return;
-	}
-	gap = (uint64_t)(US_PER_S / cap);
-	/* a start the loop's timer made a little late (its resolution is a millisecond) does not push
-	 * every later one back; after a pause, the spacing starts again from now */
-	from = now_us - (gap / 4 < PACE_SLACK_US ? gap / 4 : PACE_SLACK_US);
-	c->next_start = (c->next_start > from ? c->next_start : from) + gap;
-}
-
 static void window_reset(struct concurrency *c, uint64_t now_us)
 {
 	c->win_start = now_us;
@@ -152,58 +136,84 @@ static void note(struct concurrency_change *ret, const struct concurrency *c, un
 	};
 }
 
-/* Accepted requests per second in the second before start_us, leaving out time spent paused; 0 when
- * that stretch is too short to tell. */
+/* Requests accepted that started in the second up to start_us: what a limiter of requests per second
+ * let through (counted, not divided by the time the agent was sending: after a pause, a limiter's
+ * window lets a burst through at once). */
 static double accepted_rate(const struct concurrency *c, uint64_t start_us)
 {
 	uint64_t from = start_us > RATE_WINDOW_US ? start_us - RATE_WINDOW_US : 0, oldest = start_us;
 	unsigned n = 0;
 
-	if (c->resume_at > from)
-		from = c->resume_at;
-	if (start_us < from + RATE_MIN_SPAN_US)
-		return 0;
 	for (unsigned i = 0; i < c->acc_n; i++) {
 		uint64_t t = c->accepted[i];
 
-		if (t >= from && t < start_us) {
+		if (t >= from && t <= start_us) {
 			n++;
 			oldest = t < oldest ? t : oldest;
 		}
 	}
-	if (n < 2)
-		return 0;
-	if (n == ACCEPTED_RING) /* more than the ring holds: the rate of what it holds */
-		from = oldest;
-	return (double)n * US_PER_S / (double)(start_us - from);
+	if (n == ACCEPTED_RING && start_us > oldest) /* more than the ring holds: the rate of what it holds */
+		return (double)n * US_PER_S / (double)(start_us - oldest);
+	return n;
 }
 
-/* A 429 for a request sent after the last cut, while the agent sent as fast as it was let (requests
- * waiting for slots, or held by the cap): the rate that was accepted just before is the server's limit,
- * as near as the agent can tell. A 429 that comes while the agent has little to send says nothing about
- * a rate it could have: capping its next backlog at that would only slow it. */
-static bool rate_cut(struct concurrency *c, uint64_t start_us, uint64_t now_us)
+/* A 429 for a request sent after the last one: the rate is measured when sending resumes, once every
+ * request sent with it has been answered (some of them, accepted, may come back after it). */
+static void rate_refused(struct concurrency *c, uint64_t start_us, uint64_t now_us)
 {
-	double measured = accepted_rate(c, start_us), cap = concurrency_rate_cap(c, now_us);
+	if (c->refused_at && start_us < c->refused_at)
+		return; /* sent before the last 429 came: the same excess, already answered */
+	c->refused_pending = true;
+	c->refused_start = start_us;
+	c->refused_at = now_us;
+}
 
-	if (c->cap_base > 0 && start_us < c->cap_at)
-		return false; /* sent before the last cut: the same excess, already answered */
-	if (cap <= 0 && !c->waiting)
-		return false;
+/* The cap from the last 429: the requests accepted in the second up to the refused one are the server's
+ * limit, as near as the agent can tell. A handful says too little (an agent with little to send would
+ * cap its next backlog at that): then only the concurrency and Retry-After act. Under a cap, the cap
+ * itself was too high. */
+static bool rate_cut(struct concurrency *c, uint64_t now_us, struct concurrency_change *ret)
+{
+	double measured = accepted_rate(c, c->refused_start), cap = concurrency_rate_cap(c, now_us);
+
+	c->refused_pending = false;
 	if (cap > 0 && (measured <= 0 || measured > cap))
-		measured = cap; /* refused while paced: the cap itself was too high */
-	if (measured <= 0)
+		measured = cap;
+	if (cap <= 0 && measured < RATE_MIN_ACCEPTED)
 		return false;
 	c->cap_base = measured;
 	c->cap_at = now_us;
+	note(ret, c, c->limit, "HTTP 429", 0, now_us);
 	return true;
+}
+
+bool concurrency_started(struct concurrency *c, uint64_t now_us, struct concurrency_change *ret)
+{
+	bool changed = c->refused_pending && rate_cut(c, now_us, ret);
+	double cap = concurrency_rate_cap(c, now_us);
+	uint64_t gap, from;
+
+	if (cap <= 0) {
+		c->cap_base = 0;
+		c->next_start = 0;
+		return changed;
+	}
+	gap = (uint64_t)(US_PER_S / cap);
+	/* a start that the loop made late (its timers have a millisecond's resolution, and a busy or
+	 * descheduled loop wakes later still) does not push every later one back: up to half a gap is
+	 * made up; after a pause, the spacing starts again from now */
+	from = now_us - gap / 2;
+	c->next_start = (c->next_start > from ? c->next_start : from) + gap;
+	return changed;
 }
 
 static bool back_pressure(struct concurrency *c, uint64_t start_us, uint64_t now_us, enum concurrency_signal sig,
 			  struct concurrency_change *ret)
 {
 	unsigned from = c->limit, to;
-	bool capped = sig == CONCURRENCY_RATE && rate_cut(c, start_us, now_us);
+
+	if (sig == CONCURRENCY_RATE)
+		rate_refused(c, start_us, now_us);
 
 	if (c->limit > 1 && (!c->last_cut || now_us >= c->last_cut + (uint64_t)c->base_mean)) {
 		to = (unsigned)((double)c->limit * (sig == CONCURRENCY_RATE ? DECREASE : OVERLOAD_DECREASE));
@@ -212,28 +222,39 @@ static bool back_pressure(struct concurrency *c, uint64_t start_us, uint64_t now
 		c->slow_start = false;
 		window_reset(c, now_us);
 	}
-	if (c->limit == from && !capped)
+	if (c->limit == from)
 		return false;
 	note(ret, c, from, sig == CONCURRENCY_RATE ? "HTTP 429" : "server errors or timeouts", 0, now_us);
 	return true;
 }
 
 /* The end of a window: grow, shrink or stay, then fold the window into the baseline. */
+/* Under a rate cap, the requests in flight that the capped rate needs at the baseline round trip,
+ * twice over: the cap, not the concurrency, holds the rate then, and a limit that slower round trips
+ * have worn down to what the cap needs on average would fall short at the next slow one. */
+static unsigned capped_floor(const struct concurrency *c, uint64_t now_us)
+{
+	double need = 2 * concurrency_rate_cap(c, now_us) * c->base_mean / US_PER_S;
+
+	return need < 1 ? 1 : need > c->ceiling ? c->ceiling : (unsigned)ceil(need);
+}
+
 static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrency_change *ret)
 {
-	unsigned from = c->limit;
+	unsigned from = c->limit, floor = capped_floor(c, now_us);
 	double cur = c->win_n ? c->win_sum / c->win_n : 0, tol = DEV_SCALE * sqrt(c->base_var), diff;
 	const char *why = NULL;
 
 	if (tol < MIN_GROWTH * c->base_mean)
 		tol = MIN_GROWTH * c->base_mean;
-	if (!c->fixed && c->win_n && window_starved(c, now_us) && cur <= c->base_mean && c->limit < c->ceiling) {
+	if (!c->fixed && c->win_n && window_starved(c, now_us) && (cur <= c->base_mean || c->limit < floor) &&
+	    c->limit < c->ceiling) {
 		c->limit = c->slow_start ? (c->limit * 2 < c->ceiling ? c->limit * 2 : c->ceiling) : c->limit + 1;
 		why = "round trips near the baseline";
-	} else if (!c->fixed && c->win_n && cur >= c->base_mean + tol && c->limit > 1) {
+	} else if (!c->fixed && c->win_n && cur >= c->base_mean + tol && c->limit > floor) {
 		unsigned to = (unsigned)((double)c->limit * DECREASE);
 
-		c->limit = to < 1 ? 1 : to >= c->limit ? c->limit - 1 : to;
+		c->limit = to < floor ? floor : to >= c->limit ? c->limit - 1 : to;
 		c->slow_start = false;
 		why = "round trips grew";
 	}
@@ -249,7 +270,7 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 }
 
 bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_us, enum concurrency_signal sig,
-			uint64_t pause_us, struct concurrency_change *ret)
+			struct concurrency_change *ret)
 {
 	bool changed = false;
 
@@ -263,8 +284,6 @@ bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_u
 	}
 	if (!c->fixed && (sig == CONCURRENCY_RATE || sig == CONCURRENCY_OVERLOAD))
 		changed = back_pressure(c, start_us, now_us, sig, ret);
-	if (pause_us && now_us + pause_us > c->resume_at)
-		c->resume_at = now_us + pause_us;
 	if (!c->have_base) {
 		if (c->win_n) {
 			c->base_mean = c->win_sum / c->win_n;

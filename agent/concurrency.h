@@ -15,10 +15,12 @@
  *   the real work), 5xx, timeouts and connection errors to one half.
  * - It never leaves [1, ceiling]. A fixed limit (a number in the configuration) never moves.
  * A server that limits the rate rather than the concurrency answers 429 whatever the concurrency is, and
- * pausing for each Retry-After wastes a second every time, so a 429 that comes while requests wait for
- * slots (the agent sends as fast as it may) also sets a rate cap: 95% of the rate of accepted requests
- * in the second before the refused one; a 429 under a cap lowers it the same way. The cap then creeps up
- * by 0.2% of that rate a second (probing for a higher limit, 25 s back to it) and is dropped at 125%. */
+ * pausing for each Retry-After wastes a second every time, so a 429 also sets a rate cap: 95% of the
+ * requests accepted that started in the second up to the refused one (when there were at least 5),
+ * measured when sending resumes; a 429 under a cap lowers it the same way. The cap then creeps up by 0.2% of that rate a second (probing for a
+ * higher limit, 25 s back to it) and is dropped at 125%. Under a cap, slower round trips do not take
+ * the limit below twice what the capped rate needs at the baseline round trip (the cap holds the rate
+ * then), and requests waiting for slots grow it up to that. */
 #ifndef ONSIDE_CONCURRENCY_H
 #define ONSIDE_CONCURRENCY_H
 
@@ -60,14 +62,14 @@ unsigned concurrency_limit(const struct concurrency *c);
 void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t idle_us);
 /* When the next request may start (now or earlier: at once); later only under a rate cap. */
 uint64_t concurrency_next_start(const struct concurrency *c);
-/* A request started now (the rate cap spaces the next one). */
-void concurrency_started(struct concurrency *c, uint64_t now_us);
-/* A request started at start_us was answered (or failed) at now_us. pause_us is the wait the sender
- * imposes on every request after it (a Retry-After or a backoff; 0: none), so that the time without
- * requests does not count as a lower rate. Returns true and fills *ret when the limit or the rate cap
- * changed. */
+/* A request started now (the rate cap spaces the next one). The first start after a 429 sets or lowers
+ * the rate cap (by then every request sent with the refused one has been answered): returns true and
+ * fills *ret when it did. */
+bool concurrency_started(struct concurrency *c, uint64_t now_us, struct concurrency_change *ret);
+/* A request started at start_us was answered (or failed) at now_us. Returns true and fills *ret when
+ * the limit or the rate cap changed. */
 bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_us, enum concurrency_signal sig,
-			uint64_t pause_us, struct concurrency_change *ret);
+			struct concurrency_change *ret);
 
 /* The baseline round trip (0 until the first accepted request). */
 uint64_t concurrency_rtt_us(const struct concurrency *c);

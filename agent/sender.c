@@ -287,9 +287,8 @@ static uint64_t retry_after_delay(const struct sender *s, uint64_t ms)
 	return ms < s->opts.initial_backoff_ms ? s->opts.initial_backoff_ms : ms;
 }
 
-/* Transient failure: the same piece goes back to its place in the queue after a global pause.
- * Returns the pause in ms. */
-static uint64_t piece_retry(struct sender *s, struct sender_piece *p, const struct sender_slot *slot,
+/* Transient failure: the same piece goes back to its place in the queue after a global pause. */
+static void piece_retry(struct sender *s, struct sender_piece *p, const struct sender_slot *slot,
 			    long status, CURLcode res)
 {
 	bool retry_after = status == 429 && slot->retry_after_ms >= 0;
@@ -306,7 +305,6 @@ static uint64_t piece_retry(struct sender *s, struct sender_piece *p, const stru
 	s->stats.retries++;
 	queue_insert(s, p);
 	pause_for(s, delay, retry_after);
-	return delay;
 }
 
 /* 400 or 413: split to isolate the offending event(s); a lone event is reported, never resent. */
@@ -373,26 +371,34 @@ static void stats_concurrency(struct sender *s, uint64_t now)
 }
 
 /* Tells the controller how a request went; its changes go to the debug log. */
-static void adapt(struct sender *s, const struct sender_slot *slot, int cls, long status, uint64_t pause_ms)
+static void adapt(struct sender *s, const struct sender_slot *slot, int cls, long status)
 {
 	struct concurrency_change ch;
 	uint64_t now = loop_now_us();
 
-	if (concurrency_result(s->conc, slot->start_us, now, load_signal(cls, status), pause_ms * 1000, &ch)) {
+	if (concurrency_result(s->conc, slot->start_us, now, load_signal(cls, status), &ch)) {
 		if (ch.from != ch.to)
 			log_debug(COMP, "concurrency %u -> %u: %s (round trip %.1f ms, baseline %.1f ms)", ch.from,
 				  ch.to, ch.why, ch.rtt_ms, ch.base_ms);
-		if (ch.rate_cap > 0 && status == 429)
-			log_debug(COMP, "rate limited: at most %.1f requests/s from now, growing slowly",
-				  ch.rate_cap);
 	}
 	stats_concurrency(s, now);
+}
+
+/* A request started: the rate cap spaces the next one, and is set from the last 429 when sending
+ * resumes after it. */
+static void started(struct sender *s, uint64_t now)
+{
+	struct concurrency_change ch;
+
+	if (concurrency_started(s->conc, now, &ch)) {
+		log_debug(COMP, "rate limited: at most %.1f requests/s from now, growing slowly", ch.rate_cap);
+		stats_concurrency(s, now);
+	}
 }
 
 static void slot_finish(struct sender *s, struct sender_slot *slot, CURLcode res)
 {
 	struct sender_piece *p = slot->piece;
-	uint64_t pause_ms = 0;
 	long status = 0;
 	int cls;
 
@@ -413,9 +419,9 @@ static void slot_finish(struct sender *s, struct sender_slot *slot, CURLcode res
 	} else if (cls == SENDER_ST_400 || cls == SENDER_ST_413) {
 		piece_refused(s, p, slot, status);
 	} else {
-		pause_ms = piece_retry(s, p, slot, status, res);
+		piece_retry(s, p, slot, status, res);
 	}
-	adapt(s, slot, cls, status, pause_ms);
+	adapt(s, slot, cls, status);
 }
 
 static void drain_done(struct sender *s)
@@ -589,7 +595,7 @@ static void start_queued(struct sender *s)
 				return; /* no timer to resume from: the next event retries */
 			continue;
 		}
-		concurrency_started(s->conc, slot->start_us);
+		started(s, slot->start_us);
 	}
 }
 

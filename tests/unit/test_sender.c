@@ -906,7 +906,7 @@ static unsigned window(struct concurrency *c, uint64_t *now, uint64_t rtt_ms, bo
 	*now += rtt_ms * MS;
 	concurrency_waiting(c, blocked, *now);
 	for (unsigned i = 0; i < concurrency_limit(c); i++)
-		concurrency_result(c, *now - rtt_ms * MS, *now, CONCURRENCY_OK, 0, &ch);
+		concurrency_result(c, *now - rtt_ms * MS, *now, CONCURRENCY_OK, &ch);
 	return concurrency_limit(c);
 }
 
@@ -928,7 +928,7 @@ static void test_concurrency_grows_to_the_ceiling_while_round_trips_hold(void **
 	assert_int_equal(window(c, &now, 50, true), 24); /* never above the ceiling */
 	/* after a decrease, one more a window */
 	now += 60 * MS;
-	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 0, &ch);
+	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch);
 	prev = concurrency_limit(c);
 	assert_int_equal(prev, 21);
 	for (int i = 0; i < 40; i++) {
@@ -969,14 +969,14 @@ static void test_concurrency_does_not_grow_while_the_agent_is_busy(void **state)
 		now += 1 * MS;
 		idle += 300;
 		concurrency_waiting(c, true, idle);
-		concurrency_result(c, now - 1 * MS, now, CONCURRENCY_OK, 0, &ch);
+		concurrency_result(c, now - 1 * MS, now, CONCURRENCY_OK, &ch);
 	}
 	assert_int_equal(concurrency_limit(c), 1);
 	for (int i = 0; i < 60; i++) {
 		now += 1 * MS;
 		idle += 700;
 		concurrency_waiting(c, true, idle);
-		concurrency_result(c, now - 1 * MS, now, CONCURRENCY_OK, 0, &ch);
+		concurrency_result(c, now - 1 * MS, now, CONCURRENCY_OK, &ch);
 	}
 	assert_true(concurrency_limit(c) > 1);
 	concurrency_free(c);
@@ -997,17 +997,17 @@ static void test_concurrency_shrinks_on_429_once_per_round_trip(void **state)
 	uint64_t now = T0;
 
 	grow_to(c, &now, 20);
-	assert_true(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 1000 * MS, &ch));
+	assert_true(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch));
 	assert_int_equal(concurrency_limit(c), 18); /* 9/10 */
 	assert_int_equal(ch.from, 20);
 	assert_int_equal(ch.to, 18);
 	assert_string_equal(ch.why, "HTTP 429");
 	/* the other requests of the same round trip are answered 429 too: one cut for all of them */
 	for (int i = 1; i < 10; i++)
-		concurrency_result(c, now - 50 * MS, now + (uint64_t)i * MS, CONCURRENCY_RATE, 1000 * MS, &ch);
+		concurrency_result(c, now - 50 * MS, now + (uint64_t)i * MS, CONCURRENCY_RATE, &ch);
 	assert_int_equal(concurrency_limit(c), 18);
 	now += 60 * MS;
-	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 1000 * MS, &ch);
+	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch);
 	assert_int_equal(concurrency_limit(c), 16);
 	concurrency_free(c);
 }
@@ -1022,14 +1022,14 @@ static void test_concurrency_halves_on_server_errors_and_timeouts_never_below_on
 	grow_to(c, &now, 16);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		now += 60 * MS;
-		concurrency_result(c, now - 5000 * MS, now, CONCURRENCY_OVERLOAD, 0, &ch);
+		concurrency_result(c, now - 5000 * MS, now, CONCURRENCY_OVERLOAD, &ch);
 		assert_int_equal(concurrency_limit(c), want[i]);
 	}
 	/* neutral answers (400, 413, 401) say nothing about load */
 	grow_to(c, &now, 6);
 	for (int i = 0; i < 10; i++) {
 		now += 60 * MS;
-		concurrency_result(c, now - 50 * MS, now, CONCURRENCY_NEUTRAL, 0, &ch);
+		concurrency_result(c, now - 50 * MS, now, CONCURRENCY_NEUTRAL, &ch);
 	}
 	assert_int_equal(concurrency_limit(c), 6);
 	concurrency_free(c);
@@ -1066,8 +1066,8 @@ static void test_concurrency_fixed_never_moves(void **state)
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(window(c, &now, 50, true), 4);
 	now += 100 * MS;
-	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, 0, &ch));
-	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_OVERLOAD, 0, &ch));
+	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch));
+	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_OVERLOAD, &ch));
 	assert_int_equal(concurrency_limit(c), 4);
 	assert_true(concurrency_rate_cap(c, now) == 0);
 	assert_true(concurrency_next_start(c) == 0);
@@ -1079,7 +1079,8 @@ static void test_concurrency_fixed_never_moves(void **state)
 	concurrency_free(c);
 }
 
-/* 60 requests a second accepted, then a 429: the next requests are spaced for 57 a second. */
+/* 60 requests a second accepted, then a 429: once sending resumes, the next requests are spaced for 57
+ * a second. */
 static void test_concurrency_429_caps_the_rate_below_what_was_accepted(void **state)
 {
 	struct concurrency *c = concurrency_new(0, 32);
@@ -1087,44 +1088,48 @@ static void test_concurrency_429_caps_the_rate_below_what_was_accepted(void **st
 	uint64_t now = T0, gap = 1000 * MS / 60, first, cut;
 	double cap;
 
-	for (int i = 0; i < 120; i++) {
-		concurrency_started(c, now);
-		assert_true(concurrency_next_start(c) == 0); /* no cap: nothing spaced */
-		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, 0, &ch);
-		now += gap;
+	/* refused after a handful of requests: too little to tell a rate (and at one request, no cut) */
+	for (int i = 0; i < 4; i++) {
+		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, &ch);
+		now += 200 * MS;
 	}
-	/* refused while the agent had little to send: no cap (and at one request, no cut either) */
-	assert_false(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, 1000 * MS, &ch));
-	assert_true(concurrency_rate_cap(c, now + 50 * MS) == 0);
-	/* refused while requests wait for a slot: the cap */
+	assert_false(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, &ch));
 	now += 1050 * MS;
+	assert_false(concurrency_started(c, now, &ch));
+	assert_true(concurrency_rate_cap(c, now) == 0);
 	for (int i = 0; i < 120; i++) {
-		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, 0, &ch);
 		now += gap;
+		assert_false(concurrency_started(c, now, &ch));
+		assert_true(concurrency_next_start(c) == 0); /* no cap: nothing spaced */
+		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, &ch);
 	}
-	concurrency_waiting(c, true, 0);
-	assert_true(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, 1000 * MS, &ch));
-	now += 50 * MS;
-	cut = now;
-	assert_true(ch.rate_cap > 56.9 && ch.rate_cap < 57.1);
-	assert_true(concurrency_rate_cap(c, now) > 56.9);
-	/* after the Retry-After second: one request every 1/57 s */
-	now += 1000 * MS;
+	/* refused: measured when sending resumes, after the Retry-After second */
+	now += gap / 2;
+	concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, &ch);
+	cut = now + 50 * MS;
+	assert_true(concurrency_rate_cap(c, cut) == 0);
+	/* another answer of the same excess: nothing more */
+	concurrency_result(c, now - gap, cut + 1 * MS, CONCURRENCY_RATE, &ch);
+	now = cut + 1000 * MS;
 	first = now;
-	for (int i = 0; i < 57; i++) {
-		assert_true(concurrency_next_start(c) <= now);
-		concurrency_started(c, now);
+	assert_true(concurrency_started(c, now, &ch));
+	assert_true(ch.rate_cap > 56.9 && ch.rate_cap < 57.1);
+	/* one request every 1/57 s */
+	for (int i = 1; i < 57; i++) {
 		now = concurrency_next_start(c);
+		assert_false(concurrency_started(c, now, &ch));
 	}
+	now = concurrency_next_start(c);
 	assert_true(now - first >= 990 * MS && now - first <= 1010 * MS);
-	/* a request sent before the cut and refused after it does not cut again */
+	/* a request sent before the last 429 and refused after it does not cut again */
 	cap = concurrency_rate_cap(c, now);
-	assert_false(concurrency_result(c, cut - 10 * MS, now, CONCURRENCY_RATE, 0, &ch));
+	concurrency_result(c, cut - 10 * MS, now, CONCURRENCY_RATE, &ch);
+	assert_false(concurrency_started(c, now, &ch));
 	assert_true(concurrency_rate_cap(c, now) == cap);
 	/* the cap creeps up (0.2% of the measured rate a second) and is dropped at 125% of it */
-	assert_true(concurrency_rate_cap(c, cut + 25 * 1000 * MS) > 59.9);
-	assert_true(concurrency_rate_cap(c, cut + 25 * 1000 * MS) < 60.1);
-	assert_true(concurrency_rate_cap(c, cut + 151 * 1000 * MS) == 0);
+	assert_true(concurrency_rate_cap(c, first + 25 * 1000 * MS) > 59.9);
+	assert_true(concurrency_rate_cap(c, first + 25 * 1000 * MS) < 60.1);
+	assert_true(concurrency_rate_cap(c, first + 151 * 1000 * MS) == 0);
 	concurrency_free(c);
 }
 
@@ -1137,20 +1142,70 @@ static void test_concurrency_429_while_paced_lowers_the_cap(void **state)
 	double cap;
 
 	for (int i = 0; i < 200; i++) {
-		concurrency_result(c, now, now + 20 * MS, CONCURRENCY_OK, 0, &ch);
+		concurrency_result(c, now, now + 20 * MS, CONCURRENCY_OK, &ch);
 		now += gap;
 	}
-	concurrency_waiting(c, true, 0);
-	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, 1000 * MS, &ch);
-	now += 20 * MS;
+	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, &ch);
+	now += 1020 * MS;
+	assert_true(concurrency_started(c, now, &ch));
 	cap = concurrency_rate_cap(c, now);
 	assert_true(cap > 94.9 && cap < 95.1);
-	/* right after the pause: too little time to measure, the cap itself is the estimate */
-	now += 1100 * MS;
+	/* refused at once: nothing accepted since, the cap itself is the estimate */
+	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, &ch);
+	now += 1020 * MS;
 	cap = concurrency_rate_cap(c, now);
-	concurrency_result(c, now - 20 * MS, now, CONCURRENCY_RATE, 1000 * MS, &ch);
+	assert_true(concurrency_started(c, now, &ch));
 	assert_true(concurrency_rate_cap(c, now) < cap * 0.951);
 	assert_true(concurrency_rate_cap(c, now) > cap * 0.949);
+	concurrency_free(c);
+}
+
+/* A backfill against a server that accepts 50 requests in any second and answers the others 429 with
+ * Retry-After: 1 (the benchmark's workload g), simulated a millisecond at a time with 50 ms round
+ * trips and an agent that always has more to send: after its first 10 s it gets at least 90% of the
+ * allowed rate with at most 2% of its requests refused. */
+static void test_concurrency_settles_under_a_sliding_window_rate_limit(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	struct concurrency_change ch;
+	uint64_t now = T0, pause_until = 0, window[50] = {0}, starts[64], ends[64];
+	unsigned wnext = 0, n = 0, accepted = 0, refused = 0, total = 0;
+	bool ok[64];
+
+	for (int ms = 0; ms < 40000; ms++, now += MS) {
+		for (unsigned i = 0; i < n;) {
+			if (ends[i] > now) {
+				i++;
+				continue;
+			}
+			concurrency_result(c, starts[i], now, ok[i] ? CONCURRENCY_OK : CONCURRENCY_RATE, &ch);
+			if (!ok[i] && now + 1000 * MS > pause_until)
+				pause_until = now + 1000 * MS;
+			if (ms >= 10000) {
+				accepted += ok[i];
+				refused += !ok[i];
+			}
+			n--;
+			starts[i] = starts[n], ends[i] = ends[n], ok[i] = ok[n];
+		}
+		while (now >= pause_until && n < concurrency_limit(c) && concurrency_next_start(c) <= now) {
+			/* the server: room in its window of the last second? */
+			ok[n] = window[wnext] == 0 || now - window[wnext] >= 1000 * MS;
+			if (ok[n]) {
+				window[wnext] = now;
+				wnext = (wnext + 1) % 50;
+			}
+			starts[n] = now;
+			ends[n++] = now + 50 * MS;
+			concurrency_started(c, now, &ch);
+			total += ms >= 10000;
+		}
+		concurrency_waiting(c, now >= pause_until && n >= concurrency_limit(c), now);
+	}
+	/* 30 s after the first 10: at least 90% of 1,500 accepted, at most 2% refused */
+	assert_true(accepted >= 1350);
+	assert_true(refused * 50 <= accepted + refused);
+	assert_true(total >= accepted);
 	concurrency_free(c);
 }
 
@@ -1186,6 +1241,7 @@ int main(void)
 		cmocka_unit_test(test_concurrency_fixed_never_moves),
 		cmocka_unit_test(test_concurrency_429_caps_the_rate_below_what_was_accepted),
 		cmocka_unit_test(test_concurrency_429_while_paced_lowers_the_cap),
+		cmocka_unit_test(test_concurrency_settles_under_a_sliding_window_rate_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
