@@ -11,6 +11,8 @@
 #define DEV_SCALE 2.5      /* round trips this many deviations above the baseline have grown... */
 #define MIN_GROWTH 0.1     /* ...and at least this fraction of it: a constant link has no deviation */
 #define WAIT_SHARE 0.5     /* growth needs the agent idle with requests waiting this much of a window */
+#define GREW_SAMPLES 4     /* round trips a window needs to tell that they grew: one or two slow ones
+			    * on a distant link are noise, and would end the slow start for nothing */
 #define DECREASE 0.9       /* latency growth and 429 */
 #define OVERLOAD_DECREASE 0.5
 #define CAP_CUT 0.95       /* after a 429: this fraction of the measured accepted rate */
@@ -200,9 +202,10 @@ bool concurrency_started(struct concurrency *c, uint64_t now_us, struct concurre
 	}
 	gap = (uint64_t)(US_PER_S / cap);
 	/* a start that the loop made late (its timers have a millisecond's resolution, and a busy or
-	 * descheduled loop wakes later still) does not push every later one back: up to half a gap is
-	 * made up; after a pause, the spacing starts again from now */
-	from = now_us - gap / 2;
+	 * descheduled loop wakes later still) does not push every later one back: up to a gap is made up
+	 * (two requests may then go together: over a second the rate holds); after a pause, the spacing
+	 * starts again from now */
+	from = now_us > gap ? now_us - gap : 0;
 	c->next_start = (c->next_start > from ? c->next_start : from) + gap;
 	return changed;
 }
@@ -251,7 +254,7 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 	    c->limit < c->ceiling) {
 		c->limit = c->slow_start ? (c->limit * 2 < c->ceiling ? c->limit * 2 : c->ceiling) : c->limit + 1;
 		why = "round trips near the baseline";
-	} else if (!c->fixed && c->win_n && cur >= c->base_mean + tol && c->limit > floor) {
+	} else if (!c->fixed && c->win_n >= GREW_SAMPLES && cur >= c->base_mean + tol && c->limit > floor) {
 		unsigned to = (unsigned)((double)c->limit * DECREASE);
 
 		c->limit = to < floor ? floor : to >= c->limit ? c->limit - 1 : to;

@@ -9,8 +9,8 @@
  *   first decrease: a slow start, as TCP's) when, during most of it, the agent had nothing to do
  *   but wait with requests queued for a slot (the demand exceeded the limit: no growth without load,
  *   nor when the agent's own work is what holds it back) and its average round trip was at most the
- *   baseline; it shrinks to 9/10 (at least by one) when the average rose clearly above the baseline
- *   (by 2.5 deviations, and by at least 10%).
+ *   baseline; it shrinks to 9/10 (at least by one) when the average of at least 4 round trips rose
+ *   clearly above the baseline (by 2.5 deviations, and by at least 10%).
  * - Back pressure shrinks it at once, at most once per round trip: 429 to 9/10 (the rate cap below does
  *   the real work), 5xx, timeouts and connection errors to one half.
  * - It never leaves [1, ceiling]. A fixed limit (a number in the configuration) never moves.

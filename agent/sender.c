@@ -370,13 +370,24 @@ static void stats_concurrency(struct sender *s, uint64_t now)
 	s->stats.rate_cap = concurrency_rate_cap(s->conc, now);
 }
 
+/* When the request itself started: after its connection was set up (a new connection's TCP and TLS
+ * handshakes, or the wait for a connection to share, are not the server's round trip). */
+static uint64_t request_start(const struct sender_slot *slot, uint64_t now)
+{
+	curl_off_t setup = 0;
+
+	if (curl_easy_getinfo(slot->easy, CURLINFO_PRETRANSFER_TIME_T, &setup) != CURLE_OK || setup < 0)
+		return slot->start_us;
+	return slot->start_us + (uint64_t)setup < now ? slot->start_us + (uint64_t)setup : slot->start_us;
+}
+
 /* Tells the controller how a request went; its changes go to the debug log. */
 static void adapt(struct sender *s, const struct sender_slot *slot, int cls, long status)
 {
 	struct concurrency_change ch;
 	uint64_t now = loop_now_us();
 
-	if (concurrency_result(s->conc, slot->start_us, now, load_signal(cls, status), &ch)) {
+	if (concurrency_result(s->conc, request_start(slot, now), now, load_signal(cls, status), &ch)) {
 		if (ch.from != ch.to)
 			log_debug(COMP, "concurrency %u -> %u: %s (round trip %.1f ms, baseline %.1f ms)", ch.from,
 				  ch.to, ch.why, ch.rtt_ms, ch.base_ms);
