@@ -981,7 +981,8 @@ def net_targets(by_key, args):
 
 def baseline_compare(args, tools, workdir):
     """Workload a with this agent and with the agent built from --baseline (the same data, sink and
-    default configuration), interleaved run by run: is the change slower on loopback?"""
+    default configuration), interleaved run by run, at least 9 runs each: is the change slower on
+    loopback?"""
     agent, sink_bin, _ = tools
     old = build_baseline(args)
     n = args.lines
@@ -989,11 +990,12 @@ def baseline_compare(args, tools, workdir):
     sink = Sink(sink_bin, workdir)
     res = {"new": [], "old": []}
     checks = {"new": [], "old": []}
+    runs = max(args.runs, 9)  # a run lasts a second; the medians of 3 swing by 20% on a shared machine
     try:
         run_measured(["cat", data])
-        for r in range(args.runs):
+        for r in range(runs):
             for who, binary in (("new", agent), ("old", old)):
-                log("a (baseline %s): run %d/%d, %s binary" % (args.baseline, r + 1, args.runs, who))
+                log("a (baseline %s): run %d/%d, %s binary" % (args.baseline, r + 1, runs, who))
                 run_dir = tempfile.mkdtemp(prefix="a-base-", dir=workdir)
                 cfg = agent_config(os.path.join(run_dir, "agent.yaml"), sink.url, os.path.join(run_dir, "state"),
                                    [data])
