@@ -34,6 +34,7 @@
 #define CHECKPOINT_DELAY_MS 1000
 #define METRICS_INTERVAL_MS 5000
 #define DEADLETTER_ROTATE ((uint64_t)64 << 20)
+#define AGENT_SPARES (CONFIG_MAX_IN_FLIGHT + 1) /* delivered batches kept for reuse, at most */
 
 /* The agent's life: RUNNING reads, maps and sends; FINISHING (run --once, everything read) sends what
  * is left and retries as long as it takes; DRAINING (a signal, or a line that could not be finished)
@@ -54,7 +55,8 @@ struct agent {
 	struct config **old; /* configurations replaced by reloads, still referenced */
 	size_t nold;
 	struct batch *cur;   /* the batch being built */
-	struct batch *spare; /* a delivered batch kept for its buffers */
+	struct batch *spare[AGENT_SPARES]; /* delivered batches kept for their buffers */
+	size_t nspare;
 	struct ledger_batch *cur_lb; /* cur's completion token */
 	int sigfd;
 	enum agent_state state;
@@ -127,13 +129,27 @@ static int64_t agent_flush_cb(struct loop *l, void *data)
 	return LOOP_TIMER_STOP;
 }
 
+/* Batches held: one more than the requests the concurrency limit allows now (so that the next one is
+ * ready when a slot frees), and at least three (one in flight, one waiting, one being built). They
+ * follow the limit where it stands, not its ceiling: a backfill on a fast link stays small. */
+static size_t agent_batches(const struct agent *a)
+{
+	size_t limit = sender_limit(a->sender);
+
+	return limit + 1 > 3 ? limit + 1 : 3;
+}
+
+static bool agent_room(const struct agent *a)
+{
+	return sender_pending(a->sender) < agent_batches(a);
+}
+
 static struct batch *agent_batch(struct agent *a)
 {
 	if (a->cur)
 		return a->cur;
-	if (a->spare) {
-		a->cur = a->spare;
-		a->spare = NULL;
+	if (a->nspare) {
+		a->cur = a->spare[--a->nspare];
 		batch_reuse(a->cur, a->cfg->batch.max_events, a->cfg->batch.max_bytes);
 	} else {
 		a->cur = xnonnull(batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes));
@@ -144,18 +160,16 @@ static struct batch *agent_batch(struct agent *a)
 	return a->cur;
 }
 
-/* A batch no longer referenced: kept for the next one (its buffers have grown to a batch's size
- * already), or freed. */
+/* A batch no longer referenced: kept for a next one (its buffers have grown to a batch's size already)
+ * while the batches held stay within what the read-ahead allows, otherwise freed. Several are kept:
+ * requests completing together would otherwise free batches and grow new ones from nothing, which
+ * costs CPU and fragments the heap. */
 static void agent_recycle(struct agent *a, struct batch *b)
 {
-	if (a->spare)
-		batch_free(a->spare);
-	a->spare = b;
-}
-
-static bool agent_room(const struct agent *a)
-{
-	return sender_pending(a->sender) < a->cfg->batch.max_in_flight + 2;
+	if (a->nspare < AGENT_SPARES && sender_pending(a->sender) + a->nspare < agent_batches(a))
+		a->spare[a->nspare++] = b;
+	else
+		batch_free(b);
 }
 
 static void agent_submit(struct agent *a)
@@ -278,7 +292,7 @@ static void agent_consume(struct agent *a)
  * while the API is slow). */
 static size_t agent_job_limit(const struct agent *a)
 {
-	size_t slots = a->cfg->batch.max_in_flight + 2, pending = sender_pending(a->sender);
+	size_t slots = agent_batches(a), pending = sender_pending(a->sender);
 
 	return (pending < slots ? slots - pending : 1) * a->cfg->batch.max_events;
 }
@@ -492,6 +506,7 @@ static void agent_sender_opts(const struct config *c, struct sender_opts *o)
 		.ca_file = c->endpoint.ca_file,
 		.timeout_ms = c->endpoint.timeout_ms,
 		.max_in_flight = (unsigned)c->batch.max_in_flight,
+		.max_in_flight_ceiling = (unsigned)c->batch.max_in_flight_ceiling,
 		.initial_backoff_ms = c->retry.initial_backoff_ms,
 		.max_backoff_ms = c->retry.max_backoff_ms,
 	};
@@ -859,7 +874,8 @@ void agent_free(struct agent *a)
 	/* the sender first: it frees the batches it holds, which reference tail files */
 	sender_free(a->sender);
 	batch_free(a->cur);
-	batch_free(a->spare);
+	while (a->nspare)
+		batch_free(a->spare[--a->nspare]);
 	tail_free(a->tail);
 	ledger_free(a->ledger); /* with the streams and tokens of batches never delivered */
 	mapjob_free(a->job);

@@ -55,9 +55,20 @@ struct loop {
 	bool dispatching;
 	bool stop;
 	bool dont_wait; /* the next epoll_wait polls (timeout 0); reset at every iteration */
+	uint64_t slept_us; /* time spent blocked in epoll_wait, in microseconds */
 	loop_hook_cb before_sleep;
 	void *before_sleep_data;
 };
+
+uint64_t loop_slept_us(const struct loop *l) { return l->slept_us; }
+
+uint64_t loop_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 uint64_t loop_now_ms(void)
 {
@@ -400,7 +411,14 @@ static int loop_once(struct loop *l)
 	r = timers_arm(l);
 	if (r < 0)
 		return r;
-	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, l->dont_wait ? 0 : -1);
+	if (l->dont_wait) {
+		n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
+	} else {
+		uint64_t t0 = loop_now_us();
+
+		n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, -1);
+		l->slept_us += loop_now_us() - t0;
+	}
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	l->dispatching = true;

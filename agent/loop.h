@@ -39,7 +39,10 @@ void loop_dont_wait(struct loop *l);
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 
-/* CLOCK_MONOTONIC in ms. */
+/* CLOCK_MONOTONIC in ms, and in us. */
 uint64_t loop_now_ms(void);
+uint64_t loop_now_us(void);
+/* How long the loop has slept in epoll_wait so far, in us: time in which it had nothing to do. */
+uint64_t loop_slept_us(const struct loop *l);
 
 #endif

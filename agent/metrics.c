@@ -56,6 +56,20 @@ static int metrics_requests(struct buf *o, const struct sender_stats *s)
 	return r;
 }
 
+/* The adaptive concurrency: where its limit stands, the round trip it compares with, the rate cap. */
+static int metrics_concurrency(struct buf *o, const struct sender_stats *s)
+{
+	return metrics_head(o, "onside_agent_concurrency_limit", "gauge",
+			    "Requests allowed in flight now (batch.max_in_flight, or where auto stands).") ?:
+	       buf_printf(o, "onside_agent_concurrency_limit %" PRIu64 "\n", s->concurrency_limit) ?:
+	       metrics_head(o, "onside_agent_request_latency_seconds", "gauge",
+			    "Round trip of accepted requests (moving average; 0: none yet).") ?:
+	       buf_printf(o, "onside_agent_request_latency_seconds %.6f\n", (double)s->rtt_us / 1e6) ?:
+	       metrics_head(o, "onside_agent_request_rate_limit", "gauge",
+			    "Requests per second allowed after 429 answers (0: no limit).") ?:
+	       buf_printf(o, "onside_agent_request_rate_limit %.3f\n", s->rate_cap);
+}
+
 static int metrics_rejected(struct buf *o, const struct agent_stats *a)
 {
 	const char *n = "onside_agent_events_rejected_total";
@@ -142,6 +156,7 @@ int metrics_render(struct buf *o, const struct agent_stats *a, const struct send
 			       s->retries) ?:
 	       metrics_head(o, "onside_agent_requests_in_flight", "gauge", "Requests being sent now.") ?:
 	       buf_printf(o, "onside_agent_requests_in_flight %" PRIu64 "\n", s->in_flight) ?:
+	       metrics_concurrency(o, s) ?:
 	       metrics_lag(o, t) ?:
 	       metrics_head(o, "onside_agent_last_delivery_timestamp_seconds", "gauge",
 			    "Unix time of the last successful delivery (0: none yet).") ?:

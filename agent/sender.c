@@ -8,9 +8,13 @@
  * - Pieces wait in one queue ordered by (job sequence, index of their first event), so a piece
  *   resent after a failure or a split goes before anything submitted later.
  * - Each in-flight slot owns one easy handle for its whole life; the multi handle's connection cache
- *   then reuses connections (keep-alive) from one request to the next.
+ *   then reuses connections (keep-alive) from one request to the next, and multiplexes them on one
+ *   connection when the server speaks HTTP/2. There are as many slots as the concurrency can reach
+ *   (the fixed max_in_flight or the adaptive ceiling); the controller (concurrency.c) says how many
+ *   may be busy now, and, after 429s, how soon the next request may start.
  * - One global backoff timer: while it runs nothing new is started, because a server that fails one
- *   request is down (or rate limiting) for all of them. */
+ *   request is down (or rate limiting) for all of them. A Retry-After extends it: it applies to every
+ *   request, also those in flight when it came. */
 #include "sender.h"
 
 #include <curl/curl.h>
@@ -24,10 +28,10 @@
 #include "buf.h"
 #include "cabundle.h"
 #include "curlmem.h"
+#include "concurrency.h"
 #include "httpresp.h"
 #include "log.h"
 
-#define SENDER_MAX_SLOTS 16
 #define COMP "sender"
 /* A Retry-After longer than this is not a plan but a mistake (or a hostile answer): max_backoff
  * applies instead. */
@@ -54,6 +58,7 @@ struct sender_slot {
 	CURL *easy;
 	unsigned opts_gen; /* s->opts_gen its static options were set for */
 	struct sender_piece *piece;
+	uint64_t start_us;
 	struct buf resp;
 	int64_t retry_after_ms; /* -1: the response had none */
 	char errbuf[CURL_ERROR_SIZE];
@@ -66,13 +71,18 @@ struct sender {
 	struct sender_opts opts; /* strings owned */
 	unsigned opts_gen;
 	struct curl_slist *headers;
-	struct sender_slot slots[SENDER_MAX_SLOTS];
+	struct sender_slot **slots; /* nslots, each allocated once: curl holds pointers to them */
+	unsigned nslots;
+	struct concurrency *conc;
 	struct sender_piece *queue;
 	struct sender_job *jobs;
 	uint64_t job_seq;
 	size_t pending;
 	uint64_t curl_timer;
 	uint64_t backoff_timer;
+	uint64_t backoff_end_ms;
+	uint64_t pace_timer; /* the rate cap's next start */
+	bool waiting;        /* queued pieces wait for a slot (as last told to the controller) */
 	unsigned fail_streak; /* failed requests since the last success; drives the backoff */
 	uint64_t streak_start_ms;
 	bool streak_warned;
@@ -106,10 +116,12 @@ static int opts_copy(struct sender_opts *dst, const struct sender_opts *src)
 		opts_clear(&o);
 		return -ENOMEM;
 	}
-	if (o.max_in_flight < 1)
-		o.max_in_flight = 1;
-	if (o.max_in_flight > SENDER_MAX_SLOTS)
-		o.max_in_flight = SENDER_MAX_SLOTS;
+	if (o.max_in_flight > CONCURRENCY_MAX)
+		o.max_in_flight = CONCURRENCY_MAX;
+	if (!o.max_in_flight_ceiling)
+		o.max_in_flight_ceiling = CONCURRENCY_DEFAULT;
+	if (o.max_in_flight_ceiling > CONCURRENCY_MAX)
+		o.max_in_flight_ceiling = CONCURRENCY_MAX;
 	if (!o.initial_backoff_ms)
 		o.initial_backoff_ms = 1;
 	if (o.max_backoff_ms < o.initial_backoff_ms)
@@ -187,11 +199,20 @@ static int64_t on_backoff_end(struct loop *l, void *data)
 	return LOOP_TIMER_STOP;
 }
 
-static void pause_for(struct sender *s, uint64_t delay_ms)
+/* Nothing new starts for delay_ms. A concurrent failure does not stretch a running wait (each request
+ * in flight may fail the same way), but a Retry-After does: the server asked it of every request. */
+static void pause_for(struct sender *s, uint64_t delay_ms, bool retry_after)
 {
-	if (s->backoff_timer)
-		return; /* already waiting: a concurrent failure does not stretch the wait */
+	uint64_t end = loop_now_ms() + delay_ms;
+
+	if (s->backoff_timer) {
+		if (retry_after && end > s->backoff_end_ms &&
+		    loop_reset_timer(s->loop, s->backoff_timer, (int64_t)delay_ms) == 0)
+			s->backoff_end_ms = end;
+		return;
+	}
 	s->backoff_timer = loop_add_timer(s->loop, (int64_t)delay_ms, on_backoff_end, s);
+	s->backoff_end_ms = end;
 	if (!s->backoff_timer)
 		log_errorx(COMP, "cannot schedule a retry: out of memory");
 }
@@ -270,8 +291,9 @@ static uint64_t retry_after_delay(const struct sender *s, uint64_t ms)
 
 /* Transient failure: the same piece goes back to its place in the queue after a global pause. */
 static void piece_retry(struct sender *s, struct sender_piece *p, const struct sender_slot *slot,
-			long status, CURLcode res)
+			    long status, CURLcode res)
 {
+	bool retry_after = status == 429 && slot->retry_after_ms >= 0;
 	uint64_t delay;
 
 	describe_failure(slot, status, res, s->stats.last_error, sizeof(s->stats.last_error));
@@ -279,12 +301,12 @@ static void piece_retry(struct sender *s, struct sender_piece *p, const struct s
 		s->streak_start_ms = loop_now_ms();
 	s->fail_streak++;
 	delay = backoff_delay(s);
-	if (status == 429 && slot->retry_after_ms >= 0)
+	if (retry_after)
 		delay = retry_after_delay(s, (uint64_t)slot->retry_after_ms);
 	note_failure(s, slot, status, s->stats.last_error, delay);
 	s->stats.retries++;
 	queue_insert(s, p);
-	pause_for(s, delay);
+	pause_for(s, delay, retry_after);
 }
 
 /* 400 or 413: split to isolate the offending event(s); a lone event is reported, never resent. */
@@ -334,6 +356,59 @@ static int status_class(long status, CURLcode res)
 	return res != CURLE_OK ? SENDER_ST_TRANSPORT : httpresp_class(status);
 }
 
+static enum concurrency_signal load_signal(int cls, long status)
+{
+	if (cls == SENDER_ST_204)
+		return CONCURRENCY_OK;
+	if (status == 429)
+		return CONCURRENCY_RATE;
+	return cls == SENDER_ST_5XX || cls == SENDER_ST_TRANSPORT ? CONCURRENCY_OVERLOAD : CONCURRENCY_NEUTRAL;
+}
+
+static void stats_concurrency(struct sender *s, uint64_t now)
+{
+	s->stats.concurrency_limit = concurrency_limit(s->conc);
+	s->stats.rtt_us = concurrency_rtt_us(s->conc);
+	s->stats.rate_cap = concurrency_rate_cap(s->conc, now);
+}
+
+/* When the request itself started: after its connection was set up (a new connection's TCP and TLS
+ * handshakes, or the wait for a connection to share, are not the server's round trip). */
+static uint64_t request_start(const struct sender_slot *slot, uint64_t now)
+{
+	curl_off_t setup = 0;
+
+	if (curl_easy_getinfo(slot->easy, CURLINFO_PRETRANSFER_TIME_T, &setup) != CURLE_OK || setup < 0)
+		return slot->start_us;
+	return slot->start_us + (uint64_t)setup < now ? slot->start_us + (uint64_t)setup : slot->start_us;
+}
+
+/* Tells the controller how a request went; its changes go to the debug log. */
+static void adapt(struct sender *s, const struct sender_slot *slot, int cls, long status)
+{
+	struct concurrency_change ch;
+	uint64_t now = loop_now_us();
+
+	if (concurrency_result(s->conc, request_start(slot, now), now, load_signal(cls, status), &ch)) {
+		if (ch.from != ch.to)
+			log_debug(COMP, "concurrency %u -> %u: %s (round trip %.1f ms, baseline %.1f ms)", ch.from,
+				  ch.to, ch.why, ch.rtt_ms, ch.base_ms);
+	}
+	stats_concurrency(s, now);
+}
+
+/* A request started: the rate cap spaces the next one, and is set from the last 429 when sending
+ * resumes after it. */
+static void started(struct sender *s, uint64_t now)
+{
+	struct concurrency_change ch;
+
+	if (concurrency_started(s->conc, now, &ch)) {
+		log_debug(COMP, "rate limited: at most %.1f requests/s from now, growing slowly", ch.rate_cap);
+		stats_concurrency(s, now);
+	}
+}
+
 static void slot_finish(struct sender *s, struct sender_slot *slot, CURLcode res)
 {
 	struct sender_piece *p = slot->piece;
@@ -359,6 +434,7 @@ static void slot_finish(struct sender *s, struct sender_slot *slot, CURLcode res
 	} else {
 		piece_retry(s, p, slot, status, res);
 	}
+	adapt(s, slot, cls, status);
 }
 
 static void drain_done(struct sender *s)
@@ -366,6 +442,9 @@ static void drain_done(struct sender *s)
 	CURLMsg *msg;
 	int left;
 
+	/* the sleep that these answers ended counts in the window they may close */
+	if (s->waiting)
+		concurrency_waiting(s->conc, true, loop_slept_us(s->loop));
 	while ((msg = curl_multi_info_read(s->multi, &left))) {
 		CURL *easy = msg->easy_handle;
 		CURLcode res = msg->data.result;
@@ -429,6 +508,9 @@ static int easy_setup(struct sender *s, struct sender_slot *slot)
 #endif
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "onside-agent/" ONSIDE_VERSION) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+	/* a request starting while a connection is being set up waits to learn whether it can share it
+	 * (HTTP/2) instead of opening one more */
+	bad |= curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, slot) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
@@ -470,25 +552,50 @@ static int slot_start(struct sender *s, struct sender_slot *slot, struct sender_
 		return -EIO;
 	}
 	slot->piece = p;
+	slot->start_us = loop_now_us();
 	s->stats.in_flight++;
 	return 0;
 }
 
-/* Starts queued pieces on free slots, unless backing off. */
-static void pump(struct sender *s)
+static int64_t on_pace(struct loop *l, void *data)
 {
-	while (s->queue && !s->backoff_timer) {
+	struct sender *s = data;
+
+	s->pace_timer = 0;
+	pump(s);
+	return LOOP_TIMER_STOP;
+}
+
+/* Under a rate cap: true when the next request must wait (a timer then calls pump). */
+static bool pace_wait(struct sender *s)
+{
+	uint64_t next = concurrency_next_start(s->conc), now = loop_now_us();
+
+	if (next <= now)
+		return false;
+	if (!s->pace_timer)
+		s->pace_timer = loop_add_timer(s->loop, (int64_t)((next - now + 999) / 1000), on_pace, s);
+	return s->pace_timer != 0; /* without a timer, go now rather than never */
+}
+
+static struct sender_slot *free_slot(struct sender *s)
+{
+	for (unsigned i = 0; i < s->nslots; i++)
+		if (!s->slots[i]->piece)
+			return s->slots[i];
+	return NULL;
+}
+
+static void start_queued(struct sender *s)
+{
+	while (s->queue && !s->backoff_timer && !s->pace_timer) {
 		struct sender_slot *slot = NULL;
 		struct sender_piece *p;
 		int r;
 
-		for (unsigned i = 0; i < s->opts.max_in_flight; i++) {
-			if (!s->slots[i].piece) {
-				slot = &s->slots[i];
-				break;
-			}
-		}
-		if (!slot)
+		if (s->stats.in_flight >= concurrency_limit(s->conc) || !(slot = free_slot(s)))
+			return;
+		if (pace_wait(s))
 			return;
 		p = s->queue;
 		s->queue = p->next;
@@ -498,8 +605,23 @@ static void pump(struct sender *s)
 			piece_retry(s, p, slot, 0, CURLE_FAILED_INIT);
 			if (!s->backoff_timer)
 				return; /* no timer to resume from: the next event retries */
+			continue;
 		}
+		started(s, slot->start_us);
 	}
+}
+
+/* Starts queued pieces while the concurrency limit and the rate cap allow, unless backing off. */
+static void pump(struct sender *s)
+{
+	bool waiting;
+
+	start_queued(s);
+	/* demand beyond the limit while the agent idles: the controller may grow */
+	waiting = s->queue && s->stats.in_flight >= concurrency_limit(s->conc);
+	if (waiting || s->waiting)
+		concurrency_waiting(s->conc, waiting, loop_slept_us(s->loop));
+	s->waiting = waiting;
 }
 
 static void on_sock_event(struct loop *l, int fd, int events, void *data)
@@ -578,7 +700,34 @@ static int multi_setup(struct sender *s)
 	bad |= curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) != CURLM_OK;
 	bad |= curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK;
 	bad |= curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) != CURLM_OK;
+	bad |= curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK;
 	return bad ? -EINVAL : 0;
+}
+
+/* Slots up to the largest concurrency the options allow (they never shrink: a smaller limit leaves
+ * some idle), and a connection cache that keeps one connection per slot alive between requests (by
+ * default it holds four per handle added, and between requests none is). */
+static int slots_grow(struct sender *s, const struct sender_opts *o)
+{
+	unsigned want = o->max_in_flight ? o->max_in_flight : o->max_in_flight_ceiling;
+	struct sender_slot **v;
+
+	if (want <= s->nslots)
+		return 0;
+	v = realloc(s->slots, want * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->slots = v;
+	for (; s->nslots < want; s->nslots++) {
+		struct sender_slot *slot = calloc(1, sizeof(*slot));
+
+		if (!slot)
+			return -ENOMEM;
+		slot->s = s;
+		buf_init(&slot->resp, HTTPRESP_BODY_MAX);
+		s->slots[s->nslots] = slot;
+	}
+	return curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, (long)s->nslots) == CURLM_OK ? 0 : -EINVAL;
 }
 
 struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const struct sender_cbs *cbs)
@@ -600,21 +749,19 @@ struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const 
 	s->rng = loop_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
 	if (!s->rng)
 		s->rng = 1;
-	for (unsigned i = 0; i < SENDER_MAX_SLOTS; i++) {
-		s->slots[i].s = s;
-		buf_init(&s->slots[i].resp, HTTPRESP_BODY_MAX);
-	}
 	h = curl_slist_append(NULL, "Content-Type: application/json");
 	s->headers = h;
 	/* "Expect:" removes curl's Expect: 100-continue, which costs a round trip per large body */
 	if (h)
 		s->headers = curl_slist_append(h, "Expect:");
-	if (!s->headers || opts_copy(&s->opts, opts) < 0 || multi_setup(s) < 0) {
+	if (!s->headers || opts_copy(&s->opts, opts) < 0 || multi_setup(s) < 0 || slots_grow(s, &s->opts) < 0 ||
+	    !(s->conc = concurrency_new(s->opts.max_in_flight, s->opts.max_in_flight_ceiling))) {
 		if (!s->headers)
 			curl_slist_free_all(h);
 		sender_free(s);
 		return NULL;
 	}
+	stats_concurrency(s, loop_now_us());
 	return s;
 }
 
@@ -622,8 +769,8 @@ void sender_free(struct sender *s)
 {
 	if (!s)
 		return;
-	for (unsigned i = 0; i < SENDER_MAX_SLOTS; i++) {
-		struct sender_slot *slot = &s->slots[i];
+	for (unsigned i = 0; i < s->nslots; i++) {
+		struct sender_slot *slot = s->slots[i];
 
 		if (slot->piece) {
 			(void)curl_multi_remove_handle(s->multi, slot->easy);
@@ -632,7 +779,9 @@ void sender_free(struct sender *s)
 		if (slot->easy)
 			curl_easy_cleanup(slot->easy);
 		buf_free(&slot->resp);
+		free(slot);
 	}
+	free(s->slots);
 	while (s->queue) {
 		struct sender_piece *p = s->queue;
 		s->queue = p->next;
@@ -651,6 +800,9 @@ void sender_free(struct sender *s)
 		(void)loop_del_timer(s->loop, s->curl_timer);
 	if (s->backoff_timer)
 		(void)loop_del_timer(s->loop, s->backoff_timer);
+	if (s->pace_timer)
+		(void)loop_del_timer(s->loop, s->pace_timer);
+	concurrency_free(s->conc);
 	curl_slist_free_all(s->headers);
 	opts_clear(&s->opts);
 	free(s);
@@ -696,9 +848,15 @@ int sender_set_opts(struct sender *s, const struct sender_opts *opts)
 
 	if (r < 0)
 		return r;
+	if ((r = slots_grow(s, &o)) < 0) {
+		opts_clear(&o);
+		return r;
+	}
 	opts_clear(&s->opts);
 	s->opts = o;
 	s->opts_gen++;
+	concurrency_configure(s->conc, o.max_in_flight, o.max_in_flight_ceiling);
+	stats_concurrency(s, loop_now_us());
 	/* new settings (often fixed credentials) deserve a prompt try rather than the rest of a
 	 * possibly long wait */
 	if (s->backoff_timer) {
@@ -715,3 +873,5 @@ bool sender_backing_off(const struct sender *s)
 }
 
 size_t sender_in_flight(const struct sender *s) { return (size_t)s->stats.in_flight; }
+
+size_t sender_limit(const struct sender *s) { return concurrency_limit(s->conc); }

@@ -3,7 +3,8 @@
  * does; 400 splits the batch until each rejected event stands alone and reports it; 413 splits (a
  * lone event that is too large is reported); 429 waits for Retry-After or backs off; anything else
  * (other 2xx, 401/403/404/5xx, timeouts, connection errors) backs off exponentially with jitter and
- * retries forever. No wait is shorter than initial_backoff, whatever Retry-After says. */
+ * retries forever. No wait is shorter than initial_backoff, whatever Retry-After says. How many
+ * requests are on the wire at once is fixed, or adapts to round trips and back pressure (concurrency.h). */
 #ifndef ONSIDE_SENDER_H
 #define ONSIDE_SENDER_H
 
@@ -14,13 +15,16 @@
 #include "batch.h"
 #include "loop.h"
 
+#define CONCURRENCY_DEFAULT 32 /* the adaptive ceiling when none is configured */
+
 struct sender_opts {
 	const char *url;
 	const char *username;
 	const char *password; /* never logged */
 	const char *ca_file;  /* NULL: the system's CA store */
 	uint64_t timeout_ms;
-	unsigned max_in_flight;
+	unsigned max_in_flight;         /* a fixed concurrency, or 0: adaptive (concurrency.h) */
+	unsigned max_in_flight_ceiling; /* the adaptive concurrency's ceiling (0: CONCURRENCY_DEFAULT) */
 	uint64_t initial_backoff_ms;
 	uint64_t max_backoff_ms;
 };
@@ -49,6 +53,9 @@ struct sender_stats {
 	uint64_t events_delivered;
 	uint64_t events_rejected;
 	uint64_t in_flight;
+	uint64_t concurrency_limit; /* requests allowed on the wire now */
+	uint64_t rtt_us;            /* the baseline round trip of accepted requests, 0 = none yet */
+	double rate_cap;            /* requests per second allowed after 429s, 0 = no cap */
 	int64_t last_success_unix; /* 0 = never */
 	long last_status;          /* last HTTP status, 0 = transport error */
 	char last_error[256];      /* last failure, "" after a success */
@@ -57,7 +64,7 @@ struct sender_stats {
 /* The strings in opts are copied. Returns NULL on allocation failure (or curl init failure). */
 struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const struct sender_cbs *cbs);
 void sender_free(struct sender *s); /* aborts anything in flight (batches are freed, not delivered) */
-/* Takes ownership of a closed batch. It is sent when a slot is free (max_in_flight). */
+/* Takes ownership of a closed batch. It is sent when the concurrency limit allows. */
 int sender_submit(struct sender *s, struct batch *b);
 /* Submitted batches not yet delivered (queued, in flight, waiting to retry, or split pieces). */
 size_t sender_pending(const struct sender *s);
@@ -65,6 +72,8 @@ size_t sender_pending(const struct sender *s);
 bool sender_backing_off(const struct sender *s);
 /* Requests on the wire now. */
 size_t sender_in_flight(const struct sender *s);
+/* Requests allowed on the wire now: the fixed max_in_flight, or where the adaptive limit stands. */
+size_t sender_limit(const struct sender *s);
 /* New credentials/url/timeouts for the next request (reload). */
 int sender_set_opts(struct sender *s, const struct sender_opts *opts);
 const struct sender_stats *sender_stats(const struct sender *s);

@@ -274,6 +274,30 @@ static void agent_post(struct cfg_loader *ld, void *base, yaml_node_t *const *no
 	c->agent.id_namespace = ns;
 }
 
+/* max_in_flight: "auto" (stored as 0: adaptive up to the ceiling) or a fixed number. */
+static void parse_in_flight(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name)
+{
+	struct config *c = CONFIG_OF(base, batch);
+	const char *s;
+	char *end;
+	unsigned long long v;
+
+	c->batch.max_in_flight = 0;
+	if (!node || !(s = cfg_scalar(ld, node, name, "auto or an integer")) || !strcmp(s, "auto"))
+		return;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!*s || *end || s[0] < '0' || s[0] > '9') {
+		cfg_error(ld, node, "%s: expected auto or an integer, got \"%s\"", name, s);
+		return;
+	}
+	if (errno == ERANGE || v < 1 || v > CONFIG_MAX_IN_FLIGHT) {
+		cfg_error(ld, node, "%s: must be auto or between 1 and %d, got %s", name, CONFIG_MAX_IN_FLIGHT, s);
+		return;
+	}
+	c->batch.max_in_flight = v;
+}
+
 static const struct cfg_key batch_keys[] = {
 	{ .key = "max_events", .type = CFG_UINT, BA(max_events), .def = "1000", .min = 1, .max = 1000,
 	  .help = "events per request" },
@@ -281,10 +305,22 @@ static const struct cfg_key batch_keys[] = {
 	  .help = "request body bytes (the API takes under 1 MB)" },
 	{ .key = "flush_interval", .type = CFG_DURATION, BA(flush_interval_ms), .def = "1s", .min = 1,
 	  .max = UINT64_MAX, .help = "send a partial batch after this long" },
-	{ .key = "max_in_flight", .type = CFG_UINT, BA(max_in_flight), .def = "1", .min = 1, .max = 16,
-	  .help = "concurrent requests" },
+	{ .key = "max_in_flight", .type = CFG_CUSTOM, .parse = parse_in_flight,
+	  .help = "concurrent requests: auto (adaptive) or a fixed number" },
+	{ .key = "max_in_flight_ceiling", .type = CFG_UINT, BA(max_in_flight_ceiling), .def = "32", .min = 1,
+	  .max = CONFIG_MAX_IN_FLIGHT, .help = "the most concurrent requests auto may reach" },
 	{ .key = NULL },
 };
+
+static void batch_post(struct cfg_loader *ld, void *base, yaml_node_t *const *nodes, yaml_node_t *map)
+{
+	struct config *c = CONFIG_OF(base, batch);
+	yaml_node_t *ceiling = cfg_find(batch_keys, nodes, "max_in_flight_ceiling");
+
+	if (ceiling && c->batch.max_in_flight)
+		cfg_warning(ld, ceiling, "batch.max_in_flight_ceiling: ignored: batch.max_in_flight is a fixed number, "
+			    "not auto");
+}
 
 static const struct cfg_key retry_keys[] = {
 	{ .key = "initial_backoff", .type = CFG_DURATION, RE(initial_backoff_ms), .def = "1s", .min = 1,
@@ -322,7 +358,7 @@ static const struct cfg_key root_keys[] = {
 	{ .key = "agent", .type = CFG_SECTION, .offset = offsetof(struct config, agent), .sub = agent_keys,
 	  .post = agent_post, .help = "state, ids and logging" },
 	{ .key = "batch", .type = CFG_SECTION, .offset = offsetof(struct config, batch), .sub = batch_keys,
-	  .help = "request sizes" },
+	  .post = batch_post, .help = "request sizes and concurrency" },
 	{ .key = "retry", .type = CFG_SECTION, .offset = offsetof(struct config, retry), .sub = retry_keys,
 	  .post = retry_post, .help = "backoff after failures" },
 	{ .key = "inputs", .type = CFG_CUSTOM, .flags = CFG_REQUIRED, .parse = cfg_parse_inputs,

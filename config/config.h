@@ -9,6 +9,7 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/onside-agent/agent.yaml"
 #define CONFIG_DEFAULT_URL "https://onside.io/attribution-api/v1/events"
+#define CONFIG_MAX_IN_FLIGHT 64 /* fixed max_in_flight and max_in_flight_ceiling */
 
 enum config_start_at { START_AT_BEGINNING = 0, START_AT_END = 1 };
 enum config_payload_mode { PAYLOAD_LIST = 0, PAYLOAD_ALL = 1, PAYLOAD_MAP = 2 };
@@ -107,7 +108,8 @@ struct config {
 		uint64_t max_events;
 		uint64_t max_bytes;
 		uint64_t flush_interval_ms;
-		uint64_t max_in_flight;
+		uint64_t max_in_flight;         /* 0 = auto: adaptive, from 1 up to the ceiling */
+		uint64_t max_in_flight_ceiling; /* auto's ceiling */
 	} batch;
 	struct {
 		uint64_t initial_backoff_ms;

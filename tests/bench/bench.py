@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The onside-agent benchmark: one command that builds, generates, measures and prints one table.
 
-usage: python3 tests/bench/bench.py [--quick] [--only a,b,c,d,e] [--runs N] [--profile] [--no-build]
+usage: python3 tests/bench/bench.py [--quick] [--only a,b,c,d,e,f,g,h] [--runs N] [--profile] [--no-build]
+                                   [--baseline REV] [--fluent-bit PATH]
 
 It builds the agent in Release mode into build-bench/ (and the C sink and json-c loop beside it, with
 -O2 -Wall -Wextra -Werror), generates the data deterministically (tests/bench/gen_purchases.py), starts
@@ -13,12 +14,20 @@ tests/bench/sink.c on 127.0.0.1 and runs, each the median of --runs runs (at lea
      (a "wt" field with CLOCK_MONOTONIC nanoseconds, mapped into the payload) to receipt at the sink
   d  follow mode over 1,000 files: every second one line is appended to each file, for 30 s
   e  idle: 100 watched files, no writes for 60 s: CPU seconds and context switches of the agent
+  f  backfill of 1,000,000 lines with the default configuration (max_in_flight: auto) against a sink
+     that holds every answer 50 ms (--delay-ms), as a link to a distant API would
+  g  the same with a rate limit: at most 50 requests/s accepted, others answered 429 + Retry-After: 1
+  h  the same over TLS: nginx (Debian's) in front of the sink, plain HTTP, TLS HTTP/1.1 and TLS h2
 
 and in the same invocation the references: `cat FILE > /dev/null`, the json-c parse-only loop
 (jsonc_loop.c) and syslog-ng (Debian's syslog-ng-core + syslog-ng-mod-http, tests/bench/syslog-ng.conf)
 reading the same file and posting 1,000-event batches to the same sink. Every figure of the agent is also
 given as a ratio to those references, since the absolute numbers depend on the machine and its load.
---quick: 200,000 lines, 10 s follow/idle windows, 10 s for d (still 3 runs). --profile: also runs
+--baseline REV: also runs workload a with the agent built from REV, interleaved with this one (is the
+change slower?). --fluent-bit PATH: also runs Fluent Bit (tests/bench/fluent-bit.conf) in f, g and h
+with as many output workers as the agent reached requests in flight; without it there is no Fluent Bit
+row (it is not packaged by Debian). --quick: 200,000 lines, 10 s follow/idle windows, 10 s for d (still
+3 runs; f, g, h keep 1,000,000 lines: g is measured after its first 10 s). --profile: also runs
 workload a under `perf record -g` (build-bench-prof, Release with frame pointers) and prints the top
 functions by self cost. Python 3.9 standard library only.
 """
@@ -630,6 +639,405 @@ def idle(args, tools, workdir):
     return row
 
 
+# --- network conditions: f, g, h ---------------------------------------------------------------
+
+NET_WORKLOADS = {
+    "f": "backfill, %g ms answers",
+    "g": "backfill, %g ms answers, at most %d requests/s",
+    "h": "backfill over TLS (nginx), %g ms answers",
+}
+
+
+def run_measured_log(cmd, env=None, timeout=600):
+    """As run_measured, and also returns what cmd wrote to stderr (the agent's debug log)."""
+    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as null, \
+            tempfile.NamedTemporaryFile(prefix="rss-") as rss:
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss.name] + cmd if GNU_TIME else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=null, stderr=err, env=env)
+        ru, rc = wait_rusage(proc, timeout)
+        wall = time.perf_counter() - start
+        err.seek(0)
+        text = err.read().decode(errors="replace")
+        if rc != 0:
+            raise RuntimeError("%s exited %s: %s" % (" ".join(cmd), rc, text[-2000:]))
+        res = Result(wall, ru, rc)
+        res.rss_kb = float(rss.read().split()[-1]) if GNU_TIME else float("nan")
+    return res, text
+
+
+def max_concurrency(log_text):
+    """The highest concurrency limit the agent's debug log shows ("concurrency 3 -> 4: ..."), 1 if none."""
+    best = 1
+    for line in log_text.splitlines():
+        if " concurrency " in line and " -> " in line:
+            try:
+                best = max(best, int(line.split(" -> ", 1)[1].split(":", 1)[0]))
+            except ValueError:
+                pass
+    return best
+
+
+def net_agent_config(path, url, state_dir, data, ca=None, batch=None):
+    """agent_config's backfill configuration with the production defaults (max_in_flight: auto) and the
+    debug log, which shows the concurrency limit move; ca: endpoint.ca_file for the TLS front."""
+    agent_config(path, url, state_dir, [data], batch=batch)
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg["agent"]["log_level"] = "debug"
+    if ca:
+        cfg["endpoint"]["ca_file"] = ca
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    return path
+
+
+def free_ports(n):
+    """n ports free on 127.0.0.1 a moment ago (for nginx, which cannot report the port it took)."""
+    import socket
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def children(pid):
+    """The pids whose parent is pid (nginx's worker)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def make_cert(directory):
+    """A self-signed certificate for 127.0.0.1 (its own CA), made with the openssl command."""
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-addext", "basicConstraints=critical,CA:TRUE"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+class NginxFront:
+    """nginx (tests/bench/nginx.conf) on 127.0.0.1 in front of a sink: plain HTTP, TLS with HTTP/1.1,
+    and TLS offering h2 by ALPN, each on its own port; its access log counts connections (a TLS
+    connection is one full handshake: no session resumption) and requests."""
+
+    def __init__(self, nginx, workdir, sink_port):
+        self.dir = tempfile.mkdtemp(prefix="nginx-", dir=workdir)
+        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(self.dir, d))
+        self.cert, key = make_cert(self.dir)
+        self.http_port, self.tls_port, self.h2_port = free_ports(3)
+        with open(os.path.join(HERE, "nginx.conf")) as f:
+            text = f.read()
+        for k, v in (("@DIR@", self.dir), ("@CERT@", self.cert), ("@KEY@", key), ("@SINK_PORT@", sink_port),
+                     ("@HTTP_PORT@", self.http_port), ("@TLS_PORT@", self.tls_port), ("@H2_PORT@", self.h2_port)):
+            text = text.replace(k, str(v))
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        self.log = os.path.join(self.dir, "access.log")
+        self.proc = subprocess.Popen([nginx, "-c", conf, "-e", os.path.join(self.dir, "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.dir, "stderr"), "wb"))
+        import socket
+        deadline = time.monotonic() + 10
+        for port in (self.http_port, self.tls_port, self.h2_port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.5).close()
+                    break
+                except OSError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("nginx did not start: %s" % open(os.path.join(self.dir, "stderr")).read())
+                    time.sleep(0.02)
+
+    def url(self, mode):
+        port = {"http": self.http_port, "tls": self.tls_port, "h2": self.h2_port}[mode]
+        return "%s://127.0.0.1:%d%s" % ("http" if mode == "http" else "https", port, EVENTS_PATH)
+
+    def reset_log(self):
+        open(self.log, "w").close()  # nginx appends (O_APPEND): its next line goes at the new end
+
+    def connections(self):
+        """(connections, requests, protocols) of the API requests in the access log since reset_log."""
+        conns, reqs, protos = set(), 0, set()
+        with open(self.log) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 4:
+                    conns.add(parts[0])
+                    protos.add(parts[3])
+                    reqs += 1
+        return len(conns), reqs, sorted(protos)
+
+    def cpu(self):
+        return sum(task_counters(p)[0] for p in children(self.proc.pid))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: the workers finish and exit
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def run_fluent_bit(args, run_dir, data, sink, url, n, workers, ca=None):
+    """Fluent Bit (tests/bench/fluent-bit.conf) on data with `workers` output workers; waits until the
+    sink has n events, stops it. Wall time is from its start to the receipt of its last event."""
+    d = os.path.join(run_dir, "fluent-bit")
+    os.makedirs(os.path.join(d, "storage"))
+    with open(os.path.join(HERE, "fluent-bit.conf")) as f:
+        text = f.read()
+    port = int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    for k, v in (("@DIR@", d), ("@FILE@", data), ("@PORT@", port), ("@WORKERS@", workers),
+                 ("@TLS@", "on" if url.startswith("https") else "off"), ("@CA@", ca or "/dev/null")):
+        text = text.replace(k, str(v))
+    conf = os.path.join(d, "fluent-bit.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    with open(os.path.join(d, "parsers.conf"), "w") as f:
+        f.write("[PARSER]\n    name   json\n    format json\n")
+    shutil.copy(os.path.join(HERE, "fluent-bit.lua"), os.path.join(d, "fluent-bit.lua"))
+    t0 = time.monotonic_ns()
+    with open(os.path.join(d, "stderr"), "wb") as err:
+        proc = subprocess.Popen([args.fluent_bit, "-c", conf], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        s = sink.wait_events(n, timeout=args.timeout)
+        if s["events"] < n:
+            log("fluent-bit delivered only %d of %d events within %ds" % (s["events"], n, args.timeout))
+        wall = max(s["last_ns"] - t0, 1) / 1e9
+        hwm = peak_rss_kb(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        ru, _ = wait_rusage(proc, 30)
+    res = Result(wall, ru, 0)
+    res.rss_kb = hwm
+    return res, s
+
+
+def rate_figures(stats, allowed_eps, skip_s=10):
+    """From the sink's per-second timeline: events/s after the first skip_s seconds (the last, partial
+    second left out), the share of those seconds' requests answered 429, and the share overall."""
+    tl = stats.get("timeline") or []
+    steady = tl[skip_s:-1]
+    req = sum(x[0] for x in steady)
+    eps = sum(x[3] for x in steady) / len(steady) if steady else float("nan")
+    share = sum(x[2] for x in steady) / req if req else float("nan")
+    total = sum(x[0] for x in tl)
+    share_all = sum(x[2] for x in tl) / total if total else float("nan")
+    return {"steady_eps": eps, "steady_seconds": len(steady), "share_429": share, "share_429_all": share_all,
+            "allowed_eps": allowed_eps}
+
+
+def net_row(key, label, results, checks, requests, extra=None):
+    n = results[0][1]
+    rs = [r for r, _ in results]
+    row = {"workload": "%s %s" % (key, label), "runs": len(rs), "wall": med([x.wall for x in rs]),
+           "cpu": med([x.cpu for x in rs]), "rss_mb": med([x.rss_kb for x in rs]) / 1024.0, "events": n,
+           "requests": med(requests), "check": ";".join(sorted(set(checks)))}
+    row["eps"] = n / row["wall"]
+    row["cpu_us_ev"] = row["cpu"] / n * 1e6
+    row.update(extra or {})
+    return row
+
+
+def net_backfill(args, tools, workdir, key):
+    """f (answers delayed by --delay-ms), g (and at most --rate requests/s accepted) or h (through the
+    nginx TLS front: plain HTTP, TLS HTTP/1.1, TLS h2, and the sink directly), each the backfill of
+    --net-lines lines with the default configuration; Fluent Bit beside the agent with --fluent-bit."""
+    agent, sink_bin, _ = tools
+    n = args.net_lines
+    data = generate(workdir, n, "json")
+    flags = ["--delay-ms", str(args.delay_ms)] + (["--rate", str(args.rate)] if key == "g" else [])
+    sink = Sink(sink_bin, workdir, *flags)
+    fb_sink = Sink(sink_bin, workdir, *(flags + ["--max-body", "8000000"])) if args.fluent_bit else None
+    front = fb_front = None
+    modes = [("direct", "plain HTTP, sink directly")]
+    if key == "h":
+        front = NginxFront(args.nginx, workdir, sink.port)
+        if fb_sink:
+            fb_front = NginxFront(args.nginx, workdir, fb_sink.port)
+        modes = [("http", "plain HTTP/1.1 via nginx"), ("tls", "TLS, HTTP/1.1"), ("h2", "TLS, HTTP/2 (ALPN)"),
+                 ("direct", "plain HTTP, sink directly")]
+    runs = {m: [] for m, _ in modes}
+    fb_runs = {m: [] for m, _ in modes}
+    try:
+        run_measured(["cat", data])
+        for r in range(args.runs):
+            for mode, _ in modes:
+                log("%s: run %d/%d (%s)" % (key, r + 1, args.runs, mode))
+                run_dir = tempfile.mkdtemp(prefix="%s-run-" % key, dir=workdir)
+                url = sink.url if mode == "direct" else front.url(mode)
+                cfg = net_agent_config(os.path.join(run_dir, "agent.yaml"), url, os.path.join(run_dir, "state"),
+                                       data, ca=front.cert if front and mode != "direct" else None)
+                sink.reset()
+                if front:
+                    front.reset_log()
+                    ng0 = front.cpu()
+                res, text = run_measured_log([agent, "run", "--once", "-c", cfg], env=agent_env())
+                s = sink.stats()
+                fig = {"stats": s, "check": check(s, n), "conc": max_concurrency(text)}
+                if front and mode != "direct":
+                    fig["conns"], fig["front_requests"], fig["protos"] = front.connections()
+                    fig["nginx_cpu"] = front.cpu() - ng0
+                runs[mode].append((res, fig))
+                if args.fluent_bit:
+                    fb_sink.reset()
+                    fb_url = fb_sink.url if mode == "direct" else fb_front.url(mode)
+                    res_fb, s_fb = run_fluent_bit(args, run_dir, data, fb_sink, fb_url, n, fig["conc"],
+                                                  ca=fb_front.cert if fb_front and mode != "direct" else None)
+                    fb_runs[mode].append((res_fb, {"stats": s_fb, "check": check(s_fb, n), "conc": fig["conc"]}))
+                shutil.rmtree(run_dir, ignore_errors=True)
+    finally:
+        for x in (front, fb_front, sink, fb_sink):
+            if x:
+                x.stop()
+    label = NET_WORKLOADS[key] % ((args.delay_ms, args.rate) if key == "g" else (args.delay_ms,))
+    rows, refs = [], {}
+    for mode, mlabel in modes:
+        for who, rr in (("agent", runs[mode]), ("fluent-bit", fb_runs[mode])):
+            if not rr:
+                continue
+            figs = [f for _, f in rr]
+            extra = {"mode": mode, "conc": med([f["conc"] for f in figs]), "who": who}
+            name = "onside-agent (default)" if who == "agent" else "fluent-bit (workers = agent's %d)" % extra["conc"]
+            if key == "h":
+                name += ", " + mlabel
+            if "conns" in figs[0]:
+                extra.update(conns=med([f["conns"] for f in figs]), protos=figs[0]["protos"],
+                             nginx_cpu=med([f["nginx_cpu"] for f in figs]))
+            if key == "g":
+                rf = [rate_figures(f["stats"], args.rate * 1000) for f in figs]
+                extra.update({k: med([x[k] for x in rf]) for k in rf[0]})
+                extra["rate_limited"] = med([f["stats"]["rate_limited"] for f in figs])
+            row = net_row(key, "%s: %s" % (label, name), [(r, n) for r, _ in rr], [f["check"] for f in figs],
+                          [f["stats"]["requests"] for f in figs], extra)
+            rows.append(row)
+            refs[(who, mode)] = row
+    return rows, refs
+
+
+def net_notes(r):
+    """The notes column of a row of f, g or h."""
+    notes = []
+    if "conc" in r:
+        notes.append("concurrency up to %.0f" % r["conc"] if r["who"] == "agent" else "%.0f workers" % r["conc"])
+    if "conns" in r:
+        plural = "" if r["conns"] == 1 else "s"
+        if r["mode"] == "http":
+            notes.append("%.0f connection%s (no TLS)" % (r["conns"], plural))
+        else:
+            notes.append("%.0f connection%s = TLS handshake%s, %s" % (r["conns"], plural, plural,
+                                                                      "/".join(r["protos"])))
+        notes.append("nginx CPU %.2f s" % r["nginx_cpu"])
+    if "steady_eps" in r:
+        notes.append("after 10 s: %.0f events/s (%.1f%% of %d), %.2f%% answered 429 (%.2f%% overall, %.0f requests)"
+                     % (r["steady_eps"], 100.0 * r["steady_eps"] / r["allowed_eps"], r["allowed_eps"],
+                        100.0 * r["share_429"], 100.0 * r["share_429_all"], r["rate_limited"]))
+    return notes
+
+
+def net_targets(by_key, args):
+    """The targets of f, g and h (ratios within the same run where they compare)."""
+    t = []
+    f = by_key.get("f")
+    if f and ("agent", "direct") in f:
+        ag = f[("agent", "direct")]
+        ideal = 32 * 1000.0 / (args.delay_ms / 1000.0)
+        t.append(("f: >= 250,000 events/s with the default configuration (%g ms answers)" % args.delay_ms,
+                  "%.0f (%.0f%% of ceiling x 1,000 / RTT = %.0f)" % (ag["eps"], 100 * ag["eps"] / ideal, ideal),
+                  ag["eps"] >= 250000))
+        t.append(("f: nothing lost or duplicated", ag["check"], ag["check"] == "ok"))
+    g = by_key.get("g")
+    if g and ("agent", "direct") in g:
+        ag = g[("agent", "direct")]
+        ok = ag["steady_eps"] >= 0.9 * ag["allowed_eps"]
+        t.append(("g: after 10 s >= 90%% of the allowed %d events/s" % ag["allowed_eps"],
+                  "%.0f (%.1f%%)" % (ag["steady_eps"], 100.0 * ag["steady_eps"] / ag["allowed_eps"]), ok))
+        t.append(("g: after 10 s <= 2% of requests answered 429", "%.2f%%" % (100 * ag["share_429"]),
+                  ag["share_429"] <= 0.02))
+        t.append(("g: nothing lost or duplicated", ag["check"], ag["check"] == "ok"))
+    h = by_key.get("h")
+    if h and ("agent", "http") in h:
+        plain = h[("agent", "http")]
+        for mode, name in (("tls", "TLS HTTP/1.1"), ("h2", "TLS HTTP/2")):
+            if ("agent", mode) not in h:
+                continue
+            row = h[("agent", mode)]
+            r = row["eps"] / plain["eps"]
+            t.append(("h: %s events/s within 15%% of plain HTTP's (same nginx front)" % name, "%.2fx" % r, r >= 0.85))
+            want = 1 if mode == "h2" else row["conc"]
+            t.append(("h: %s one TLS handshake per kept-alive connection (<= %s)" %
+                      (name, "1: multiplexed" if mode == "h2" else "peak concurrency"),
+                      "%.0f handshakes, %.0f requests" % (row["conns"], row["requests"]), row["conns"] <= want))
+            t.append(("h: %s nothing lost or duplicated" % name, row["check"], row["check"] == "ok"))
+    return t
+
+
+def baseline_compare(args, tools, workdir):
+    """Workload a with this agent and with the agent built from --baseline (the same data, sink and
+    default configuration), interleaved run by run, at least 9 runs each: is the change slower on
+    loopback?"""
+    agent, sink_bin, _ = tools
+    old = build_baseline(args)
+    n = args.lines
+    data = generate(workdir, n, "json")
+    sink = Sink(sink_bin, workdir)
+    res = {"new": [], "old": []}
+    checks = {"new": [], "old": []}
+    runs = max(args.runs, 9)  # a run lasts a second; the medians of 3 swing by 20% on a shared machine
+    try:
+        run_measured(["cat", data])
+        for r in range(runs):
+            for who, binary in (("new", agent), ("old", old)):
+                log("a (baseline %s): run %d/%d, %s binary" % (args.baseline, r + 1, runs, who))
+                run_dir = tempfile.mkdtemp(prefix="a-base-", dir=workdir)
+                cfg = agent_config(os.path.join(run_dir, "agent.yaml"), sink.url, os.path.join(run_dir, "state"),
+                                   [data])
+                sink.reset()
+                res[who].append(run_measured([binary, "run", "--once", "-c", cfg], env=agent_env()))
+                checks[who].append(check(sink.stats(), n))
+                shutil.rmtree(run_dir, ignore_errors=True)
+    finally:
+        sink.stop()
+    rows = []
+    for who, name in (("new", "this build"), ("old", "baseline %s" % args.baseline)):
+        row = net_row("a", "onside-agent run --once, %s, same run" % name, [(x, n) for x in res[who]],
+                      checks[who], [0])
+        row["requests"] = None
+        rows.append(row)
+    return rows
+
+
+def build_baseline(args):
+    """The agent of commit --baseline, built (Release) from a clean export in <build>-baseline."""
+    src = args.build.rstrip("/") + "-baseline-src"
+    bdir = args.build.rstrip("/") + "-baseline"
+    shutil.rmtree(src, ignore_errors=True)
+    os.makedirs(src)
+    archive = subprocess.run(["git", "-C", TOP, "archive", "--format=tar", args.baseline], check=True,
+                             stdout=subprocess.PIPE).stdout
+    subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
+    log("building the baseline %s into %s" % (args.baseline, bdir))
+    configure(src, bdir, [])
+    sh(["cmake", "--build", bdir, "-j2", "--target", "onside-agent"], stdout=subprocess.DEVNULL)
+    return os.path.join(bdir, "onside-agent")
+
+
 # --- profile -------------------------------------------------------------------------------------
 
 def profile(args, tools, workdir):
@@ -696,6 +1104,7 @@ def print_table(rows, ratios, targets, meta):
             notes.append("%.0f MB/s" % r["mb_s"])
         if "sink_cpu" in r:
             notes.append("sink CPU %.2f s" % r["sink_cpu"])
+        notes += net_notes(r)
         print("| " + " | ".join([
             r["workload"], str(r["runs"]), fmt(r["wall"], "%.3f"), fmt(r.get("eps"), "%.0f"),
             fmt(r["cpu"], "%.3f"), fmt(r.get("cpu_us_ev"), "%.2f"), fmt(r["rss_mb"], "%.1f"),
@@ -783,7 +1192,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="200,000 lines, 10 s windows")
-    ap.add_argument("--only", default="a,b,c,d,e", help="comma-separated workloads (a,b,c,d,e)")
+    ap.add_argument("--only", default="a,b,c,d,e,f,g,h", help="comma-separated workloads (a,b,c,d,e,f,g,h)")
     ap.add_argument("--runs", type=int, default=3, help="runs per workload; the median is reported (>= 3)")
     ap.add_argument("--lines", type=int, help="lines for a and b (default 1,000,000; --quick 200,000)")
     ap.add_argument("--build", default=os.path.join(TOP, "build-bench"))
@@ -797,6 +1206,13 @@ def main():
     ap.add_argument("--json", help="also write the results to this file as JSON")
     ap.add_argument("--agent", help="also run workloads a and b with this onside-agent binary (e.g. the portable "
                                     "build-portable/onside-agent), interleaved with the built one, and compare")
+    ap.add_argument("--baseline", metavar="REV", help="also run workload a with the agent of this commit")
+    ap.add_argument("--fluent-bit", metavar="PATH", help="run this Fluent Bit beside the agent in f, g and h")
+    ap.add_argument("--net-lines", type=int, default=1000000, help="lines for f, g and h (default 1,000,000)")
+    ap.add_argument("--delay-ms", type=float, default=50, help="f, g, h: the sink holds each answer this long")
+    ap.add_argument("--rate", type=int, default=50, help="g: requests the sink accepts per second")
+    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx",
+                    help="nginx for workload h (Debian: apt-get install nginx-light)")
     args = ap.parse_args()
     if args.agent:
         args.agent = os.path.abspath(args.agent)
@@ -810,8 +1226,13 @@ def main():
     args.idle_seconds = 10 if args.quick else 60
     only = [w.strip() for w in args.only.split(",") if w.strip()]
     for w in only:
-        if w not in "abcde" or len(w) != 1:
+        if w not in "abcdefgh" or len(w) != 1:
             ap.error("unknown workload %r" % w)
+    if "h" in only and not os.access(args.nginx, os.X_OK):
+        log("nginx is not installed (apt-get install nginx-light): no workload h")
+        only.remove("h")
+    if args.fluent_bit and not os.access(args.fluent_bit, os.X_OK):
+        ap.error("--fluent-bit %s: not an executable" % args.fluent_bit)
     if not args.no_syslog_ng and not shutil.which("syslog-ng"):
         log("syslog-ng is not installed (apt-get install syslog-ng-core syslog-ng-mod-http): no syslog-ng row")
         args.no_syslog_ng = True
@@ -836,15 +1257,30 @@ def main():
                 row = follow(args, tools, workdir, key)
                 rows.append(row)
                 by_key[key] = row
+            elif key in "fgh":
+                out, refs = net_backfill(args, tools, workdir, key)
+                rows.extend(out)
+                by_key[key] = refs
             else:
                 row = idle(args, tools, workdir)
                 rows.append(row)
                 by_key[key] = row
+        if args.baseline and "a" in only:
+            base = baseline_compare(args, tools, workdir)
+            rows.extend(base)
+            ratios.append(("a: events/s, this build / baseline %s (same run)" % args.baseline,
+                           base[0]["eps"] / base[1]["eps"]))
+            by_key["a-baseline"] = base
         prof = profile(args, tools, workdir) if args.profile else None
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    targets = targets_for(by_key, ratios)
+    targets = targets_for(by_key, ratios) + net_targets(by_key, args)
+    if "a-baseline" in by_key:
+        new, old = by_key["a-baseline"]
+        r = new["eps"] / old["eps"]
+        targets.append(("a: not slower than %s (events/s ratio, medians, same run; >= 0.97: the noise)" %
+                        args.baseline, "%.2fx" % r, r >= 0.97))
     print_table(rows, ratios, targets, meta)
     if prof:
         print("perf record -g, workload a (%d lines), self cost:" % args.lines)

@@ -2,6 +2,7 @@
  * events POST with 204 as soon as the body is in, while counting what arrived.
  *
  * usage: sink [--port N] [--port-file PATH] [--stats-file PATH] [--validate] [--latency]
+ *             [--delay-ms N] [--rate N] [--max-body BYTES]
  *
  * - One thread, epoll, HTTP/1.1 keep-alive, Content-Length or chunked bodies, Expect: 100-continue.
  *   Listens on 127.0.0.1 only.
@@ -17,8 +18,17 @@
  *   1,000,000 bytes. A request with an invalid event is answered 400 and its events are counted invalid.
  * - --latency: each event may carry "wt":<CLOCK_MONOTONIC nanoseconds of the write>; the sink records
  *   receipt - wt per event and reports p50/p99/max.
+ * - --delay-ms N: every answer to a POST is held N ms after its request is in, as a network round trip
+ *   would hold it, without holding anything else: answers wait in one queue (in arrival order, which is
+ *   also the order they fall due) and go out from the epoll loop when due; the connection keeps reading.
+ * - --rate N: at most N requests are accepted in any one second (a sliding window over the arrival
+ *   times of the accepted ones); a request above that is answered 429 with Retry-After: 1 and its events
+ *   are not counted.
+ * - --max-body BYTES: the largest body taken (default: under 1,000,000 bytes, as the API); for the
+ *   Fluent Bit reference, whose requests are its chunks (up to a few MB), not 1,000-event batches.
  * - Statistics as JSON: GET /_stats; GET /_reset clears them (and the id set); on SIGUSR1 and SIGTERM they
- *   are written to --stats-file (SIGTERM then exits 0).
+ *   are written to --stats-file (SIGTERM then exits 0). "timeline" holds, per second since the first
+ *   POST, [requests, accepted, answered 429, events accepted].
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,23 +54,38 @@
 #include <emmintrin.h>
 #endif
 
-#define MAX_BODY 1000000         /* the API's limit: bodies must be strictly smaller */
+#define MAX_BODY 1000000         /* the API's limit: bodies must be strictly smaller (--max-body) */
 #define MAX_EVENTS 1000
 #define READ_CAP (16u << 20)     /* a connection buffering more than this is closed */
 #define HEAD_CAP (64u << 10)
 #define READ_INIT (4u << 20)     /* a connection's first buffer: a 1,000-event body fits without growing */
 #define IDSET_INIT (1u << 21)    /* id set slots (32 MiB): 1,000,000 ids stay under a load of one half */
 #define ID_BATCH 64              /* ids hashed and prefetched together before they go into the set */
+#define TIMELINE_S 3600          /* seconds of per-second counts kept */
+#define STATS_MAX (256u << 10)   /* the /_stats document, timeline included */
 
 struct conn {
 	int fd;
 	char *buf;
 	size_t len, cap;
 	int continued; /* 100 Continue already sent for the request being read */
+	int posted;    /* carried a POST (counted in "connections") */
+	unsigned held; /* answers waiting in the delay queue: the struct lives until they are gone */
+	int dead;      /* closed while answers were held */
+};
+
+/* An answer held by --delay-ms. */
+struct held {
+	struct conn *c;
+	uint64_t due_ns;
+	int status;
 };
 
 struct stats {
-	uint64_t requests, events, duplicates, invalid, bad_requests, oversize, bytes;
+	uint64_t requests, events, duplicates, invalid, bad_requests, oversize, bytes, accepted, rate_limited;
+	uint64_t connections;
+	uint64_t timeline[TIMELINE_S][4]; /* per second since first_ns: requests, accepted, 429, events */
+	unsigned timeline_n;
 	uint64_t min_events, max_events, first_ns, last_ns;
 	int64_t *lat;
 	size_t nlat, caplat;
@@ -76,6 +101,13 @@ struct idset {
 static struct stats st;
 static struct idset ids;
 static int opt_validate, opt_latency;
+static uint64_t opt_delay_ns;
+static size_t opt_max_body = MAX_BODY;
+static unsigned opt_rate;
+static uint64_t *rate_log; /* --rate: arrival times of the last opt_rate accepted requests, a ring */
+static unsigned rate_next;
+static struct held *heldq; /* --delay-ms: a ring of held answers */
+static size_t held_head, held_n, held_cap;
 static const char *stats_file;
 
 static uint64_t now_ns(void)
@@ -240,6 +272,8 @@ static void stats_reset(void)
 	free(st.lat);
 	memset(&st, 0, sizeof(st));
 	idset_clear(&ids);
+	if (rate_log)
+		memset(rate_log, 0, opt_rate * sizeof(*rate_log));
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -256,7 +290,19 @@ static double pct_ms(const int64_t *v, size_t n, double p)
 	return (double)v[i] / 1e6;
 }
 
-/* The statistics as one JSON object in out (at least 1024 bytes). */
+/* ,"timeline":[[requests, accepted, 429, events], ...] per second since the first POST. */
+static int timeline_json(char *out, size_t size)
+{
+	size_t n = (size_t)snprintf(out, size, ",\"timeline\":[");
+	for (unsigned i = 0; i < st.timeline_n && n + 96 < size; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]",
+				      i ? "," : "", st.timeline[i][0], st.timeline[i][1], st.timeline[i][2],
+				      st.timeline[i][3]);
+	n += (size_t)snprintf(out + n, size - n, "]");
+	return (int)n;
+}
+
+/* The statistics as one JSON object in out (STATS_MAX bytes). */
 static int stats_json(char *out, size_t size)
 {
 	int64_t *v = NULL;
@@ -271,25 +317,31 @@ static int stats_json(char *out, size_t size)
 		",\"bytes\":%" PRIu64 ",\"min_events_per_request\":%" PRIu64
 		",\"max_events_per_request\":%" PRIu64 ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
 		",\"now_ns\":%" PRIu64 ",\"latency_count\":%zu,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f"
-		",\"latency_max_ms\":%.3f,\"validate\":%s}\n",
+		",\"latency_max_ms\":%.3f,\"validate\":%s,\"accepted\":%" PRIu64 ",\"rate_limited\":%" PRIu64
+		",\"connections\":%" PRIu64 ",\"delay_ms\":%.1f,\"rate\":%u",
 		st.requests, st.events, ids.n, st.duplicates, st.invalid, st.bad_requests, st.oversize, st.bytes,
 		st.min_events, st.max_events, st.first_ns, st.last_ns, now_ns(), st.nlat,
 		pct_ms(v, st.nlat, 0.50), pct_ms(v, st.nlat, 0.99), st.nlat ? (double)v[st.nlat - 1] / 1e6 : 0.0,
-		opt_validate ? "true" : "false");
+		opt_validate ? "true" : "false", st.accepted, st.rate_limited, st.connections,
+		(double)opt_delay_ns / 1e6, opt_rate);
 	free(v);
+	n += timeline_json(out + n, size - (size_t)n - 4);
+	n += snprintf(out + n, size - (size_t)n, "}\n");
 	return n;
 }
 
 static void stats_write_file(void)
 {
-	char buf[2048], tmp[4096];
+	char *buf, tmp[4096];
 	if (!stats_file)
 		return;
-	int n = stats_json(buf, sizeof(buf));
+	buf = xrealloc(NULL, STATS_MAX);
+	int n = stats_json(buf, STATS_MAX);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", stats_file);
 	FILE *f = fopen(tmp, "w");
 	if (!f || fwrite(buf, 1, (size_t)n, f) != (size_t)n || fclose(f) != 0 || rename(tmp, stats_file) != 0)
 		fprintf(stderr, "sink: cannot write %s: %s\n", stats_file, strerror(errno));
+	free(buf);
 }
 
 /* --- counting and validating ---------------------------------------------------------------------- */
@@ -591,14 +643,16 @@ static int reply(int fd, int status, const char *body)
 {
 	char head[256];
 	const char *reason = status == 204 ? "No Content" : status == 200 ? "OK" : status == 400 ? "Bad Request" :
-			     status == 401 ? "Unauthorized" : status == 413 ? "Payload Too Large" : "Not Found";
+			     status == 401 ? "Unauthorized" : status == 413 ? "Payload Too Large" :
+			     status == 429 ? "Too Many Requests" : "Not Found";
 	size_t blen = body ? strlen(body) : 0;
 	int n;
 	if (status == 204)
 		n = snprintf(head, sizeof(head), "HTTP/1.1 204 No Content\r\n\r\n");
 	else
-		n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-			     "Content-Length: %zu\r\n\r\n", status, reason, blen);
+		n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n%s"
+			     "Content-Length: %zu\r\n\r\n", status, reason,
+			     status == 429 ? "Retry-After: 1\r\n" : "", blen);
 	if (send_all(fd, head, (size_t)n) < 0)
 		return -1;
 	return blen ? send_all(fd, body, blen) : 0;
@@ -665,6 +719,46 @@ static long dechunk(char *b, size_t n, size_t *ret_len)
 	return r > 0 ? chunks(b, n, 1, ret_len) : r;
 }
 
+/* --rate: true when one more request may be accepted now (and it is counted as accepted). */
+static int rate_admit(uint64_t t)
+{
+	uint64_t *oldest = &rate_log[rate_next];
+	if (*oldest && t - *oldest < 1000000000u)
+		return 0;
+	*oldest = t;
+	rate_next = (rate_next + 1) % opt_rate;
+	return 1;
+}
+
+static void held_push(struct conn *c, uint64_t due, int status)
+{
+	if (held_n == held_cap) {
+		size_t cap = held_cap ? held_cap * 2 : 1024;
+		struct held *q = xrealloc(NULL, cap * sizeof(*q));
+		for (size_t i = 0; i < held_n; i++)
+			q[i] = heldq[(held_head + i) % held_cap];
+		free(heldq);
+		heldq = q;
+		held_head = 0;
+		held_cap = cap;
+	}
+	heldq[(held_head + held_n++) % held_cap] = (struct held){c, due, status};
+	c->held++;
+}
+
+static void timeline_add(uint64_t t, int status, uint64_t events)
+{
+	uint64_t sec = (t - st.first_ns) / 1000000000u;
+	if (sec >= TIMELINE_S)
+		return;
+	if (sec + 1 > st.timeline_n)
+		st.timeline_n = (unsigned)sec + 1;
+	st.timeline[sec][0]++;
+	st.timeline[sec][1] += status == 204;
+	st.timeline[sec][2] += status == 429;
+	st.timeline[sec][3] += status == 204 ? events : 0;
+}
+
 static int handle_post(struct conn *c, const char *head, size_t hlen, char *body, size_t blen)
 {
 	uint64_t t = now_ns(), events = 0;
@@ -675,7 +769,14 @@ static int handle_post(struct conn *c, const char *head, size_t hlen, char *body
 	if (!st.first_ns)
 		st.first_ns = t;
 	st.last_ns = t;
-	if (blen >= MAX_BODY) {
+	if (!c->posted) {
+		c->posted = 1;
+		st.connections++;
+	}
+	if (opt_rate && !rate_admit(t)) {
+		st.rate_limited++;
+		status = 429;
+	} else if (blen >= opt_max_body) {
 		st.oversize++;
 		status = 413;
 	} else if (opt_validate && !header(head, hlen, "Authorization", &vl)) {
@@ -686,18 +787,27 @@ static int handle_post(struct conn *c, const char *head, size_t hlen, char *body
 	} else {
 		/* counting mode answers first and counts after, so that its own work stays out of the
 		 * sender's round trip */
-		r = reply(c->fd, 204, NULL);
+		if (!opt_delay_ns)
+			r = reply(c->fd, 204, NULL);
 		events = count_events(body, blen);
 		if (events > MAX_EVENTS)
 			st.oversize++;
 	}
 	if (opt_latency && status == 204)
 		record_latency(body, blen, t);
-	st.events += events;
-	if (st.min_events == 0 || events < st.min_events)
-		st.min_events = events;
-	if (events > st.max_events)
-		st.max_events = events;
+	st.accepted += status == 204;
+	timeline_add(t, status, events);
+	if (status == 204) {
+		st.events += events;
+		if (st.min_events == 0 || events < st.min_events)
+			st.min_events = events;
+		if (events > st.max_events)
+			st.max_events = events;
+	}
+	if (opt_delay_ns) {
+		held_push(c, t + opt_delay_ns, status);
+		return 0;
+	}
 	if (!opt_validate && status == 204)
 		return r;
 	return reply(c->fd, status, status == 204 ? NULL : "{\"error\":\"rejected by the bench sink\"}");
@@ -708,9 +818,11 @@ static int handle_request(struct conn *c, const char *head, size_t hlen, char *b
 	if (hlen >= 5 && memcmp(head, "POST ", 5) == 0)
 		return handle_post(c, head, hlen, body, blen);
 	if (hlen >= 12 && memcmp(head, "GET /_stats ", 12) == 0) {
-		char buf[2048];
-		stats_json(buf, sizeof(buf));
-		return reply(c->fd, 200, buf);
+		char *buf = xrealloc(NULL, STATS_MAX);
+		stats_json(buf, STATS_MAX);
+		int r = reply(c->fd, 200, buf);
+		free(buf);
+		return r;
 	}
 	if (hlen >= 12 && memcmp(head, "GET /_reset ", 12) == 0) {
 		stats_reset();
@@ -781,7 +893,36 @@ static void conn_close(int ep, struct conn *c)
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	free(c->buf);
+	c->buf = NULL;
+	if (c->held) {
+		c->dead = 1; /* freed when its last held answer is dropped */
+		return;
+	}
 	free(c);
+}
+
+/* --delay-ms: sends the held answers that are due; returns the ms until the next one, or -1. */
+static int held_flush(int ep)
+{
+	uint64_t t = now_ns();
+	while (held_n) {
+		struct held *h = &heldq[held_head];
+		if (h->due_ns > t)
+			return (int)((h->due_ns - t + 999999) / 1000000);
+		struct conn *c = h->c;
+		int status = h->status;
+		held_head = (held_head + 1) % held_cap;
+		held_n--;
+		c->held--;
+		if (c->dead) {
+			if (!c->held)
+				free(c);
+			continue;
+		}
+		if (reply(c->fd, status, status == 204 ? NULL : "{\"error\":\"rejected by the bench sink\"}") < 0)
+			conn_close(ep, c);
+	}
+	return -1;
 }
 
 static void conn_read(int ep, struct conn *c)
@@ -840,7 +981,8 @@ static void write_port_file(const char *path, int port)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: sink [--port N] [--port-file PATH] [--stats-file PATH] [--validate] [--latency]\n");
+	fprintf(stderr, "usage: sink [--port N] [--port-file PATH] [--stats-file PATH] [--validate] [--latency]\n"
+			"            [--delay-ms N] [--rate N] [--max-body BYTES]\n");
 	exit(2);
 }
 
@@ -859,9 +1001,18 @@ int main(int argc, char **argv)
 			opt_validate = 1;
 		else if (!strcmp(argv[i], "--latency"))
 			opt_latency = 1;
+		else if (!strcmp(argv[i], "--delay-ms") && i + 1 < argc)
+			opt_delay_ns = (uint64_t)(atof(argv[++i]) * 1e6);
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc && atoi(argv[i + 1]) > 0)
+			opt_rate = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--max-body") && i + 1 < argc && atol(argv[i + 1]) > 0 &&
+			 (size_t)atol(argv[i + 1]) < READ_CAP)
+			opt_max_body = (size_t)atol(argv[++i]);
 		else
 			usage();
 	}
+	if (opt_rate)
+		rate_log = calloc(opt_rate, sizeof(*rate_log));
 	hex_init();
 	idset_init(&ids, IDSET_INIT);
 
@@ -886,7 +1037,7 @@ int main(int argc, char **argv)
 
 	struct epoll_event evs[64];
 	for (;;) {
-		int n = epoll_wait(ep, evs, 64, -1);
+		int n = epoll_wait(ep, evs, 64, held_flush(ep));
 		if (n < 0 && errno == EINTR)
 			continue;
 		for (int i = 0; i < n; i++) {

@@ -127,7 +127,8 @@ static void test_bundled_config(void **state)
 	assert_int_equal(c->batch.max_events, 1000);
 	assert_int_equal(c->batch.max_bytes, 999999);
 	assert_int_equal(c->batch.flush_interval_ms, 1000);
-	assert_int_equal(c->batch.max_in_flight, 1);
+	assert_int_equal(c->batch.max_in_flight, 0); /* auto */
+	assert_int_equal(c->batch.max_in_flight_ceiling, 32);
 	assert_int_equal(c->retry.initial_backoff_ms, 1000);
 	assert_int_equal(c->retry.max_backoff_ms, 300000);
 	assert_int_equal(c->ninputs, 1);
@@ -180,6 +181,8 @@ static void test_minimal_defaults(void **state)
 	assert_null(c->endpoint.password);
 	assert_int_equal(c->agent.log_level, 2);
 	assert_int_equal(c->batch.max_events, 1000);
+	assert_int_equal(c->batch.max_in_flight, 0); /* auto */
+	assert_int_equal(c->batch.max_in_flight_ceiling, 32);
 	assert_int_equal(c->retry.max_backoff_ms, 300000);
 	assert_int_equal(c->ninputs, 1);
 	assert_string_equal(in->name, "shop");
@@ -372,7 +375,7 @@ static void test_wrong_types(void **state)
 		       ":2:24: endpoint.allow_insecure_http: expected true or false, got \"maybe\"",
 		       ":3:8: agent: expected a mapping, got a sequence",
 		       ":5:15: batch.max_events: expected an integer, got \"many\"",
-		       ":6:18: batch.max_in_flight: expected an integer, got a mapping",
+		       ":6:18: batch.max_in_flight: expected auto or an integer, got a mapping",
 		       ":9:12: inputs[0].paths: expected a list of strings, got a mapping",
 		       ":10:15: inputs[0].start_at: must be one of beginning, end, got \"middle\"",
 		       ":15:18: inputs[0].event.id_fields: expected a list of strings, got a scalar");
@@ -382,7 +385,7 @@ static void test_out_of_range(void **state)
 {
 	EXPECT_FIXTURE("out_of_range.yaml", ":2:15: batch.max_events: must be between 1 and 1000, got 5000",
 		       ":3:14: batch.max_bytes: must be between 1024 and 999999, got 1MB",
-		       ":4:18: batch.max_in_flight: must be between 1 and 16, got 0",
+		       ":4:18: batch.max_in_flight: must be auto or between 1 and 64, got 0",
 		       ":5:19: batch.flush_interval: must be at least 1ms, got 0s",
 		       ":8:16: retry.max_backoff: must be at least retry.initial_backoff (10m), got 5m",
 		       ":12:21: inputs[0].max_line_bytes: must be between 1KiB and 64MiB, got 128MiB");
@@ -438,6 +441,50 @@ static void test_url_forms(void **state)
 	assert_string_equal(c->endpoint.url, "HTTPS://onside.io/v1");
 	config_free(c);
 	config_diag_free(&d);
+}
+
+static void test_max_in_flight_auto_or_a_number(void **state)
+{
+	static const char *const want_word[] = {
+		":2:18: batch.max_in_flight: expected auto or an integer, got \"many\"" };
+	static const char *const want_big[] = {
+		":2:18: batch.max_in_flight: must be auto or between 1 and 64, got 65" };
+	static const char *const want_ceiling[] = {
+		":2:26: batch.max_in_flight_ceiling: must be between 1 and 64, got 0" };
+	struct config_diag d = { 0 };
+	struct config *c;
+	const char *p;
+
+	p = write_file(0, "mif.yaml", "batch:\n  max_in_flight: auto\n  max_in_flight_ceiling: 8\n" ONE_INPUT, 0600);
+	c = load_ok(p, 0, &d);
+	assert_int_equal(c->batch.max_in_flight, 0);
+	assert_int_equal(c->batch.max_in_flight_ceiling, 8);
+	assert_int_equal(d.nwarnings, 0);
+	config_free(c);
+	config_diag_free(&d);
+
+	p = write_file(0, "mif.yaml", "batch:\n  max_in_flight: 64\n" ONE_INPUT, 0600);
+	c = load_ok(p, 0, &d);
+	assert_int_equal(c->batch.max_in_flight, 64);
+	config_free(c);
+	config_diag_free(&d);
+
+	/* the ceiling is auto's only: with a fixed number it is said to be ignored */
+	p = write_file(0, "mif.yaml", "batch:\n  max_in_flight: 4\n  max_in_flight_ceiling: 16\n" ONE_INPUT, 0600);
+	c = load_ok(p, 0, &d);
+	assert_int_equal(c->batch.max_in_flight, 4);
+	assert_int_equal(d.nwarnings, 1);
+	assert_non_null(strstr(d.warnings[0], "mif.yaml:3:26: batch.max_in_flight_ceiling: ignored: "
+				   "batch.max_in_flight is a fixed number, not auto"));
+	config_free(c);
+	config_diag_free(&d);
+
+	p = write_file(0, "mif.yaml", "batch:\n  max_in_flight: many\n" ONE_INPUT, 0600);
+	expect_errors(p, 0, want_word, 1);
+	p = write_file(0, "mif.yaml", "batch:\n  max_in_flight: 65\n" ONE_INPUT, 0600);
+	expect_errors(p, 0, want_big, 1);
+	p = write_file(0, "mif.yaml", "batch:\n  max_in_flight_ceiling: 0\n" ONE_INPUT, 0600);
+	expect_errors(p, 0, want_ceiling, 1);
 }
 
 static void test_two_password_sources(void **state)
@@ -871,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_wrong_types),
 		cmocka_unit_test(test_out_of_range),
+		cmocka_unit_test(test_max_in_flight_auto_or_a_number),
 		cmocka_unit_test(test_bad_durations),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_http_refused),
