@@ -213,7 +213,10 @@ int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flag
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
-		if (r != -ENOENT)
+		if (r != -ENOENT && t->cbs.open_failed)
+			t->cbs.open_failed(t->cbs.data, path, t->cfg->inputs[input].name,
+					   flags & TAIL_OPEN_INITIAL, r);
+		else if (r != -ENOENT)
 			log_warn("tail", "cannot open %s", path);
 		return r;
 	}
@@ -756,6 +759,15 @@ bool tail_new_files(struct tail *t)
 
 	t->added = false;
 	return added;
+}
+
+int tail_recheck(struct tail *t, const char *path, bool initial)
+{
+	ssize_t in = tail_match(t, path);
+
+	if (in < 0)
+		return -ENOENT;
+	return tail_open_path(t, path, (size_t)in, initial ? TAIL_OPEN_INITIAL : 0);
 }
 
 size_t tail_nfiles(const struct tail *t) { return t->n; }

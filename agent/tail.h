@@ -62,6 +62,9 @@ struct tail_cbs {
 	/* Files became readable: the agent should call tail_read soon. */
 	void (*wake)(void *data);
 	void *data;
+	/* path matches input (its name) but cannot be opened (err: a negative errno); initial: found at
+	 * start. May be NULL (then it is logged). Nothing retries it but tail_recheck and new events. */
+	void (*open_failed)(void *data, const char *path, const char *input, bool initial, int err);
 };
 
 struct tail;
@@ -97,6 +100,11 @@ size_t tail_nretired(const struct tail *t);
 
 /* Checkpoint of every file (plus the kept entries from start). */
 int tail_checkpoint(struct tail *t, struct checkpoint **ret);
+
+/* Tries again to follow path, which could not be opened (initial: as if found at start). Returns 0
+ * (followed now, or already), -ENOENT when no input matches it any more or it is gone, or the error
+ * that keeps it from being opened. */
+int tail_recheck(struct tail *t, const char *path, bool initial);
 
 size_t tail_nfiles(const struct tail *t);
 struct tail_file *tail_file_at(struct tail *t, size_t i);
