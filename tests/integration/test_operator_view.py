@@ -153,7 +153,8 @@ class FilesThatCannotBeRead(agentlib.AgentTestCase):
                                 r"%s \(for \d+s\)$" % re.escape(bad))
         wait_for(lambda: metrics(state).get("onside_agent_unreadable_files") == 1, timeout=15 * SLOW,
                  message="the metric")
-        rc, out, _ = run_agent(["status", "-c", cfg], env=self.env())
+        rc, out = wait_for(lambda: (lambda r: r[:2] if "cannot open" in r[1] else None)(
+            run_agent(["status", "-c", cfg], env=self.env())), timeout=15 * SLOW, message="status showing it")
         self.assertEqual(rc, 1, out)
         row = [r for r in status_lines(out)[2] if r.startswith(bad + " ")]
         self.assertEqual(len(row), 1, out)
@@ -165,9 +166,10 @@ class FilesThatCannotBeRead(agentlib.AgentTestCase):
         self.standin.wait_events(5, timeout=15 * SLOW)
         wait_for(lambda: metrics(state).get("onside_agent_unreadable_files") == 0, timeout=15 * SLOW,
                  message="the metric back to 0")
-        rc, out, _ = run_agent(["status", "-c", cfg], env=self.env())
+        rc, out = wait_for(lambda: (lambda r: r[:2] if "cannot open" not in r[1] else None)(
+            run_agent(["status", "-c", cfg], env=self.env())), timeout=15 * SLOW, message="status without it")
         self.assertEqual(rc, 0, out)
-        self.assertNotIn("cannot open", out)
+        self.assertEqual([r.split()[0] for r in status_lines(out)[2]], [good, bad])
         self.assertEqual(agentlib.stop_agent(proc), 0)
         self.assertEqual(sorted(self.standin.event_ids()), sorted(expected_pos_ids(good) + expected_pos_ids(bad)))
 
@@ -221,8 +223,8 @@ class StatusAndMetricsTellTheSameTruth(agentlib.AgentTestCase):
         failures = int(m["onside_agent_delivery_consecutive_failures"])
         since = m["onside_agent_delivery_failing_since_timestamp_seconds"]
         self.assertGreater(since, 0)
-        self.assertRegex(head[1], r"^delivery: failing since %s \(for \d+s\): %d failed attempts? in a row, last error: "
-                                  r"HTTP 503, %s bytes behind, next retry (in \d+s|now)$"
+        self.assertRegex(head[1], r"^delivery: failing since %s \(for \d+s\): %d failed attempts? in a row, last "
+                                  r"error: HTTP 503, %s bytes behind, next retry (in \d+s|now)$"
                          % (when(since), failures, "{:,}".format(size)))
         self.assertEqual(m['onside_agent_last_error_info{error="HTTP 503",status="503"}'], 1)
         self.assertGreaterEqual(m["onside_agent_delivery_next_retry_timestamp_seconds"], since)
@@ -249,7 +251,8 @@ class StatusAndMetricsTellTheSameTruth(agentlib.AgentTestCase):
         rc, out, err, m = self.snapshot(cfg, state, "--max-lag", "0", "--max-failing", "1s")
         self.assertEqual((rc, err), (0, ""), out)
         head, _, rows = status_lines(out)
-        self.assertEqual(head[1], "delivery: ok, last delivery %s" % when(m["onside_agent_last_delivery_timestamp_seconds"]))
+        self.assertEqual(head[1], "delivery: ok, last delivery %s"
+                         % when(m["onside_agent_last_delivery_timestamp_seconds"]))
         self.assertEqual(rows[0].split()[:5], [log, str(size), str(size), "0", "-"])
         self.assertEqual(m["onside_agent_delivery_consecutive_failures"], 0)
         self.assertEqual(agentlib.stop_agent(proc), 0)
@@ -294,6 +297,19 @@ class StatusAndMetricsTellTheSameTruth(agentlib.AgentTestCase):
         self.assertTrue(out.endswith("(1 rotated file delivered to its end not shown)\n"), out)
         with open(os.path.join(state, "checkpoint.json")) as f:
             self.assertEqual(len(json.load(f)["files"]), 2)  # the checkpoint keeps both
+
+    def test_status_limits_must_be_a_size_and_a_duration(self):
+        cfg = self.config(paths=[self.path("a.log")])
+        for args, why in (
+                (["--max-lag", "lots"], "--max-lag takes a size in bytes (such as 1048576 or 1MiB), got: lots"),
+                (["--max-failing", "300"], "--max-failing takes a duration (such as 90s, 10m or 1h), got: 300"),
+                (["--max-lag"], "missing value for: --max-lag")):
+            rc, out, err = run_agent(["status", "-c", cfg] + args, env=self.env())
+            self.assertEqual((rc, out), (2, ""), err)
+            self.assertIn("onside-agent: %s\n" % why, err)
+        rc, _, err = run_agent(["run", "--once", "--max-lag", "1", "-c", cfg], env=self.env())
+        self.assertEqual(rc, 2, err)
+        self.assertIn("unknown option: --max-lag", err)
 
     def test_status_without_a_running_agent_and_with_a_stale_status_file(self):
         log = self.write_log(purchase_lines(2, seed=10))
