@@ -27,7 +27,10 @@
 #include "notify.h"
 #include "sender.h"
 #include "statedir.h"
+#include "statusfile.h"
 #include "tail.h"
+#include "trouble.h"
+#include "view.h"
 #include "xalloc.h"
 
 #define READ_BUDGET (1u << 20) /* bytes read per pass: also bounds a mapping job's memory */
@@ -51,6 +54,7 @@ struct agent {
 	struct ledger *ledger;
 	struct sender *sender;
 	struct deadletter *dl;
+	struct trouble *trouble; /* data-path problems told in the log and in `status` */
 	struct mapjob *job; /* lines read and not yet mapped */
 	struct config **old; /* configurations replaced by reloads, still referenced */
 	size_t nold;
@@ -64,15 +68,19 @@ struct agent {
 	bool ckpt_dirty;
 	bool failed;    /* a line could not be finished (dead-letter write): stop, exit 1 */
 	bool dl_broken; /* a dead-letter sync failed: records may be lost, never save a checkpoint again */
+	long give_up;   /* run --once: the answer that waiting will not change, met too often in a row */
+	bool refused;   /* ... and the run stopped for it: exit 1 */
 	uint64_t flush_timer, ckpt_timer, metrics_timer, shutdown_timer, progress_timer;
 	uint64_t once_timer;
 	uint64_t metrics_seen; /* agent_activity() at the last metrics write */
 	uint64_t started_ms;
+	int64_t started_unix;
 	struct agent_stats st;
 };
 
 static void agent_submit(struct agent *a);
 static void agent_save_checkpoint(struct agent *a);
+static void agent_write_metrics(struct agent *a);
 static void agent_begin_stop(struct agent *a);
 
 /* ---- dead letters ---- */
@@ -203,8 +211,10 @@ static void agent_submit(struct agent *a)
 static void agent_reject_line(struct agent *a, const struct mapjob_item *it, const struct batch_line *l,
 			      const char *reason)
 {
-	if (agent_deadletter(a, it->led, l, it->full, reason, 0, NULL, 0) == 0)
-		ledger_skip(it->led, it->end);
+	if (agent_deadletter(a, it->led, l, it->full, reason, 0, NULL, 0) < 0)
+		return;
+	ledger_skip(it->led, it->end);
+	trouble_deadletter(a->trouble, reason, ledger_path(it->led), l->offset);
 }
 
 /* Adds one mapped event to the current batch; one that does not fit starts the next batch. */
@@ -331,7 +341,19 @@ static int agent_rejected(const struct batch *b, size_t i, long status, const ch
 		return r;
 	a->st.rejected_server++;
 	a->ckpt_dirty = true; /* its dead range: a restart must not write the record again */
+	trouble_rejected(a->trouble, status, body, body_len, ledger_path(e->src), e->offset);
 	return 0;
+}
+
+/* A request failed. Answers that waiting will not change (wrong credentials or URL) are told with
+ * their fix; run --once gives up on them after a few in a row (the next turn stops it). */
+static void agent_failed(long status, void *data)
+{
+	struct agent *a = data;
+
+	if (trouble_refused(a->trouble, status, sender_stats(a->sender)) >= TROUBLE_ONCE_REFUSALS && a->once &&
+	    !a->give_up)
+		a->give_up = status;
 }
 
 /* ---- checkpoint and metrics ---- */
@@ -386,40 +408,57 @@ static int64_t agent_ckpt_cb(struct loop *l, void *data)
 	struct agent *a = data;
 
 	(void)l;
-	if (a->ckpt_dirty)
+	if (a->ckpt_dirty) {
+		/* deliveries moved it: `status` says so at once, not at the next metrics timer (and
+		 * before the checkpoint: whoever sees the checkpoint move finds the status file moved) */
+		agent_write_metrics(a);
 		agent_save_checkpoint(a);
+	}
 	if (a->ckpt_dirty)
 		return CHECKPOINT_DELAY_MS; /* failed: retry */
 	a->ckpt_timer = 0;
 	return LOOP_TIMER_STOP;
 }
 
+/* metrics.prom and status.json, from one view: they always agree. A long outage is told from here
+ * too, with how far behind the files are. */
 static void agent_write_metrics(struct agent *a)
 {
-	int r = metrics_write(a->cfg->agent.state_dir, &a->st, sender_stats(a->sender), a->tail);
+	const struct sender_stats *s = sender_stats(a->sender);
+	struct view v;
+	int r;
 
-	if (r < 0)
-		log_debug("metrics", "cannot write metrics.prom: %s", strerror(-r));
+	if ((r = view_build(&v, a->tail, s, &a->st, a->trouble, a->started_unix)) < 0)
+		xalloc_die(0);
+	if ((r = metrics_write(a->cfg->agent.state_dir, &v)) < 0)
+		log_debug("metrics", "cannot write %s: %s", METRICS_FILE, strerror(-r));
+	if ((r = statusfile_write(a->cfg->agent.state_dir, &v)) < 0)
+		log_debug("metrics", "cannot write %s: %s", STATUSFILE_NAME, strerror(-r));
+	trouble_outage(a->trouble, s, v.behind);
+	view_free(&v);
 }
 
-/* Changes whenever a metric may have: lines read, requests, retries, in flight. */
+/* Changes whenever a metric may have: lines read, requests, retries, in flight, files that cannot be
+ * opened. */
 static uint64_t agent_activity(const struct agent *a)
 {
 	const struct sender_stats *s = sender_stats(a->sender);
 
 	return a->st.lines_read + a->st.batches + s->requests_total + s->retries + s->in_flight +
-	       s->events_delivered + s->events_rejected;
+	       s->events_delivered + s->events_rejected + trouble_generation(a->trouble);
 }
 
-/* metrics.prom is rewritten every few seconds while something happens; an idle agent leaves it
- * as it is and takes no wake-up for it (the before-sleep hook re-arms the timer on activity). */
+/* metrics.prom and status.json are rewritten every few seconds while something happens or batches
+ * wait (their files may grow meanwhile: the lag must not freeze during an outage); an idle agent
+ * leaves them as they are and takes no wake-up for them (the before-sleep hook re-arms the timer on
+ * activity). */
 static int64_t agent_metrics_cb(struct loop *l, void *data)
 {
 	struct agent *a = data;
 	uint64_t now = agent_activity(a);
 
 	(void)l;
-	if (now == a->metrics_seen) {
+	if (now == a->metrics_seen && !sender_pending(a->sender)) {
 		a->metrics_timer = 0;
 		return LOOP_TIMER_STOP;
 	}
@@ -581,6 +620,7 @@ static void agent_reload(struct agent *a)
 	a->old[a->nold++] = a->cfg;
 	a->cfg = c;
 	log_set_level(c->agent.log_level);
+	trouble_set_endpoint(a->trouble, c->endpoint.url, c->endpoint.username);
 	a->want_read = true;
 	log_info("config", "reloaded %s: %zu input%s", a->config_path, c->ninputs, c->ninputs == 1 ? "" : "s");
 }
@@ -695,6 +735,16 @@ static void agent_advance(struct agent *a)
 	agent_drop_old_configs(a, false);
 }
 
+/* run --once met an answer that waiting will not change too often in a row: it stops, and says why. */
+static void agent_check_give_up(struct agent *a)
+{
+	if (!a->give_up || a->refused)
+		return;
+	trouble_give_up(a->trouble, a->give_up);
+	a->refused = true;
+	agent_begin_stop(a);
+}
+
 /* DRAINING and FINISHING end when nothing is left to wait for. */
 static void agent_check_stop(struct agent *a)
 {
@@ -741,6 +791,7 @@ static void agent_turn(struct loop *l, void *data)
 	if (a->state == AGENT_RUNNING && a->once)
 		agent_once_check(a);
 	agent_advance(a);
+	agent_check_give_up(a);
 	agent_check_stop(a);
 	if (a->state == AGENT_STOPPED) {
 		loop_stop(l);
@@ -787,11 +838,24 @@ static unsigned agent_threads(const struct agent *a)
 	return n <= 1 ? 0 : n >= 4 ? 3 : (unsigned)n - 1;
 }
 
+static void agent_open_failed(void *data, const char *path, const char *input, bool initial, int err)
+{
+	struct agent *a = data;
+
+	trouble_open_failed(a->trouble, path, input, initial, err);
+}
+
+static int agent_recheck(void *data, const char *path, bool initial)
+{
+	return tail_recheck(((struct agent *)data)->tail, path, initial);
+}
+
 static int agent_build(struct agent *a)
 {
 	struct sender_opts so;
-	struct sender_cbs sc = {agent_delivered, agent_rejected, a};
-	struct tail_cbs tc = {agent_line, agent_wake, a};
+	struct sender_cbs sc = {.delivered = agent_delivered, .rejected = agent_rejected, .data = a,
+				.failed = agent_failed};
+	struct tail_cbs tc = {.line = agent_line, .wake = agent_wake, .data = a, .open_failed = agent_open_failed};
 	char err[512];
 
 	if (mapjob_new(a->cfg, agent_threads(a), &a->job, err, sizeof(err)) < 0) {
@@ -803,6 +867,8 @@ static int agent_build(struct agent *a)
 	if (!a->loop || !(a->sender = sender_new(a->loop, &so, &sc)))
 		return -ENOMEM;
 	a->ledger = ledger_new();
+	a->trouble = trouble_new(a->loop, a->cfg->agent.state_dir, a->cfg->endpoint.url, a->cfg->endpoint.username,
+				 agent_recheck, a);
 	a->tail = tail_new(a->loop, a->cfg, &tc, a->ledger, &a->opts.tail);
 	return 0;
 }
@@ -830,6 +896,7 @@ int agent_new(struct config *cfg, const char *config_path, const struct agent_op
 		return r < 0 ? r : -ENOMEM;
 	}
 	checkpoint_free(cp);
+	trouble_empty_globs(a->cfg, a->once);
 	*ret = a;
 	return 0;
 }
@@ -839,6 +906,7 @@ int agent_run(struct agent *a)
 	int r;
 
 	a->started_ms = loop_now_ms();
+	a->started_unix = (int64_t)time(NULL);
 	a->want_read = true;
 	if (geteuid() == 0)
 		log_warnx("agent", "running as root; the packaged service runs as the unprivileged user "
@@ -861,8 +929,9 @@ int agent_run(struct agent *a)
 	tail_process(a->tail);
 	agent_save_checkpoint(a);
 	agent_write_metrics(a);
+	trouble_flush(a->trouble);
 	agent_log_summary(a);
-	if (r < 0 || a->failed || a->ckpt_dirty)
+	if (r < 0 || a->failed || a->refused || a->ckpt_dirty)
 		return 1;
 	return 0;
 }
@@ -881,6 +950,7 @@ void agent_free(struct agent *a)
 	mapjob_free(a->job);
 	agent_drop_old_configs(a, true);
 	deadletter_close(a->dl);
+	trouble_free(a->trouble);
 	if (a->sigfd >= 0)
 		close(a->sigfd);
 	loop_free(a->loop);

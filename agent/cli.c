@@ -22,7 +22,10 @@ void cli_usage(void *stream)
 	      "                                                  print the events lines become (PATH is one\n"
 	      "                                                  file; on stdin the first line read is the\n"
 	      "                                                  file's first line: a csv header)\n"
-	      "  onside-agent status [-c FILE]                   show each tracked file\n"
+	      "  onside-agent status [-c FILE] [--max-lag BYTES] [--max-failing DURATION]\n"
+	      "                                                  show what the agent does (or, when it does\n"
+	      "                                                  not run, each tracked file); exit 1 when\n"
+	      "                                                  unhealthy or past a limit\n"
 	      "  onside-agent --version | --help\n"
 	      "\n-c defaults to " CONFIG_DEFAULT_PATH "\n",
 	      stream);
@@ -104,6 +107,22 @@ int cli_parse(int argc, char **argv, struct cli_opts *ret)
 			o.sample = strtoul(v, &end, 10);
 			if (errno || !end || *end || v[0] < '1' || v[0] > '9' || o.sample > CLI_SAMPLE_MAX)
 				return cli_bad("--sample takes a number of lines from 1 to 1000000, got", v);
+		} else if (cli_is(a, "--max-lag") && o.cmd == CMD_STATUS) {
+			const char *v = cli_value(argc, argv, &i, "--max-lag");
+
+			if (!v)
+				return cli_bad("missing value for", a);
+			if (config_parse_size(v, &o.max_lag) < 0)
+				return cli_bad("--max-lag takes a size in bytes (such as 1048576 or 1MiB), got", v);
+			o.max_lag_set = true;
+		} else if (cli_is(a, "--max-failing") && o.cmd == CMD_STATUS) {
+			const char *v = cli_value(argc, argv, &i, "--max-failing");
+
+			if (!v)
+				return cli_bad("missing value for", a);
+			if (config_parse_duration(v, &o.max_failing_ms) < 0)
+				return cli_bad("--max-failing takes a duration (such as 90s, 10m or 1h), got", v);
+			o.max_failing_set = true;
 		} else if (cli_is(a, "--input") && o.cmd == CMD_PARSE) {
 			if (!(o.input = cli_value(argc, argv, &i, "--input")))
 				return cli_bad("missing value for", a);

@@ -3,6 +3,7 @@
 #define ONSIDE_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum cli_command { CMD_RUN, CMD_CHECK, CMD_PARSE, CMD_STATUS, CMD_VERSION, CMD_HELP };
 
@@ -14,6 +15,10 @@ struct cli_opts {
 	const char *input;  /* parse --input NAME */
 	const char *path;   /* parse PATH ("-" or NULL: stdin) */
 	unsigned long sample; /* check --sample N: lines per file (0: no sample) */
+	bool max_lag_set;     /* status --max-lag BYTES */
+	uint64_t max_lag;
+	bool max_failing_set; /* status --max-failing DURATION */
+	uint64_t max_failing_ms;
 };
 
 /* Returns 0, or 2 (bad usage, message printed on stderr). */

@@ -19,6 +19,7 @@
 #include "firstline.h"
 #include "lines.h"
 #include "map.h"
+#include "notice.h"
 #include "parser.h"
 #include "tail.h" /* tail_excluded: which matches an input's `exclude` leaves out */
 #include "template.h"
@@ -151,32 +152,12 @@ static int collect_refs(struct sample *s)
 
 /* ---- one line ---- */
 
-/* A reason without what varies from line to line: quoted values and parentheses with numbers
- * ("missing field currency (the line ends at byte 48)" counts with every other line that lacks it). */
-static void reason_class(const char *reason, char *out, size_t n)
-{
-	size_t o = 0;
-
-	for (const char *p = reason; *p && *p != '"' && o + 1 < n; p++) {
-		const char *close = p[0] == ' ' && p[1] == '(' ? strchr(p, ')') : NULL;
-
-		if (close && strpbrk(p, "0123456789") && strpbrk(p, "0123456789") < close) {
-			p = close;
-			continue;
-		}
-		out[o++] = *p;
-	}
-	while (o && (out[o - 1] == ' ' || out[o - 1] == ':'))
-		o--;
-	out[o] = '\0';
-}
-
 static void count_rejection(struct sample *s, const char *reason, uint64_t offset)
 {
 	char cls[CLASS_MAX];
 	size_t i;
 
-	reason_class(reason, cls, sizeof(cls));
+	notice_class_of(reason, cls, sizeof(cls));
 	for (i = 0; i < s->nrej; i++)
 		if (strcmp(s->rej[i].text, cls) == 0)
 			break;
@@ -451,6 +432,18 @@ static int sample_input(const struct config *cfg, size_t i, unsigned long n, con
 	return r;
 }
 #include "statedir.h"
+#include "trouble.h"
+
+/* A glob that matches no file is not an error (the agent follows files that appear), but often a
+ * typo or a permission problem on a directory: a warning. */
+static void warn_empty_globs(const struct config *cfg, const char *config)
+{
+	for (size_t i = 0; i < cfg->ninputs; i++)
+		for (size_t k = 0; k < cfg->inputs[i].npaths; k++)
+			if (!trouble_glob_count(&cfg->inputs[i], cfg->inputs[i].paths[k]))
+				fprintf(stderr, "%s: inputs[%zu].paths[%zu]: \"%s\" matches no file now (run follows "
+					"files that appear)\n", config, i, k, cfg->inputs[i].paths[k]);
+}
 
 int cmd_check(const struct cli_opts *o)
 {
@@ -480,6 +473,8 @@ int cmd_check(const struct cli_opts *o)
 		printf("%s: valid: %zu input%s, endpoint %s%s\n", o->config, cfg->ninputs,
 		       cfg->ninputs == 1 ? "" : "s", cfg->endpoint.url, ca);
 	}
+	if (!bad)
+		warn_empty_globs(cfg, o->config);
 	/* a sample that cannot be taken is a runtime failure, not an invalid configuration */
 	for (size_t i = 0; !bad && o->sample && i < cfg->ninputs; i++)
 		if (sample_input(cfg, i, o->sample, o->config) < 0)

@@ -47,6 +47,7 @@ struct ledger_batch {
 struct ledger_mark {
 	struct ledger_batch *b;
 	uint64_t end;
+	int64_t read; /* unix time its first line was marked: the age of the oldest unfinished line */
 };
 
 struct ledger_stream {
@@ -60,6 +61,7 @@ struct ledger_stream {
 	struct ledger_stream *prev, *next;  /* every stream, for ledger_free */
 	struct ledger_stream *aprev, *anext; /* the active list: streams with marks */
 	int64_t last_delivery;
+	int64_t unread_since; /* ledger_unread_since */
 	char *input, *path;
 	char fp[65];
 };
@@ -228,7 +230,7 @@ void ledger_mark(struct ledger_stream *s, struct ledger_batch *b, uint64_t end)
 	}
 	if (s->len == 0)
 		active_add(s);
-	s->marks[(s->head + s->len) % s->cap] = (struct ledger_mark){b, end};
+	s->marks[(s->head + s->len) % s->cap] = (struct ledger_mark){b, end, (int64_t)time(NULL)};
 	s->len++;
 	b->refs++;
 }
@@ -251,6 +253,7 @@ static void commit_to(struct ledger_stream *s, uint64_t end)
 	if (end <= s->committed)
 		return;
 	s->committed = end;
+	s->unread_since = 0; /* progress: the oldest line waiting is a later one */
 	s->l->moved = true;
 	if (s->ndead)
 		dead_prune(s);
@@ -357,6 +360,17 @@ uint64_t ledger_committed(const struct ledger_stream *s) { return s->committed; 
 bool ledger_busy(const struct ledger_stream *s) { return s->len > 0; }
 int64_t ledger_last_delivery(const struct ledger_stream *s) { return s->last_delivery; }
 void ledger_set_last_delivery(struct ledger_stream *s, int64_t t) { s->last_delivery = t; }
+int64_t ledger_oldest_read(const struct ledger_stream *s) { return s->len ? s->marks[s->head].read : 0; }
+
+int64_t ledger_unread_since(struct ledger_stream *s, bool unread, int64_t now)
+{
+	if (!unread)
+		s->unread_since = 0;
+	else if (!s->unread_since)
+		s->unread_since = now;
+	return s->unread_since;
+}
+
 const char *ledger_input(const struct ledger_stream *s) { return s->input; }
 const char *ledger_path(const struct ledger_stream *s) { return s->path; }
 const char *ledger_fingerprint(const struct ledger_stream *s) { return s->fp; }

@@ -67,6 +67,13 @@ bool ledger_busy(const struct ledger_stream *s);
 int64_t ledger_last_delivery(const struct ledger_stream *s);
 /* As the checkpoint recorded it (a restart keeps the time of the last delivery). */
 void ledger_set_last_delivery(struct ledger_stream *s, int64_t t);
+/* Unix time the oldest unfinished line of s was read (it waits in a batch), or 0 when every line read
+ * is finished. */
+int64_t ledger_oldest_read(const struct ledger_stream *s);
+/* For lines not read yet (the agent holds back while the API is slow): unread says whether s's file
+ * has bytes past what was read now; returns since when that has been seen, as first noted and until
+ * the committed offset moves (0 when it has not). */
+int64_t ledger_unread_since(struct ledger_stream *s, bool unread, int64_t now);
 /* Dead-lettered lines past the committed offset, sorted, for the checkpoint. */
 const struct ledger_range *ledger_dead(const struct ledger_stream *s, size_t *ret_n);
 const char *ledger_input(const struct ledger_stream *s);

@@ -93,56 +93,109 @@ static int metrics_skipped(struct buf *o, const struct agent_stats *a)
 	return r;
 }
 
-struct lag {
+struct per_path {
 	const char *path;
-	uint64_t bytes;
+	uint64_t lag;
+	int64_t oldest;
 };
 
-static int lag_cmp(const void *a, const void *b)
+static int per_path_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct lag *)a)->path, ((const struct lag *)b)->path);
+	return strcmp(((const struct per_path *)a)->path, ((const struct per_path *)b)->path);
 }
 
-/* One series per path, sorted: a file rotated away but still being read has the same path as its
- * successor, and their lags add up. */
-static int metrics_lag(struct buf *o, struct tail *t)
+/* The files of v by path, sorted, those that share a path made one: a file rotated away but still
+ * being read has the same path as its successor; their lags add up and the older line counts. */
+static struct per_path *metrics_paths(const struct view *v, size_t *ret_n)
 {
-	size_t n = 0, nf = tail_nfiles(t);
-	struct lag *v = calloc(nf ? nf : 1, sizeof(*v));
+	struct per_path *p = calloc(v->nfiles ? v->nfiles : 1, sizeof(*p));
+	size_t n = 0;
+
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < v->nfiles; i++)
+		p[i] = (struct per_path){v->files[i].path, view_lag(&v->files[i]), v->files[i].oldest};
+	qsort(p, v->nfiles, sizeof(*p), per_path_cmp);
+	for (size_t i = 0; i < v->nfiles; i++) {
+		if (n && strcmp(p[n - 1].path, p[i].path) == 0) {
+			p[n - 1].lag += p[i].lag;
+			if (p[i].oldest && (!p[n - 1].oldest || p[i].oldest < p[n - 1].oldest))
+				p[n - 1].oldest = p[i].oldest;
+			continue;
+		}
+		p[n++] = p[i];
+	}
+	*ret_n = n;
+	return p;
+}
+
+static int metrics_series(struct buf *o, struct buf *tmp, const char *name, const char *path, int64_t v)
+{
+	return buf_printf(o, "%s{path=\"", name) ?: metrics_label(o, tmp, path) ?:
+	       buf_printf(o, "\"} %" PRId64 "\n", v);
+}
+
+static int metrics_files(struct buf *o, const struct view *v)
+{
+	const char *lag = "onside_agent_file_lag_bytes", *old = "onside_agent_file_oldest_undelivered_timestamp_seconds";
+	size_t n = 0;
+	struct per_path *p = metrics_paths(v, &n);
 	struct buf tmp;
 	int r;
 
-	if (!v)
+	if (!p)
 		return -ENOMEM;
-	for (size_t i = 0; i < nf; i++) {
-		struct tail_file_info f;
-
-		tail_file_info(t, i, &f);
-		if (!f.open)
-			continue;
-		v[n].path = f.path;
-		v[n++].bytes = f.size > f.committed ? f.size - f.committed : 0;
-	}
-	qsort(v, n, sizeof(*v), lag_cmp);
 	buf_init(&tmp, 0);
-	r = metrics_head(o, "onside_agent_file_lag_bytes", "gauge",
-			 "Bytes of a followed file not yet delivered (size minus checkpoint offset).");
-	for (size_t i = 0; i < n && r == 0; i++) {
-		uint64_t lag = v[i].bytes;
-
-		while (i + 1 < n && strcmp(v[i].path, v[i + 1].path) == 0)
-			lag += v[++i].bytes;
-		r = buf_puts(o, "onside_agent_file_lag_bytes{path=\"") ?: metrics_label(o, &tmp, v[i].path) ?:
-		    buf_printf(o, "\"} %" PRIu64 "\n", lag);
-	}
+	r = metrics_head(o, lag, "gauge", "Bytes of a followed file not yet delivered (size now minus checkpoint "
+			 "offset).");
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = metrics_series(o, &tmp, lag, p[i].path, (int64_t)p[i].lag);
+	if (r == 0)
+		r = metrics_head(o, old, "gauge", "Unix time the oldest line of a file not yet delivered was read "
+				 "(or, not read yet, first seen waiting); 0: everything delivered.");
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = metrics_series(o, &tmp, old, p[i].path, p[i].oldest);
 	buf_free(&tmp);
-	free(v);
+	free(p);
 	return r;
 }
 
-int metrics_render(struct buf *o, const struct agent_stats *a, const struct sender_stats *s,
-		   struct tail *t)
+static int metrics_gauge(struct buf *o, const char *name, const char *help, int64_t v)
 {
+	return metrics_head(o, name, "gauge", help) ?: buf_printf(o, "%s %" PRId64 "\n", name, v);
+}
+
+/* The failure going on, if any: since when, how many in a row, the next try, and what it was. */
+static int metrics_delivery(struct buf *o, const struct view *v)
+{
+	const char *info = "onside_agent_last_error_info";
+	const struct sender_stats *s = v->ss;
+	struct buf tmp;
+	int r;
+
+	r = metrics_gauge(o, "onside_agent_delivery_failing_since_timestamp_seconds",
+			  "Unix time of the first of the failed requests in a row; 0: not failing.", v->failing_since) ?:
+	    metrics_gauge(o, "onside_agent_delivery_consecutive_failures",
+			  "Failed requests in a row (0 after an answer that is not a failure).",
+			  (int64_t)s->consecutive_failures) ?:
+	    metrics_gauge(o, "onside_agent_delivery_next_retry_timestamp_seconds",
+			  "Unix time of the next attempt after a failure; 0: none waiting.", v->next_retry) ?:
+	    metrics_head(o, info, "gauge", "The last failure (label error; status 0 for a transport error), "
+			 "while there is one.");
+	if (r || !s->last_error[0])
+		return r;
+	buf_init(&tmp, 0);
+	r = buf_printf(o, "%s{error=\"", info) ?: metrics_label(o, &tmp, s->last_error) ?:
+	    buf_printf(o, "\",status=\"%ld\"} 1\n", s->last_status);
+	buf_free(&tmp);
+	return r;
+}
+
+int metrics_render(struct buf *o, const struct view *v)
+{
+	const struct agent_stats *a = v->st;
+	const struct sender_stats *s = v->ss;
+
 	return metrics_counter(o, "onside_agent_lines_read_total", "Lines read from the log files.",
 			       a->lines_read) ?:
 	       metrics_counter(o, "onside_agent_bytes_read_total", "Bytes read from the log files.",
@@ -154,24 +207,24 @@ int metrics_render(struct buf *o, const struct agent_stats *a, const struct send
 	       metrics_requests(o, s) ?:
 	       metrics_counter(o, "onside_agent_retries_total", "Requests sent again after a failure.",
 			       s->retries) ?:
-	       metrics_head(o, "onside_agent_requests_in_flight", "gauge", "Requests being sent now.") ?:
-	       buf_printf(o, "onside_agent_requests_in_flight %" PRIu64 "\n", s->in_flight) ?:
+	       metrics_gauge(o, "onside_agent_requests_in_flight", "Requests being sent now.", (int64_t)s->in_flight) ?:
 	       metrics_concurrency(o, s) ?:
-	       metrics_lag(o, t) ?:
-	       metrics_head(o, "onside_agent_last_delivery_timestamp_seconds", "gauge",
-			    "Unix time of the last successful delivery (0: none yet).") ?:
-	       buf_printf(o, "onside_agent_last_delivery_timestamp_seconds %" PRId64 "\n",
-			  s->last_success_unix);
+	       metrics_files(o, v) ?:
+	       metrics_gauge(o, "onside_agent_unreadable_files", "Files the inputs match that cannot be opened.",
+			     (int64_t)v->nbad) ?:
+	       metrics_delivery(o, v) ?:
+	       metrics_gauge(o, "onside_agent_last_delivery_timestamp_seconds",
+			     "Unix time of the last successful delivery, also from before a restart (0: none yet).",
+			     v->last_delivery);
 }
 
-int metrics_write(const char *state_dir, const struct agent_stats *a, const struct sender_stats *s,
-		  struct tail *t)
+int metrics_write(const char *state_dir, const struct view *v)
 {
 	struct buf b;
 	int r;
 
 	buf_init(&b, 0);
-	r = metrics_render(&b, a, s, t);
+	r = metrics_render(&b, v);
 	if (r == 0)
 		r = fileio_replace(state_dir, METRICS_FILE, b.data, b.len);
 	buf_free(&b);

@@ -86,7 +86,6 @@ struct sender {
 	unsigned fail_streak; /* failed requests since the last success; drives the backoff */
 	uint64_t streak_start_ms;
 	bool streak_warned;
-	bool auth_logged;
 	uint64_t rng;
 	struct sender_stats stats;
 };
@@ -195,6 +194,7 @@ static int64_t on_backoff_end(struct loop *l, void *data)
 	struct sender *s = data;
 
 	s->backoff_timer = 0;
+	s->stats.next_retry_ms = 0;
 	pump(s);
 	return LOOP_TIMER_STOP;
 }
@@ -208,11 +208,12 @@ static void pause_for(struct sender *s, uint64_t delay_ms, bool retry_after)
 	if (s->backoff_timer) {
 		if (retry_after && end > s->backoff_end_ms &&
 		    loop_reset_timer(s->loop, s->backoff_timer, (int64_t)delay_ms) == 0)
-			s->backoff_end_ms = end;
+			s->backoff_end_ms = s->stats.next_retry_ms = end;
 		return;
 	}
 	s->backoff_timer = loop_add_timer(s->loop, (int64_t)delay_ms, on_backoff_end, s);
 	s->backoff_end_ms = end;
+	s->stats.next_retry_ms = s->backoff_timer ? end : 0;
 	if (!s->backoff_timer)
 		log_errorx(COMP, "cannot schedule a retry: out of memory");
 }
@@ -244,15 +245,8 @@ static void note_failure(struct sender *s, const struct sender_slot *slot, long 
 {
 	char body[BODY_QUOTE_MAX + 1];
 
-	if (status == 401 || status == 403) {
-		if (!s->auth_logged)
-			log_errorx(COMP,
-				   "the API refused the credentials (HTTP %ld) for user \"%s\": check "
-				   "endpoint.username and the password; retrying in %.1fs",
-				   status, s->opts.username, (double)delay_ms / 1000.0);
-		s->auth_logged = true;
-		return;
-	}
+	if (status == 401 || status == 403 || status == 404 || status == 405)
+		return; /* told by the agent (cbs.failed), rate-limited, with the fix */
 	if (!s->streak_warned && status >= 200 && status < 300) {
 		quote_body(&slot->resp, body, sizeof(body));
 		log_errorx(COMP,
@@ -276,7 +270,8 @@ static void note_alive(struct sender *s)
 			 (double)(loop_now_ms() - s->streak_start_ms) / 1000.0);
 	s->fail_streak = 0;
 	s->streak_warned = false;
-	s->auth_logged = false;
+	s->stats.consecutive_failures = 0;
+	s->stats.failing_since_ms = 0;
 }
 
 /* The server's Retry-After, within reason: never shorter than initial_backoff (a 0, or a date in the
@@ -307,6 +302,10 @@ static void piece_retry(struct sender *s, struct sender_piece *p, const struct s
 	s->stats.retries++;
 	queue_insert(s, p);
 	pause_for(s, delay, retry_after);
+	s->stats.consecutive_failures = s->fail_streak;
+	s->stats.failing_since_ms = s->streak_start_ms;
+	if (s->cbs.failed)
+		s->cbs.failed(res != CURLE_OK ? 0 : status, s->cbs.data);
 }
 
 /* 400 or 413: split to isolate the offending event(s); a lone event is reported, never resent. */
@@ -862,6 +861,7 @@ int sender_set_opts(struct sender *s, const struct sender_opts *opts)
 	if (s->backoff_timer) {
 		(void)loop_del_timer(s->loop, s->backoff_timer);
 		s->backoff_timer = 0;
+		s->stats.next_retry_ms = 0;
 	}
 	pump(s);
 	return 0;

@@ -40,6 +40,10 @@ struct sender_cbs {
 	int (*rejected)(const struct batch *b, size_t i, long status, const char *body, size_t body_len,
 			void *data);
 	void *data;
+	/* A request failed and its events wait to be sent again (status 0: a transport error). The
+	 * stats already count it (consecutive_failures, next_retry_ms). May be NULL. 401, 403, 404 and
+	 * 405 are not logged by the sender: whoever sets this tells them, with their fix. */
+	void (*failed)(long status, void *data);
 };
 
 enum { SENDER_ST_204, SENDER_ST_400, SENDER_ST_413, SENDER_ST_429, SENDER_ST_401_403,
@@ -59,6 +63,9 @@ struct sender_stats {
 	int64_t last_success_unix; /* 0 = never */
 	long last_status;          /* last HTTP status, 0 = transport error */
 	char last_error[256];      /* last failure, "" after a success */
+	unsigned consecutive_failures; /* failed requests since the server last answered otherwise */
+	uint64_t failing_since_ms;     /* loop_now_ms() of the first of them; 0 = not failing */
+	uint64_t next_retry_ms;        /* loop_now_ms() when the wait before the next attempt ends; 0 = none */
 };
 
 /* The strings in opts are copied. Returns NULL on allocation failure (or curl init failure). */

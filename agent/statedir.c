@@ -26,6 +26,11 @@
  * that runs a program does not pass it on). */
 static int statedir_lockfd = -1;
 
+/* How long `run` waits for readers of the lock (statedir_query) to let go: they hold it for an
+ * instant. */
+#define LOCK_READER_TRIES 50
+#define LOCK_READER_WAIT_US 2000
+
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -99,6 +104,53 @@ static long lock_holder(int fd)
 	return end != buf && (*end == '\n' || *end == '\0') && pid > 0 ? pid : 0;
 }
 
+/* flock(LOCK_EX), without waiting for another agent. `status` takes a shared lock for an instant to
+ * see whether an agent runs: a shared holder is such a reader, worth a few short waits; an exclusive
+ * one is an agent. Returns 0, or -1 with errno set (EWOULDBLOCK: another agent). */
+static int lock_exclusive(int fd)
+{
+	for (int tries = 0;; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -1;
+		if (tries == LOCK_READER_TRIES || flock(fd, LOCK_SH | LOCK_NB) < 0) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+		/* shared now, with the readers: upgraded by the next try once they let go */
+		usleep(LOCK_READER_WAIT_US);
+	}
+}
+
+int statedir_query(const char *dir, long *ret_pid)
+{
+	char path[4096];
+	struct stat st;
+	long pid;
+	int fd, r;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, STATEDIR_LOCK_FILE) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd); /* lets go of it */
+		return 0;
+	}
+	r = errno == EWOULDBLOCK ? 1 : -errno;
+	pid = r == 1 ? lock_holder(fd) : 0;
+	close(fd);
+	if (r == 1)
+		*ret_pid = pid;
+	return r;
+}
+
 static int lock_take(const char *dir, int dfd)
 {
 	char pid[32];
@@ -119,7 +171,7 @@ static int lock_take(const char *dir, int dfd)
 		close(fd);
 		return -EINVAL;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (lock_exclusive(fd) < 0) {
 		int r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
 		holder = r == -EBUSY ? lock_holder(fd) : 0;

@@ -14,6 +14,12 @@
  * process holds it, -EPERM for an unsafe directory, or another negative errno. */
 int statedir_claim(const char *dir);
 
+/* Whether an agent runs on dir, for `status`: a shared flock on dir/agent.lock, taken without waiting
+ * and let go at once, succeeds only when no `run` holds it. Returns 1 (running: *ret_pid is the id the
+ * holder wrote, 0 when none is readable yet), 0 (not running, also when there is no lock file), or a
+ * negative errno when it cannot be told (the lock file cannot be opened). */
+int statedir_query(const char *dir, long *ret_pid);
+
 /* The ownership rule alone, for `check`: dir must not be writable by group or others, and must belong
  * to this process's user or to root (not checked when this process is root: an administrator's
  * `check` cannot know the service's user; `run` checks it). A directory that does not exist yet

@@ -1,21 +1,22 @@
 /* Rows of `onside-agent status`, kept apart from the command so that the fuzzer (fuzz_status) can
- * drive them with any checkpoint. Every figure comes from an entry checkpoint_parse_each accepted, so
- * offsets and sizes fit in int64 and times have a four-digit year; the arithmetic below stays in
- * uint64 anyway, and a time gmtime_r cannot convert is shown as such, never as garbage. */
+ * drive them with any checkpoint. Every figure comes from an entry checkpoint_parse_each accepted, or
+ * from a status file statusfile_read checked, so offsets and sizes fit in int64 and times have a
+ * four-digit year; the arithmetic below stays in uint64 anyway, and a time gmtime_r cannot convert is
+ * shown as such, never as garbage. */
 #include "status_table.h"
 
 #include <inttypes.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "escape.h"
+#include "notice.h"
 
-#define STATUS_COLUMNS "%-40s %12s %12s %10s  %-20s  %s"
+#define STATUS_COLUMNS "%-40s %12s %12s %10s %8s  %-20s  %s"
 
 int status_table_header(struct buf *out)
 {
-	return buf_printf(out, STATUS_COLUMNS "\n", "PATH", "OFFSET", "SIZE", "LAG", "LAST DELIVERY",
+	return buf_printf(out, STATUS_COLUMNS "\n", "PATH", "OFFSET", "SIZE", "LAG", "OLDEST", "LAST DELIVERY",
 			  "LAST ERROR");
 }
 
@@ -30,28 +31,14 @@ static void status_when(char *out, size_t n, int64_t t)
 		snprintf(out, n, "invalid (%" PRId64 ")", t);
 }
 
-/* The escaped text of s, or "-" for none: a separate buf, since the columns are padded by printf. */
-static int status_escaped(struct buf *tmp, const char *s)
+/* The text of s to show, or "-" for none: escaped unless it is already. A separate buf, since the
+ * columns are padded by printf. */
+static int status_text(struct buf *tmp, const char *s, bool shown)
 {
 	buf_reset(tmp);
 	if (!s || !s[0])
 		return buf_putc(tmp, '-');
-	return escape_text(tmp, s, strlen(s));
-}
-
-static int status_damaged(struct buf *out, const struct checkpoint_entry *e, const char *damage)
-{
-	struct buf path, why;
-	int r;
-
-	buf_init(&path, 0);
-	buf_init(&why, 0);
-	r = status_escaped(&path, e->path) ?: status_escaped(&why, damage) ?:
-	    buf_printf(out, STATUS_COLUMNS "%s\n", path.data, "-", "-", "-", "-", "damaged checkpoint entry: ",
-		       why.data);
-	buf_free(&path);
-	buf_free(&why);
-	return r < 0 ? r : 1;
+	return shown ? buf_puts(tmp, s) : escape_text(tmp, s, strlen(s));
 }
 
 /* No delivery for STATUS_STALE_SECS (or none ever); a last delivery in the future is not stale. */
@@ -62,35 +49,82 @@ static bool status_stale(int64_t last, time_t now)
 	return (int64_t)now > last && (uint64_t)((int64_t)now - last) > STATUS_STALE_SECS;
 }
 
+/* How long the oldest line has waited; "-" when nothing waits. */
+static void status_age(char *out, size_t n, int64_t oldest, bool lagging, time_t now)
+{
+	if (!lagging || oldest <= 0) {
+		snprintf(out, n, "-");
+		return;
+	}
+	notice_duration(out, n, (int64_t)now > oldest ? (uint64_t)((int64_t)now - oldest) : 0);
+}
+
+int status_table_print(struct buf *out, const struct status_row *r, time_t now)
+{
+	char off[24] = "-", size[24] = "-", lag[24] = "-", age[32] = "-", when[48] = "-";
+	bool lagging = r->figures && r->size > r->offset;
+	struct buf path, err;
+	int rc;
+
+	if (r->figures) {
+		snprintf(off, sizeof(off), "%" PRIu64, r->offset);
+		snprintf(size, sizeof(size), "%" PRIu64, r->size);
+		snprintf(lag, sizeof(lag), "%" PRIu64, lagging ? r->size - r->offset : 0);
+		status_age(age, sizeof(age), r->oldest, lagging, now);
+		status_when(when, sizeof(when), r->last_delivery);
+	}
+	buf_init(&path, 0);
+	buf_init(&err, 0);
+	rc = status_text(&path, r->path, r->shown) ?: (r->rotated ? buf_puts(&path, " (rotated)") : 0) ?:
+	     status_text(&err, r->error, r->shown) ?:
+	     buf_printf(out, STATUS_COLUMNS "\n", path.data, off, size, lag, age, when, err.data);
+	buf_free(&path);
+	buf_free(&err);
+	if (rc < 0)
+		return rc;
+	if (lagging && r->live)
+		lagging = r->oldest > 0 && status_stale(r->oldest, now);
+	else if (lagging)
+		lagging = status_stale(r->last_delivery, now);
+	return lagging || (r->error && r->error[0]);
+}
+
+bool status_table_from_entry(const struct checkpoint_entry *e, const struct stat *live, struct status_row *ret)
+{
+	bool same = live && (uint64_t)live->st_ino == e->ino && (uint64_t)live->st_dev == e->dev;
+
+	*ret = (struct status_row){
+		.path = e->path,
+		.figures = true,
+		.rotated = !same || e->finished,
+		.offset = e->offset,
+		.size = same ? (uint64_t)live->st_size : e->size,
+		.last_delivery = e->last_delivery,
+		.error = e->last_error,
+	};
+	return !(ret->rotated && ret->size <= e->offset);
+}
+
+static int status_damaged(struct buf *out, const struct checkpoint_entry *e, const char *damage, time_t now)
+{
+	struct status_row r = { .path = e->path };
+	char why[512];
+	int rc;
+
+	snprintf(why, sizeof(why), "damaged checkpoint entry: %s", damage);
+	r.error = why;
+	rc = status_table_print(out, &r, now);
+	return rc < 0 ? rc : 1;
+}
+
 int status_table_row(struct buf *out, const struct checkpoint_entry *e, const char *damage,
 		     const struct stat *live, time_t now)
 {
-	char off[24], size[24], lag[24], when[48];
-	uint64_t cur = e->size;
-	const char *note = "";
-	struct buf path, err;
-	bool lagging, stale;
-	int r;
+	struct status_row r;
 
 	if (damage)
-		return status_damaged(out, e, damage);
-	if (live && (uint64_t)live->st_ino == e->ino && (uint64_t)live->st_dev == e->dev)
-		cur = (uint64_t)live->st_size;
-	else
-		note = " (rotated)";
-	lagging = cur > e->offset;
-	stale = status_stale(e->last_delivery, now);
-	snprintf(off, sizeof(off), "%" PRIu64, e->offset);
-	snprintf(size, sizeof(size), "%" PRIu64, cur);
-	snprintf(lag, sizeof(lag), "%" PRIu64, lagging ? cur - e->offset : 0);
-	status_when(when, sizeof(when), e->last_delivery);
-	buf_init(&path, 0);
-	buf_init(&err, 0);
-	r = status_escaped(&path, e->path) ?: status_escaped(&err, e->last_error) ?:
-	    buf_printf(out, STATUS_COLUMNS "%s\n", path.data, off, size, lag, when, err.data, note);
-	buf_free(&path);
-	buf_free(&err);
-	if (r < 0)
-		return r;
-	return (lagging && stale) || (e->last_error && e->last_error[0]);
+		return status_damaged(out, e, damage, now);
+	if (!status_table_from_entry(e, live, &r))
+		return 0;
+	return status_table_print(out, &r, now);
 }

@@ -469,7 +469,29 @@ bool tail_new_files(struct tail *t)
 
 int tail_checkpoint(struct tail *t, struct checkpoint **ret) { return tail_snapshot(t, ret); }
 
+int tail_recheck(struct tail *t, const char *path, bool initial)
+{
+	ssize_t in = tail_match(t, path);
+
+	if (in < 0)
+		return -ENOENT;
+	return tail_open_path(t, path, (size_t)in, initial ? TAIL_OPEN_INITIAL : 0);
+}
+
 size_t tail_nfiles(const struct tail *t) { return t->n; }
+
+/* The file's size now: through its descriptor, or at its path while that is still the same file; else
+ * as last seen (the metrics and `status` must not freeze while reading waits for room). */
+static uint64_t tail_size_now(const struct tail_file *f)
+{
+	struct stat st;
+
+	if (f->fd >= 0 && fstat(f->fd, &st) == 0)
+		return (uint64_t)st.st_size;
+	if (f->fd < 0 && stat(f->path, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino)
+		return (uint64_t)st.st_size;
+	return f->size;
+}
 
 void tail_file_info(const struct tail *t, size_t i, struct tail_file_info *ret)
 {
@@ -478,7 +500,8 @@ void tail_file_info(const struct tail *t, size_t i, struct tail_file_info *ret)
 	*ret = (struct tail_file_info){
 		.path = f->path,
 		.input = f->in->name,
-		.size = f->size,
+		.led = f->led,
+		.size = tail_size_now(f),
 		.read = f->ls.offset,
 		.committed = ledger_committed(f->led),
 		.rotated = f->state == TAIL_ROTATED,

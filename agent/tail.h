@@ -43,13 +43,17 @@ struct tail_cbs {
 	/* Files became readable, or the set of files changed: the agent should run a turn soon. */
 	void (*wake)(void *data);
 	void *data;
+	/* path matches input (its name) but cannot be opened (err: a negative errno); initial: found at
+	 * start. May be NULL (then it is logged). Nothing retries it but tail_recheck and new events. */
+	void (*open_failed)(void *data, const char *path, const char *input, bool initial, int err);
 };
 
 /* What `status` and the metrics show of one followed file. */
 struct tail_file_info {
 	const char *path;
 	const char *input;
-	uint64_t size;      /* as last seen */
+	struct ledger_stream *led; /* its delivery state */
+	uint64_t size;      /* now (fstat), or as last seen when that is not possible */
 	uint64_t read;      /* bytes read */
 	uint64_t committed; /* delivered (or otherwise finished) up to here */
 	bool rotated;       /* renamed away or deleted, being read to its end */
@@ -99,6 +103,11 @@ size_t tail_nretired(const struct tail *t);
 
 /* Checkpoint of every file (plus the kept entries of files not followed now). */
 int tail_checkpoint(struct tail *t, struct checkpoint **ret);
+
+/* Tries again to follow path, which could not be opened (initial: as if found at start). Returns 0
+ * (followed now, or already), -ENOENT when no input matches it any more or it is gone, or the error
+ * that keeps it from being opened. */
+int tail_recheck(struct tail *t, const char *path, bool initial);
 
 size_t tail_nfiles(const struct tail *t);
 void tail_file_info(const struct tail *t, size_t i, struct tail_file_info *ret);

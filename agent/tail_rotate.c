@@ -54,7 +54,9 @@ int tail_open_path(struct tail *t, const char *path, size_t input, unsigned flag
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
-		if (r != -ENOENT)
+		if (r != -ENOENT && t->cbs.open_failed)
+			t->cbs.open_failed(t->cbs.data, path, t->cfg->inputs[input].name, flags & TAIL_OPEN_INITIAL, r);
+		else if (r != -ENOENT)
 			log_warn("tail", "cannot open %s", path);
 		return r;
 	}

@@ -425,6 +425,15 @@ def deadletters(state):
         return [json.loads(line) for line in f]
 
 
+def status_lines(out):
+    """`onside-agent status` output as (head, header, rows): the lines above the table (whether the
+    agent runs, its delivery), the table's header, and its rows (a last line in parentheses, the note
+    on rotated files left out, is not a row)."""
+    lines = out.splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith("PATH ")][0]
+    return lines[:at], lines[at], [line for line in lines[at + 1:] if not line.startswith("(")]
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, message="condition"):
     """Polls predicate() until it returns a true value (returned) or raises AssertionError at timeout."""
     deadline = time.monotonic() + timeout

@@ -50,10 +50,12 @@ class Ops(agentlib.AgentTestCase):
         self.assertEqual(rc, 0, err)
         rc, out, err = run_agent(["status", "-c", cfg], env=self.env())
         self.assertEqual(rc, 0, out + err)
-        rows = out.splitlines()
-        self.assertEqual(rows[0].split()[:4], ["PATH", "OFFSET", "SIZE", "LAG"])
+        head, header, rows = agentlib.status_lines(out)
+        self.assertEqual(head, ["agent: not running; from the checkpoint"])
+        self.assertEqual(header.split(), ["PATH", "OFFSET", "SIZE", "LAG", "OLDEST", "LAST", "DELIVERY", "LAST",
+                                          "ERROR"])
         size = os.path.getsize(log)
-        self.assertEqual(rows[1].split()[:4], [log, str(size), str(size), "0"])
+        self.assertEqual(rows[0].split()[:5], [log, str(size), str(size), "0", "-"])
         self.assertNotIn(agentlib.TEST_PASSWORD, out + err)
         # lines written and not delivered, no delivery ever for them in the last minutes: lagging
         append_lines(log, purchase_lines(2, seed=3, start=6))
@@ -65,7 +67,7 @@ class Ops(agentlib.AgentTestCase):
             f.write(text.replace('"last_delivery":', '"last_delivery":1000000000,"x":'))
         rc, out, _ = run_agent(["status", "-c", cfg], env=self.env())
         self.assertEqual(rc, 1, out)
-        self.assertEqual(out.splitlines()[1].split()[3], str(os.path.getsize(log) - size))
+        self.assertEqual(agentlib.status_lines(out)[2][0].split()[3], str(os.path.getsize(log) - size))
 
     def test_status_without_a_checkpoint_fails(self):
         cfg = self.config(paths=[self.path("none.log")])

@@ -12,6 +12,7 @@ and what `parse PATH` prints, must both equal it, line for line.
 
 import csv
 import datetime
+import glob
 import io
 import json
 import os
@@ -479,7 +480,12 @@ class CheckSample(Case):
         with open(cfg, "w") as f:
             f.write(text)
         rc, out, err = run_agent(["check", "-c", cfg], env=self.env())
-        self.assertEqual((rc, err), (0, ""))
+        # their globs name files this machine does not have: warned about, not refused
+        globs = ["/var/log/shop/purchases.log", "/srv/exports/*.csv", "/var/log/shop/app.log", "/var/log/shop/syslog",
+                 "/var/log/nginx/access.ltsv.log"]
+        want = "".join('%s: inputs[%d].paths[0]: "%s" matches no file now (run follows files that appear)\n'
+                       % (cfg, i, g) for i, g in enumerate(globs) if not glob.glob(g))
+        self.assertEqual((rc, err), (0, want))
         self.assertIn("valid: 5 inputs", out)
 
     def test_check_sample_usage(self):

@@ -54,20 +54,21 @@ class StatusReadsTheCheckpointAsRunDoes(agentlib.AgentTestCase):
         ])
         rc, out, err = self.status()
         self.assertEqual(rc, 1, out + err)
-        rows = out.splitlines()
-        self.assertEqual(len(rows), 6, out)
+        _, _, rows = agentlib.status_lines(out)
+        self.assertEqual(len(rows), 5, out)
         size = os.path.getsize(self.log)
-        self.assertEqual(rows[1].split()[:4], [self.log, str(size), str(size), "0"])
+        self.assertEqual(rows[0].split()[:4], [self.log, str(size), str(size), "0"])
         damaged = [
             (self.path("a.log"), "offset is negative in files[1]"),
             (self.path("b.log"), "last_delivery is not a time between 1970 and 9999 in files[2]"),
             (self.path("c.log"), "offset is out of range in files[3]"),
         ]
-        for row, (path, why) in zip(rows[2:5], damaged):
-            self.assertEqual(row.split(None, 5), [path, "-", "-", "-", "-", "damaged checkpoint entry: " + why])
-        # a sound entry at the edge of the range: figures exact, no wrap-around
-        self.assertEqual(rows[5].split(), [gone, "0", str(INT64_MAX), str(INT64_MAX), "2026-05-28T20:26:40Z",
-                                           "-", "(rotated)"])
+        for row, (path, why) in zip(rows[1:4], damaged):
+            self.assertEqual(row.split(None, 6), [path, "-", "-", "-", "-", "-", "damaged checkpoint entry: " + why])
+        # a sound entry at the edge of the range: figures exact, no wrap-around; its file is gone
+        # (rotated) with bytes not delivered, which the path says, not the error column
+        self.assertEqual(rows[4].split(), [gone, "(rotated)", "0", str(INT64_MAX), str(INT64_MAX), "-",
+                                           "2026-05-28T20:26:40Z", "-"])
         self.assertNotIn("-9223372036854775808", out)
         # status only reads: the file is where it was, byte for byte
         with open(self.cp_path) as f:
@@ -77,11 +78,12 @@ class StatusReadsTheCheckpointAsRunDoes(agentlib.AgentTestCase):
         text = self.write_checkpoint(text='{"version":1,"files":[{"path":')
         rc, out, err = self.status()
         self.assertEqual(rc, 1, out + err)
-        self.assertEqual(out, "")
+        self.assertEqual(out, "agent: not running; from the checkpoint\n")
         self.assertEqual(err, "onside-agent: checkpoint %s is damaged (truncated JSON); the agent will move it "
                               "aside and start over from start_at\n" % self.cp_path)
         self.assertEqual(sorted(os.listdir(self.path("state"))),
-                         sorted(["agent.lock", "checkpoint.json", "dead-letter.jsonl", "metrics.prom"]))
+                         sorted(["agent.lock", "checkpoint.json", "dead-letter.jsonl", "metrics.prom",
+                                 "status.json"]))
         with open(self.cp_path) as f:
             self.assertEqual(f.read(), text)
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "ledger.h"
@@ -198,6 +199,37 @@ static void test_closed_stream_lives_until_its_batches_finish(void **state)
 	ledger_free(l);
 }
 
+/* The age of the oldest line not delivered: the read time of the first line still in a batch; for
+ * bytes not read yet, since when they were first seen waiting, forgotten when the offset moves. */
+static void test_oldest_line_waiting(void **state)
+{
+	struct ledger *l = ledger_new();
+	struct ledger_stream *s = ledger_open(l, 0, NULL, 0, "in", "/p");
+	struct ledger_batch *b1 = ledger_batch_new(l), *b2 = ledger_batch_new(l);
+	int64_t before = (int64_t)time(NULL), at;
+
+	(void)state;
+	assert_int_equal(ledger_oldest_read(s), 0);
+	ledger_mark(s, b1, 10);
+	ledger_mark(s, b2, 20);
+	at = ledger_oldest_read(s);
+	assert_true(at >= before && at <= (int64_t)time(NULL));
+	ledger_complete(b2);
+	ledger_advance(l);
+	assert_int_equal(ledger_oldest_read(s), at); /* the first batch's line still waits */
+	ledger_complete(b1);
+	ledger_advance(l);
+	assert_int_equal(ledger_oldest_read(s), 0);
+
+	assert_int_equal(ledger_unread_since(s, true, 100), 100);
+	assert_int_equal(ledger_unread_since(s, true, 200), 100);
+	ledger_skip(s, 30); /* the offset moves: what waits now is later */
+	assert_int_equal(ledger_unread_since(s, true, 300), 300);
+	assert_int_equal(ledger_unread_since(s, false, 400), 0);
+	assert_int_equal(ledger_unread_since(s, true, 500), 500);
+	ledger_free(l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_dead_ranges_merge_and_answer_re_reads),
 		cmocka_unit_test(test_dead_ranges_from_the_checkpoint),
 		cmocka_unit_test(test_closed_stream_lives_until_its_batches_finish),
+		cmocka_unit_test(test_oldest_line_waiting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
