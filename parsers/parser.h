@@ -27,43 +27,8 @@
 #include <stddef.h>
 
 #include "onside_parser.h"
-
-#define RECORD_MAX_FIELDS 512
-
-struct field {
-	const char *name;
-	size_t name_len;
-	const char *value;
-	size_t value_len;
-	int type; /* enum onside_value_type */
-};
-
-/* The fields of one parsed line. Reused from line to line: record_reset() is O(1). The field bytes
- * belong to the parser state and live until its next parse. A name may come more than once (logfmt
- * "a=1 a=2", a csv header naming two columns alike, (?J) regex groups, a plugin): the last one is
- * the field of that name (record_get), as a JSON object's last duplicate key is. */
-struct record {
-	size_t n;
-	bool overflow; /* more than RECORD_MAX_FIELDS were emitted */
-	/* A plugin's value that is not what its type says (plugin_emit): why, and the field. */
-	const char *invalid;
-	struct field invalid_field;
-	struct field f[RECORD_MAX_FIELDS];
-};
-
-static inline void record_reset(struct record *r)
-{
-	r->n = 0;
-	r->overflow = false;
-	r->invalid = NULL;
-}
-
-/* An onside_emit_fn; sink is a struct record *. */
-int record_emit(void *sink, const char *name, size_t name_len, const char *value, size_t value_len,
-		int type);
-/* Finds a field by exact name (JSON parsers emit nested fields as "a.b.c"): the last one of that
- * name. NULL if absent. */
-const struct field *record_get(const struct record *r, const char *name, size_t name_len);
+#include "plugin.h"
+#include "record.h"
 
 /* ---- built-in parsers and their configuration ---- */
 
@@ -181,26 +146,5 @@ int parser_json_fast(const char *line, size_t len, onside_emit_fn emit, void *si
 /* For parsers that take no options: 0 when options_json is "{}", else -EINVAL with
  * "NAME parser: takes no options". */
 int parser_no_options(const char *options_json, const char *name, char *err, size_t errlen);
-
-/* Plugin loading: refuses a file writable by group/others or not owned by root or the current user,
- * a missing symbol, or a mismatched abi, with a message naming the file and the reason. */
-int plugin_load(const char *path, const struct onside_parser_ops **ret_ops, void **ret_handle,
-		char *err, size_t errlen);
-void plugin_unload(void *handle);
-
-/* The onside_emit_fn a plugin's parse() gets (sink is a struct record *): a value typed NUMBER, BOOL,
- * NULL or JSON must be what the type says, since the JSON writer copies such values into the request
- * as they are. The first one that is not is kept in the record (invalid) and refused, and so is
- * everything after it; parser_parse then rejects the line. Built-in parsers emit to record_emit. */
-int plugin_emit(void *sink, const char *name, size_t name_len, const char *value, size_t value_len,
-		int type);
-
-/* For tests only: while set, plugin_load takes a plugin's ops from fn instead of checking and
- * dlopen()ing the file (fn returns NULL with a message in err to refuse the path; the abi and the
- * functions are still checked, and the handle is NULL). The config fuzzer refuses every path, so that
- * no input makes it load a library (it may run as root); the plugin fuzzer hands out a plugin built
- * into it. NULL restores dlopen(). */
-typedef const struct onside_parser_ops *(*plugin_loader_fn)(const char *path, char *err, size_t errlen);
-void plugin_set_loader(plugin_loader_fn fn);
 
 #endif

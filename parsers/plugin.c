@@ -10,7 +10,8 @@
  * otherwise add members to the event or break the whole request. Built-in parsers emit straight into
  * the record and pay nothing for this. A build without dlopen (ONSIDE_NO_DLOPEN: the portable, static
  * binary) refuses every plugin with a message that says where plugins do work. */
-#include "parser.h"
+#include "plugin.h"
+#include "record.h"
 
 #include <errno.h>
 #include <stdbool.h>
