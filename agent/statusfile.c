@@ -243,7 +243,7 @@ static int sf_parse(struct sf_ctx *c, struct json_object *root, struct statusfil
 {
 	struct json_object *files, *bad;
 	int64_t ver = 0, pid = 0;
-	size_t n, nb;
+	size_t n = 0, nb = 0;
 	int r;
 
 	if (!json_object_is_type(root, json_type_object))
