@@ -416,6 +416,18 @@ def skip_unless_plugins_load():
                                 "load parser plugins" % agent_binary())
 
 
+def metrics(state):
+    """metrics.prom of state as {name with labels: value} (comments and blank lines left out)."""
+    out = {}
+    with open(os.path.join(state, "metrics.prom")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
 def deadletters(state):
     """The records of state's dead-letter file, oldest first ([] when there is none)."""
     p = os.path.join(state, "dead-letter.jsonl")

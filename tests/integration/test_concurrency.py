@@ -19,16 +19,7 @@ def checkpoint(state):
         return json.load(f)
 
 
-def metrics(state):
-    """metrics.prom as {name with labels: value}."""
-    out = {}
-    with open(os.path.join(state, "metrics.prom")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+metrics = agentlib.metrics
 
 
 def changes(text):

@@ -43,15 +43,7 @@ def log_lines(text, level, comp):
     return out
 
 
-def metrics(state):
-    out = {}
-    with open(os.path.join(state, "metrics.prom")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+metrics = agentlib.metrics
 
 
 def when(t):

@@ -8,15 +8,7 @@ import agentlib
 from agentlib import append_lines, expected_pos_ids, purchase_lines, run_agent, wait_for
 
 
-def metrics(state):
-    out = {}
-    with open(os.path.join(state, "metrics.prom")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+metrics = agentlib.metrics
 
 
 class Ops(agentlib.AgentTestCase):

@@ -31,15 +31,7 @@ TWO_THREADS = {"ONSIDE_TEST_MAP_THREADS": "1"}  # the caller and one thread map 
 NEW_YEAR_NOW = "2027-01-01T00:30:00Z"
 
 
-def metrics(state):
-    out = {}
-    with open(os.path.join(state, "metrics.prom")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
+metrics = agentlib.metrics
 
 
 def file_lines(path):
