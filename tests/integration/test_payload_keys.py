@@ -37,6 +37,7 @@ class Case(agentlib.AgentTestCase):
         return [e["payload"] for e in events]
 
     def plugin(self, name):
+        agentlib.skip_unless_plugins_load()
         so = plugin(name)
         if so is None:
             self.skipTest("no %s in $ONSIDE_PLUGIN_DIR" % name)
