@@ -228,13 +228,12 @@ static int on_rejected(const struct batch *b, size_t i, long status, const char 
 {
 	struct ctx *c = data;
 	struct rejection *r = &c->rejected[c->nrejected++];
-	size_t len;
-	const char *line = batch_line(b, i, &len);
+	struct batch_line l = batch_event_line(b, i);
 
-	snprintf(r->line, sizeof(r->line), "%.*s", (int)len, line);
+	snprintf(r->line, sizeof(r->line), "%.*s", (int)l.len, l.line);
 	snprintf(r->body, sizeof(r->body), "%.*s", (int)body_len, body);
 	r->status = status;
-	r->owner = b->owner;
+	r->owner = batch_owner(b);
 	return 0;
 }
 
@@ -290,7 +289,7 @@ static struct batch *make_batch(int n, int first, void *owner)
 		int ll = snprintf(line, sizeof(line), "line %d", i);
 		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i * 10, (uint64_t)i * 10 + (uint64_t)ll + 1, NULL}), 0);
 	}
-	b->owner = owner;
+	batch_set_owner(b, owner);
 	batch_close(b);
 	return b;
 }
@@ -366,6 +365,7 @@ static void test_exact_body_and_headers(void **state)
 	struct ctx *c = *state;
 	struct sender_opts o;
 	struct batch *b;
+	const char *body;
 	char *sent;
 	size_t sent_len;
 	char cl[64];
@@ -375,8 +375,8 @@ static void test_exact_body_and_headers(void **state)
 	/* over 1 KiB: libcurl before 7.8x (Debian 11's 7.74) adds "Expect: 100-continue" unless told
 	 * not to; test_large_body_without_expect covers newer ones */
 	b = make_batch(30, 0, NULL);
-	sent_len = b->body.len;
-	sent = strndup(b->body.data, sent_len);
+	body = batch_body(b, &sent_len);
+	sent = strndup(body, sent_len);
 	assert_true(sent_len > 1024);
 	assert_int_equal(sender_submit(c->s, b), 0);
 	assert_int_equal(sender_pending(c->s), 1);
@@ -396,7 +396,7 @@ static void test_exact_body_and_headers(void **state)
 	assert_ptr_equal(c->delivered[0], b);
 	assert_int_equal(sender_pending(c->s), 0);
 	assert_int_equal(sender_stats(c->s)->requests_total, 1);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_204], 1);
 	assert_int_equal(sender_stats(c->s)->events_delivered, 30);
 	assert_int_equal(sender_stats(c->s)->in_flight, 0);
 	assert_int_equal(sender_stats(c->s)->last_status, 204);
@@ -411,6 +411,7 @@ static void test_large_body_without_expect(void **state)
 	struct batch *b = batch_new(1000, 4 << 20);
 	size_t pad_len = 1100 * 1000, sent_len;
 	char *json = malloc(pad_len + 64), *sent;
+	const char *body;
 	int jl;
 
 	/* over 1 MiB, beyond what the API takes, but the size where current libcurl asks for
@@ -420,9 +421,8 @@ static void test_large_body_without_expect(void **state)
 	memcpy(json + jl + pad_len, "\"}", 2);
 	assert_int_equal(batch_add_event(b, json, (size_t)jl + pad_len + 2, &(struct batch_line){"l", 1, 0, 2, NULL}), 0);
 	batch_close(b);
-	sent_len = b->body.len;
-	sent = malloc(sent_len);
-	memcpy(sent, b->body.data, sent_len);
+	body = batch_body(b, &sent_len);
+	sent = strndup(body, sent_len);
 	o = serve(c, NULL, 0);
 	sender_start(c, &o);
 	assert_int_equal(sender_submit(c->s, b), 0);
@@ -457,8 +457,8 @@ static void test_503_then_204_retries(void **state)
 	assert_int_equal(c->ndelivered, 1);
 	assert_ptr_equal(c->delivered[0], b);
 	assert_int_equal(sender_stats(c->s)->retries, 1);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_5XX], 1);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_5XX], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_204], 1);
 	assert_string_equal(sender_stats(c->s)->last_error, "");
 	assert_int_equal(sender_stats(c->s)->events_delivered, 3);
 }
@@ -477,7 +477,7 @@ static void test_timeout_retried(void **state)
 
 	assert_int_equal(c->nreq, 2);
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 200);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_TRANSPORT], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_TRANSPORT], 1);
 	assert_int_equal(sender_stats(c->s)->retries, 1);
 	/* the timed-out connection is not reused */
 	assert_int_equal(c->accepted, 2);
@@ -497,7 +497,7 @@ static void test_429_honours_retry_after(void **state)
 
 	assert_int_equal(c->nreq, 2);
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 900);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_429], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_429], 1);
 	assert_int_equal(sender_stats(c->s)->retries, 1);
 }
 
@@ -570,7 +570,7 @@ static void test_429_retry_after_zero_waits_initial_backoff(void **state)
 	assert_int_equal(c->nreq, 3);
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 290);
 	assert_true(c->reqs[2].at_ms - c->reqs[1].at_ms >= 290);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_429], 2);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_429], 2);
 }
 
 /* A 200 (or any 2xx but 204) is a proxy, captive portal or wrong URL answering: not delivered. */
@@ -586,8 +586,8 @@ static void test_200_is_not_delivery(void **state)
 	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
 	run_until(c, delivered_n, 1);
 	assert_int_equal(c->nreq, 3);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_OTHER_2XX], 2);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_OTHER_2XX], 2);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_204], 1);
 	assert_int_equal(sender_stats(c->s)->events_delivered, 2);
 	assert_int_equal(sender_stats(c->s)->retries, 2);
 }
@@ -637,7 +637,7 @@ static void test_400_isolates_rejected_event(void **state)
 		int ll = snprintf(line, sizeof(line), "line %d", i);
 		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i, (uint64_t)i + (uint64_t)ll + 1, NULL}), 0);
 	}
-	b->owner = &owner;
+	batch_set_owner(b, &owner);
 	batch_close(b);
 	c->marker = "\"BAD\"";
 	c->respond = respond_marker;
@@ -710,12 +710,12 @@ static void test_413_splits_until_pieces_fit(void **state)
 	}
 	assert_int_equal(c->ndelivered, 1);
 	assert_int_equal(sender_stats(c->s)->events_delivered, 8);
-	assert_true(sender_stats(c->s)->requests_by_class[SENDER_ST_413] >= 3);
+	assert_true(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_413] >= 3);
 }
 
 static bool transport_failures_n(struct ctx *c)
 {
-	return sender_stats(c->s)->requests_by_class[SENDER_ST_TRANSPORT] >= (uint64_t)c->want;
+	return sender_stats(c->s)->requests_by_class[HTTPRESP_ST_TRANSPORT] >= (uint64_t)c->want;
 }
 
 static void test_connection_refused_backs_off_and_delivers(void **state)
@@ -873,7 +873,7 @@ static void test_refusals_are_reported_and_other_failures_logged_once_without_se
 	assert_non_null(strstr(text, "recovered after 4 failed attempts"));
 	assert_null(strstr(text, "s3cret"));
 	assert_null(strstr(text, "Authorization"));
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_401_403], 3);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_401_403], 3);
 }
 
 static void test_set_opts_applies_to_next_request(void **state)
