@@ -126,16 +126,19 @@ static uint64_t rng_next(struct sender *s)
 }
 
 /* Exponential backoff with equal jitter: half the step is fixed so that retries never come back
- * immediately, the other half is random so that many agents do not retry in lockstep. */
+ * immediately, the other half is random so that many agents do not retry in lockstep. The fixed part
+ * is never less than initial_backoff (no wait before a retry is shorter, SPEC.md): the first retry
+ * comes after exactly initial_backoff, the later ones spread over the upper half of their step. */
 static uint64_t backoff_delay(struct sender *s)
 {
-	uint64_t step = s->opts.initial_backoff_ms;
+	uint64_t step = s->opts.initial_backoff_ms, least;
 
 	for (unsigned i = 1; i < s->fail_streak && step < s->opts.max_backoff_ms; i++)
 		step *= 2;
 	if (step > s->opts.max_backoff_ms)
 		step = s->opts.max_backoff_ms;
-	return step / 2 + rng_next(s) % (step / 2 + 1);
+	least = step / 2 > s->opts.initial_backoff_ms ? step / 2 : s->opts.initial_backoff_ms;
+	return least + rng_next(s) % (step - least + 1);
 }
 
 static void queue_insert(struct sender *s, struct sender_piece *p)
@@ -186,21 +189,21 @@ static int64_t on_backoff_end(struct loop *l, void *data)
 	return LOOP_TIMER_STOP;
 }
 
-/* Nothing new starts for delay_ms. A concurrent failure does not stretch a running wait (each request
- * in flight may fail the same way), but a Retry-After does: the server asked it of every request. */
+/* Nothing new starts for delay_ms. A concurrent failure does not stretch a running wait by its own
+ * backoff (each request in flight may fail the same way), only to initial_backoff after it (no retry
+ * comes sooner), but a Retry-After stretches it all the way: the server asked it of every request. */
 static void pause_for(struct sender *s, uint64_t delay_ms, bool retry_after)
 {
-	uint64_t end = loop_now_ms() + delay_ms;
+	uint64_t now = loop_now_ms(), least = retry_after ? delay_ms : s->opts.initial_backoff_ms;
 
 	if (s->backoff_timer) {
-		if (retry_after && end > s->backoff_end_ms &&
-		    loop_reset_timer(s->loop, s->backoff_timer, (int64_t)delay_ms) == 0)
-			s->backoff_end_ms = s->stats.next_retry_ms = end;
+		if (now + least > s->backoff_end_ms && loop_reset_timer(s->loop, s->backoff_timer, (int64_t)least) == 0)
+			s->backoff_end_ms = s->stats.next_retry_ms = now + least;
 		return;
 	}
 	s->backoff_timer = loop_add_timer(s->loop, (int64_t)delay_ms, on_backoff_end, s);
-	s->backoff_end_ms = end;
-	s->stats.next_retry_ms = s->backoff_timer ? end : 0;
+	s->backoff_end_ms = now + delay_ms;
+	s->stats.next_retry_ms = s->backoff_timer ? now + delay_ms : 0;
 	if (!s->backoff_timer)
 		log_errorx(COMP, "cannot schedule a retry: out of memory");
 }
@@ -364,7 +367,7 @@ static void adapt(struct sender *s, uint64_t start_us, const struct transport_re
 	struct concurrency_change ch;
 	uint64_t now = loop_now_us();
 
-	if (start_us + r->setup_us < now)
+	if (r->setup_us < now - start_us)
 		start_us += r->setup_us;
 	if (concurrency_result(s->conc, start_us, now, load_signal(cls, r->status), &ch)) {
 		if (ch.from != ch.to)
@@ -392,6 +395,7 @@ static void on_done(void *data, unsigned i, const struct transport_result *r)
 	struct sender *s = data;
 	struct sender_slot *slot = &s->slots[i];
 	struct sender_piece *p = slot->piece;
+	uint64_t start_us = slot->start_us; /* a batch submitted from `delivered` may reuse the slot */
 	int cls = r->error ? HTTPRESP_ST_TRANSPORT : httpresp_class(r->status);
 
 	/* the sleep that these answers ended counts in the window they may close */
@@ -413,7 +417,7 @@ static void on_done(void *data, unsigned i, const struct transport_result *r)
 	} else {
 		piece_retry(s, p, r);
 	}
-	adapt(s, slot->start_us, r, cls);
+	adapt(s, start_us, r, cls);
 }
 
 static void on_idle(void *data) { pump(data); }
@@ -534,7 +538,7 @@ struct sender *sender_new_with(struct loop *l, const struct sender_opts *opts, c
 	s->loop = l;
 	s->tops = tops;
 	s->cbs = *cbs;
-	s->rng = loop_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
+	s->rng = opts->jitter_seed ? opts->jitter_seed : loop_now_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)getpid();
 	if (!s->rng)
 		s->rng = 1;
 	ev = (struct transport_events){.done = on_done, .idle = on_idle, .data = s};

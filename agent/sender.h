@@ -28,6 +28,8 @@ struct sender_opts {
 	unsigned max_in_flight_ceiling; /* the adaptive concurrency's ceiling (0: CONCURRENCY_DEFAULT) */
 	uint64_t initial_backoff_ms;
 	uint64_t max_backoff_ms;
+	uint64_t jitter_seed; /* 0: from the clock and the process id (agents started together spread);
+			       * tests give one to replay the same waits */
 };
 
 struct sender_cbs {
