@@ -123,8 +123,12 @@ int batch_add_event(struct batch *b, const char *json, size_t json_len, const st
 
 	if ((r = event_fits(b, json_len, l->len)) < 0)
 		return r;
-	if ((r = ev_reserve(b)) < 0 || (r = buf_reserve(&b->body, sep + json_len + BATCH_TAIL_LEN)) < 0 ||
-	    (r = buf_append(&b->lines, l->line, l->len)) < 0)
+	if ((r = ev_reserve(b)) < 0)
+		return r;
+	if (!buf_fits(&b->body, sep + json_len + BATCH_TAIL_LEN) &&
+	    (r = buf_reserve(&b->body, sep + json_len + BATCH_TAIL_LEN)) < 0)
+		return r;
+	if ((r = buf_append(&b->lines, l->line, l->len)) < 0)
 		return r;
 	/* cannot fail now: the room was reserved above */
 	if (sep)
