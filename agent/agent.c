@@ -132,7 +132,7 @@ static int64_t agent_flush_cb(struct loop *l, void *data)
 
 	(void)l;
 	a->flush_timer = 0;
-	if (a->cur && a->cur->n)
+	if (a->cur && batch_count(a->cur))
 		agent_submit(a);
 	return LOOP_TIMER_STOP;
 }
@@ -163,7 +163,7 @@ static struct batch *agent_batch(struct agent *a)
 		a->cur = xnonnull(batch_new(a->cfg->batch.max_events, a->cfg->batch.max_bytes));
 	}
 	a->cur_lb = ledger_batch_new(a->ledger);
-	a->cur->owner = a->cur_lb; /* completed when the batch is resolved */
+	batch_set_owner(a->cur, a->cur_lb); /* completed when the batch is resolved */
 	a->flush_timer = loop_add_timer(a->loop, (int64_t)a->cfg->batch.flush_interval_ms, agent_flush_cb, a);
 	return a->cur;
 }
@@ -192,9 +192,9 @@ static void agent_submit(struct agent *a)
 	}
 	a->cur = NULL;
 	a->cur_lb = NULL;
-	if (b->n == 0) {
+	if (batch_count(b) == 0) {
 		/* nothing to send: the batch is resolved at once */
-		ledger_complete(b->owner);
+		ledger_complete(batch_owner(b));
 		agent_recycle(a, b);
 		return;
 	}
@@ -224,7 +224,7 @@ static void agent_add_event(struct agent *a, const struct mapjob_item *it, const
 	char reason[96];
 	int r = batch_add_event(b, it->out, it->out_len, l);
 
-	if (r == -E2BIG && b->n > 0) {
+	if (r == -E2BIG && batch_count(b) > 0) {
 		agent_submit(a);
 		b = agent_batch(a);
 		r = batch_add_event(b, it->out, it->out_len, l);
@@ -234,7 +234,7 @@ static void agent_add_event(struct agent *a, const struct mapjob_item *it, const
 	if (r == 0) {
 		a->st.events_built++;
 		ledger_mark(it->led, a->cur_lb, it->end);
-		if (b->n >= a->cfg->batch.max_events)
+		if (batch_count(b) >= a->cfg->batch.max_events)
 			agent_submit(a);
 		return;
 	}
@@ -321,7 +321,7 @@ static void agent_delivered(struct batch *b, void *data)
 {
 	struct agent *a = data;
 
-	ledger_complete(b->owner);
+	ledger_complete(batch_owner(b));
 	agent_recycle(a, b);
 	a->want_read = true; /* room for more */
 }
@@ -330,18 +330,17 @@ static int agent_rejected(const struct batch *b, size_t i, long status, const ch
 			  void *data)
 {
 	struct agent *a = data;
-	const struct batch_event *e = &b->ev[i];
-	struct batch_line l = {b->lines.data + e->line_off, e->line_len, e->offset, e->end, e->src};
+	struct batch_line l = batch_event_line(b, i);
 	char reason[64];
 	int r;
 
 	snprintf(reason, sizeof(reason), "rejected by the server (HTTP %ld)", status);
-	r = agent_deadletter(a, e->src, &l, e->line_len, reason, status, body, body_len);
+	r = agent_deadletter(a, l.src, &l, l.len, reason, status, body, body_len);
 	if (r < 0)
 		return r;
 	a->st.rejected_server++;
 	a->ckpt_dirty = true; /* its dead range: a restart must not write the record again */
-	trouble_rejected(a->trouble, status, body, body_len, ledger_path(e->src), e->offset);
+	trouble_rejected(a->trouble, status, body, body_len, ledger_path(l.src), l.offset);
 	return 0;
 }
 

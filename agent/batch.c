@@ -2,13 +2,41 @@
  * that the sender can split it and the agent can dead-letter any single event.
  *
  * Size accounting is exact: the limit applies to the body as it will be sent, "]}" included. Room
- * for "]}" is reserved after every commit so that batch_close() cannot fail. */
+ * for "]}" is reserved with every event so that batch_close() cannot fail. */
 #include "batch.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "buf.h"
+
+#define BATCH_HEAD "{\"events\":["
+#define BATCH_HEAD_LEN (sizeof(BATCH_HEAD) - 1)
+#define BATCH_TAIL "]}"
+#define BATCH_TAIL_LEN (sizeof(BATCH_TAIL) - 1)
+
+struct batch_event {
+	uint32_t body_off; /* the event's JSON object in body (after its separator) */
+	uint32_t body_len;
+	uint32_t line_off; /* its raw line in lines */
+	uint32_t line_len;
+	uint64_t offset;
+	uint64_t end;
+	void *src;
+};
+
+struct batch {
+	struct buf body;
+	struct buf lines;
+	struct batch_event *ev;
+	size_t n;
+	size_t cap;
+	size_t max_events;
+	size_t max_bytes;
+	bool closed;
+	void *owner;
+};
 
 struct batch *batch_new(size_t max_events, size_t max_bytes)
 {
@@ -20,7 +48,7 @@ struct batch *batch_new(size_t max_events, size_t max_bytes)
 	buf_init(&b->lines, 0);
 	b->max_events = max_events;
 	b->max_bytes = max_bytes;
-	if (buf_puts(&b->body, BATCH_HEAD) < 0 || buf_reserve(&b->body, BATCH_TAIL_LEN) < 0) {
+	if (buf_append(&b->body, BATCH_HEAD, BATCH_HEAD_LEN) < 0 || buf_reserve(&b->body, BATCH_TAIL_LEN) < 0) {
 		batch_free(b);
 		return NULL;
 	}
@@ -50,18 +78,6 @@ void batch_free(struct batch *b)
 	free(b);
 }
 
-size_t batch_event_begin(struct batch *b)
-{
-	size_t mark = b->body.len;
-
-	/* a failed separator is caught by batch_event_commit (it checks the byte at mark) */
-	if (b->n > 0)
-		(void)buf_putc(&b->body, ',');
-	return mark;
-}
-
-void batch_event_abort(struct batch *b, size_t mark) { buf_truncate(&b->body, mark); }
-
 static int ev_reserve(struct batch *b)
 {
 	struct batch_event *p;
@@ -82,76 +98,93 @@ static int ev_reserve(struct batch *b)
 	return 0;
 }
 
-int batch_event_commit(struct batch *b, size_t mark, const struct batch_line *l)
+/* Whether one more event of json_len bytes fits the limits (and the 32-bit offsets kept per event). */
+static int event_fits(const struct batch *b, size_t json_len, size_t line_len)
 {
-	size_t start = mark + (b->n > 0 ? 1 : 0);
-	struct batch_event *e;
-	int r = -E2BIG;
+	size_t sep = b->n > 0, room;
 
-	if (b->closed || mark > b->body.len || start > b->body.len) {
-		r = -EINVAL;
-		goto fail;
-	}
-	if (b->n > 0 && b->body.data[mark] != ',') {
-		r = -ENOMEM; /* batch_event_begin could not write the separator */
-		goto fail;
-	}
-	if (b->n >= b->max_events || b->body.len + BATCH_TAIL_LEN > b->max_bytes)
-		goto fail;
-	if (b->body.len > UINT32_MAX || l->len > UINT32_MAX || b->lines.len > UINT32_MAX - l->len)
-		goto fail;
-	if ((r = ev_reserve(b)) < 0 || (r = buf_reserve(&b->body, BATCH_TAIL_LEN)) < 0)
-		goto fail;
-	e = &b->ev[b->n];
-	e->line_off = (uint32_t)b->lines.len;
-	if ((r = buf_append(&b->lines, l->line, l->len)) < 0)
-		goto fail;
-	e->body_off = (uint32_t)start;
-	e->body_len = (uint32_t)(b->body.len - start);
-	e->line_len = (uint32_t)l->len;
-	e->offset = l->offset;
-	e->end = l->end;
-	e->src = l->src;
-	b->n++;
+	if (b->closed)
+		return -EINVAL;
+	if (b->n >= b->max_events || b->max_bytes < BATCH_TAIL_LEN || b->body.len > b->max_bytes - BATCH_TAIL_LEN)
+		return -E2BIG;
+	room = b->max_bytes - BATCH_TAIL_LEN - b->body.len;
+	if (json_len > room || sep > room - json_len)
+		return -E2BIG;
+	if (b->body.len + sep + json_len > UINT32_MAX || line_len > UINT32_MAX || b->lines.len > UINT32_MAX - line_len)
+		return -E2BIG;
 	return 0;
-fail:
-	buf_truncate(&b->body, mark);
-	return r;
 }
 
 int batch_add_event(struct batch *b, const char *json, size_t json_len, const struct batch_line *l)
 {
-	size_t mark = batch_event_begin(b);
-	int r = buf_append(&b->body, json, json_len);
+	size_t sep = b->n > 0, mark = b->body.len;
+	struct batch_event *e;
+	int r;
 
-	if (r < 0) {
-		batch_event_abort(b, mark);
+	if ((r = event_fits(b, json_len, l->len)) < 0)
 		return r;
-	}
-	return batch_event_commit(b, mark, l);
+	if ((r = ev_reserve(b)) < 0)
+		return r;
+	if (!buf_fits(&b->body, sep + json_len + BATCH_TAIL_LEN) &&
+	    (r = buf_reserve(&b->body, sep + json_len + BATCH_TAIL_LEN)) < 0)
+		return r;
+	if ((r = buf_append(&b->lines, l->line, l->len)) < 0)
+		return r;
+	/* cannot fail now: the room was reserved above */
+	if (sep)
+		(void)buf_putc(&b->body, ',');
+	(void)buf_append(&b->body, json, json_len);
+	e = &b->ev[b->n++];
+	e->body_off = (uint32_t)(mark + sep);
+	e->body_len = (uint32_t)json_len;
+	e->line_off = (uint32_t)(b->lines.len - l->len);
+	e->line_len = (uint32_t)l->len;
+	e->offset = l->offset;
+	e->end = l->end;
+	e->src = l->src;
+	return 0;
 }
 
 void batch_close(struct batch *b)
 {
 	if (b->closed)
 		return;
-	/* cannot fail: every commit (and batch_new) reserved room for the tail */
+	/* cannot fail: every event (and batch_new) reserved room for the tail */
 	(void)buf_append(&b->body, BATCH_TAIL, BATCH_TAIL_LEN);
 	b->closed = true;
 }
 
-struct batch *batch_slice(const struct batch *b, size_t from, size_t to)
-{
-	struct batch *p;
+bool batch_closed(const struct batch *b) { return b->closed; }
 
-	if (from >= to || to > b->n)
-		return NULL;
-	p = batch_new(b->max_events, b->max_bytes);
+size_t batch_count(const struct batch *b) { return b->n; }
+
+const char *batch_body(const struct batch *b, size_t *ret_len)
+{
+	*ret_len = b->body.len;
+	return b->body.data;
+}
+
+struct batch_line batch_event_line(const struct batch *b, size_t i)
+{
+	const struct batch_event *e = &b->ev[i];
+
+	return (struct batch_line){b->lines.data + e->line_off, e->line_len, e->offset, e->end, e->src};
+}
+
+void *batch_owner(const struct batch *b) { return b->owner; }
+
+void batch_set_owner(struct batch *b, void *owner) { b->owner = owner; }
+
+/* A closed batch of events [from, to) of b, from < to <= b->n. */
+static struct batch *batch_slice(const struct batch *b, size_t from, size_t to)
+{
+	struct batch *p = batch_new(b->max_events, b->max_bytes);
+
 	if (!p)
 		return NULL;
 	for (size_t i = from; i < to; i++) {
 		const struct batch_event *e = &b->ev[i];
-		struct batch_line l = {b->lines.data + e->line_off, e->line_len, e->offset, e->end, e->src};
+		struct batch_line l = batch_event_line(b, i);
 
 		/* a subset of a batch that fit its limits fits the same limits */
 		if (batch_add_event(p, b->body.data + e->body_off, e->body_len, &l) < 0) {

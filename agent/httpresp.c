@@ -1,4 +1,4 @@
-/* Status classes, header lines and body capping of HTTP responses (see httpresp.h). Pure: no I/O,
+/* Status classes and their names, header lines and body capping of HTTP responses (see httpresp.h). Pure: no I/O,
  * no clock (the caller passes "now"); the one libcurl call is curl_getdate, a parser. */
 #include "httpresp.h"
 
@@ -8,27 +8,42 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sender.h"
+static const char *const class_names[HTTPRESP_ST_COUNT] = {
+	[HTTPRESP_ST_204] = "204",
+	[HTTPRESP_ST_400] = "400",
+	[HTTPRESP_ST_413] = "413",
+	[HTTPRESP_ST_429] = "429",
+	[HTTPRESP_ST_401_403] = "401_403",
+	[HTTPRESP_ST_OTHER_4XX] = "other_4xx",
+	[HTTPRESP_ST_5XX] = "5xx",
+	[HTTPRESP_ST_TRANSPORT] = "transport_error",
+	[HTTPRESP_ST_OTHER_2XX] = "other_2xx",
+};
 
 int httpresp_class(long status)
 {
 	if (status == 204)
-		return SENDER_ST_204;
+		return HTTPRESP_ST_204;
 	if (status >= 200 && status < 300)
-		return SENDER_ST_OTHER_2XX; /* a proxy, portal or wrong URL: not an acceptance */
+		return HTTPRESP_ST_OTHER_2XX; /* a proxy, portal or wrong URL: not an acceptance */
 	switch (status) {
 	case 400:
-		return SENDER_ST_400;
+		return HTTPRESP_ST_400;
 	case 401:
 	case 403:
-		return SENDER_ST_401_403;
+		return HTTPRESP_ST_401_403;
 	case 413:
-		return SENDER_ST_413;
+		return HTTPRESP_ST_413;
 	case 429:
-		return SENDER_ST_429;
+		return HTTPRESP_ST_429;
 	}
 	/* 5xx, and anything else that is neither success nor 4xx (1xx, 3xx) counts as "other" */
-	return status >= 500 && status < 600 ? SENDER_ST_5XX : SENDER_ST_OTHER_4XX;
+	return status >= 500 && status < 600 ? HTTPRESP_ST_5XX : HTTPRESP_ST_OTHER_4XX;
+}
+
+const char *httpresp_class_name(int cls)
+{
+	return cls >= 0 && cls < HTTPRESP_ST_COUNT ? class_names[cls] : NULL;
 }
 
 int httpresp_retry_after(const char *value, size_t len, time_t now, uint64_t *ret_ms)

@@ -1,5 +1,5 @@
 /* The pure part of reading an HTTP response, apart from libcurl's callbacks so that it can be tested
- * and fuzzed without a connection: the class a status counts in, the header lines (a status line
+ * and fuzzed without a connection: the classes requests are counted in and their names, the header lines (a status line
  * starts a new response; Retry-After as delta-seconds or an HTTP date), and how much of the body is
  * kept for the dead-letter file. */
 #ifndef ONSIDE_HTTPRESP_H
@@ -17,11 +17,28 @@
 /* What httpresp_header() saw. */
 enum { HTTPRESP_OTHER = 0, HTTPRESP_STATUS_LINE = 1, HTTPRESP_RETRY_AFTER = 2 };
 
-/* The sender_stats class (SENDER_ST_*) of an HTTP status: only 204 counts as delivered, another 2xx
- * is a class of its own (not the API answering); 5xx, and anything that is neither success nor 4xx
- * (1xx, 3xx, nonsense), counts with the other 4xx. Never SENDER_ST_TRANSPORT: that is for requests
- * that got no status. */
+/* The classes requests are counted in (sender_stats.requests_by_class, the metrics' status label), in
+ * the order the metrics list them. */
+enum httpresp_status_class {
+	HTTPRESP_ST_204,
+	HTTPRESP_ST_400,
+	HTTPRESP_ST_413,
+	HTTPRESP_ST_429,
+	HTTPRESP_ST_401_403,
+	HTTPRESP_ST_OTHER_4XX,
+	HTTPRESP_ST_5XX,
+	HTTPRESP_ST_TRANSPORT, /* no status: a timeout, a connection error */
+	HTTPRESP_ST_OTHER_2XX,
+	HTTPRESP_ST_COUNT
+};
+
+/* The class of an HTTP status: only 204 counts as delivered, another 2xx is a class of its own (not
+ * the API answering); 5xx, and anything that is neither success nor 4xx (1xx, 3xx, nonsense), counts
+ * with the other 4xx. Never HTTPRESP_ST_TRANSPORT: that is for requests that got no status. */
 int httpresp_class(long status);
+/* The class's label value ("204", "401_403", "transport_error", "other_2xx", ...); NULL for a number
+ * that is not a class. */
+const char *httpresp_class_name(int cls);
 
 /* Parses a Retry-After value: delta-seconds ("120", trailing blanks and anything after one are
  * ignored) or an HTTP date, waited for from now. Returns 0 with *ret_ms the wait in milliseconds (0

@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "fileio.h"
 #include "escape.h"
+#include "fileio.h"
+#include "httpresp.h"
 
 /* A label value: the path made valid UTF-8 without control characters (escape_text: invalid bytes
  * as \xHH, which keeps two different paths two different values), then the exposition format's own
@@ -45,13 +46,11 @@ static int metrics_counter(struct buf *o, const char *name, const char *help, ui
 
 static int metrics_requests(struct buf *o, const struct sender_stats *s)
 {
-	static const char *names[SENDER_ST_COUNT] = {"204", "400", "413", "429", "401_403", "other_4xx", "5xx",
-						     "transport_error", "other_2xx"};
 	int r = metrics_head(o, "onside_agent_requests_total", "counter",
 			     "HTTP requests to the API by outcome (status, or transport_error).");
 
-	for (size_t i = 0; i < SENDER_ST_COUNT && r == 0; i++)
-		r = buf_printf(o, "onside_agent_requests_total{status=\"%s\"} %" PRIu64 "\n", names[i],
+	for (int i = 0; i < HTTPRESP_ST_COUNT && r == 0; i++)
+		r = buf_printf(o, "onside_agent_requests_total{status=\"%s\"} %" PRIu64 "\n", httpresp_class_name(i),
 			       s->requests_by_class[i]);
 	return r;
 }

@@ -1,5 +1,5 @@
-/* Delivery to the Onside API with libcurl's multi interface driven by the loop (socket and timer
- * callbacks, as curl's ephiperfifo example). It applies onside-api.md: 204 delivers, and nothing else
+/* Delivery to the Onside API over libcurl's multi interface driven by the loop (transport_curl.c),
+ * or any other transport (transport.h). It applies onside-api.md: 204 delivers, and nothing else
  * does; 400 splits the batch until each rejected event stands alone and reports it; 413 splits (a
  * lone event that is too large is reported); 429 waits for Retry-After or backs off; anything else
  * (other 2xx, 401/403/404/5xx, timeouts, connection errors) backs off exponentially with jitter and
@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "httpresp.h"
 #include "loop.h"
 
 #define CONCURRENCY_DEFAULT 32 /* the adaptive ceiling when none is configured */
@@ -27,13 +28,15 @@ struct sender_opts {
 	unsigned max_in_flight_ceiling; /* the adaptive concurrency's ceiling (0: CONCURRENCY_DEFAULT) */
 	uint64_t initial_backoff_ms;
 	uint64_t max_backoff_ms;
+	uint64_t jitter_seed; /* 0: from the clock and the process id (agents started together spread);
+			       * tests give one to replay the same waits */
 };
 
 struct sender_cbs {
 	/* The submitted batch b is resolved: every event is accepted (204) or was reported through
 	 * `rejected`. Ownership of b passes to the callback. */
 	void (*delivered)(struct batch *b, void *data);
-	/* Event i of b (a piece of a submitted batch; b->owner as submitted) was rejected alone by the
+	/* Event i of b (a piece of a submitted batch, with its owner) was rejected alone by the
 	 * server with this status and response body: dead-letter it. b is only valid during the call.
 	 * Returns 0, or a negative errno when the event could not be dead-lettered: its batch then never
 	 * resolves (it is not `delivered`), so that nothing records it as done. */
@@ -46,13 +49,10 @@ struct sender_cbs {
 	void (*failed)(long status, void *data);
 };
 
-enum { SENDER_ST_204, SENDER_ST_400, SENDER_ST_413, SENDER_ST_429, SENDER_ST_401_403,
-       SENDER_ST_OTHER_4XX, SENDER_ST_5XX, SENDER_ST_TRANSPORT, SENDER_ST_OTHER_2XX, SENDER_ST_COUNT };
-
 /* Counters for metrics and SIGUSR1. */
 struct sender_stats {
 	uint64_t requests_total;
-	uint64_t requests_by_class[SENDER_ST_COUNT]; /* index: SENDER_ST_* */
+	uint64_t requests_by_class[HTTPRESP_ST_COUNT]; /* index: HTTPRESP_ST_* */
 	uint64_t retries;
 	uint64_t events_delivered;
 	uint64_t events_rejected;
@@ -68,8 +68,13 @@ struct sender_stats {
 	uint64_t next_retry_ms;        /* loop_now_ms() when the wait before the next attempt ends; 0 = none */
 };
 
+struct transport_ops;
+
 /* The strings in opts are copied. Returns NULL on allocation failure (or curl init failure). */
 struct sender *sender_new(struct loop *l, const struct sender_opts *opts, const struct sender_cbs *cbs);
+/* The same over another transport than libcurl's (transport.h): a test's or the fuzzer's. */
+struct sender *sender_new_with(struct loop *l, const struct sender_opts *opts, const struct sender_cbs *cbs,
+			       const struct transport_ops *transport);
 void sender_free(struct sender *s); /* aborts anything in flight (batches are freed, not delivered) */
 /* Takes ownership of a closed batch. It is sent when the concurrency limit allows. */
 int sender_submit(struct sender *s, struct batch *b);

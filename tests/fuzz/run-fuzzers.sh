@@ -23,7 +23,7 @@ covbuild="${COV_BUILD_DIR:-$src/build-fuzz-cov}"
 seconds=600
 jobs=1
 coverage=0
-all="json json_fast regex logfmt csv ltsv config map pipeline plugin lines timefmt tzif checkpoint http deadletter status"
+all="json json_fast regex logfmt csv ltsv config map pipeline plugin lines timefmt tzif checkpoint http deadletter status sender"
 
 while getopts t:j:ch opt; do
 	case $opt in
@@ -92,6 +92,7 @@ files_of() {
 	checkpoint) echo agent/checkpoint.c ;;
 	http) echo agent/httpresp.c ;;
 	deadletter) echo agent/deadletter.c agent/jsonw.c ;;
+	sender) echo agent/sender.c agent/concurrency.c agent/batch.c ;;
 	esac
 }
 

@@ -11,27 +11,41 @@
 
 #include "buf.h"
 #include "httpresp.h"
-#include "sender.h"
 
 #define NOW ((time_t)1778000000) /* 2026-05-05T16:53:20Z */
 
 static void test_class(void **state)
 {
-	assert_int_equal(httpresp_class(204), SENDER_ST_204);
-	assert_int_equal(httpresp_class(200), SENDER_ST_OTHER_2XX); /* not the API: only 204 delivers */
-	assert_int_equal(httpresp_class(299), SENDER_ST_OTHER_2XX);
-	assert_int_equal(httpresp_class(400), SENDER_ST_400);
-	assert_int_equal(httpresp_class(401), SENDER_ST_401_403);
-	assert_int_equal(httpresp_class(403), SENDER_ST_401_403);
-	assert_int_equal(httpresp_class(413), SENDER_ST_413);
-	assert_int_equal(httpresp_class(429), SENDER_ST_429);
-	assert_int_equal(httpresp_class(404), SENDER_ST_OTHER_4XX);
-	assert_int_equal(httpresp_class(500), SENDER_ST_5XX);
-	assert_int_equal(httpresp_class(599), SENDER_ST_5XX);
-	assert_int_equal(httpresp_class(100), SENDER_ST_OTHER_4XX);
-	assert_int_equal(httpresp_class(302), SENDER_ST_OTHER_4XX);
-	assert_int_equal(httpresp_class(600), SENDER_ST_OTHER_4XX);
-	assert_int_equal(httpresp_class(-1), SENDER_ST_OTHER_4XX);
+	assert_int_equal(httpresp_class(204), HTTPRESP_ST_204);
+	assert_int_equal(httpresp_class(200), HTTPRESP_ST_OTHER_2XX); /* not the API: only 204 delivers */
+	assert_int_equal(httpresp_class(299), HTTPRESP_ST_OTHER_2XX);
+	assert_int_equal(httpresp_class(400), HTTPRESP_ST_400);
+	assert_int_equal(httpresp_class(401), HTTPRESP_ST_401_403);
+	assert_int_equal(httpresp_class(403), HTTPRESP_ST_401_403);
+	assert_int_equal(httpresp_class(413), HTTPRESP_ST_413);
+	assert_int_equal(httpresp_class(429), HTTPRESP_ST_429);
+	assert_int_equal(httpresp_class(404), HTTPRESP_ST_OTHER_4XX);
+	assert_int_equal(httpresp_class(500), HTTPRESP_ST_5XX);
+	assert_int_equal(httpresp_class(599), HTTPRESP_ST_5XX);
+	assert_int_equal(httpresp_class(100), HTTPRESP_ST_OTHER_4XX);
+	assert_int_equal(httpresp_class(302), HTTPRESP_ST_OTHER_4XX);
+	assert_int_equal(httpresp_class(600), HTTPRESP_ST_OTHER_4XX);
+	assert_int_equal(httpresp_class(-1), HTTPRESP_ST_OTHER_4XX);
+}
+
+/* Every class has its own label (the metrics print one series per class); nothing else has one. */
+static void test_class_names(void **state)
+{
+	static const char *want[HTTPRESP_ST_COUNT] = {"204", "400", "413", "429", "401_403", "other_4xx", "5xx",
+						      "transport_error", "other_2xx"};
+
+	for (int i = 0; i < HTTPRESP_ST_COUNT; i++)
+		assert_string_equal(httpresp_class_name(i), want[i]);
+	assert_string_equal(httpresp_class_name(httpresp_class(204)), "204");
+	assert_string_equal(httpresp_class_name(httpresp_class(503)), "5xx");
+	assert_string_equal(httpresp_class_name(httpresp_class(202)), "other_2xx");
+	assert_null(httpresp_class_name(HTTPRESP_ST_COUNT));
+	assert_null(httpresp_class_name(-1));
 }
 
 static int retry(const char *v, time_t now, uint64_t *ms)
@@ -152,6 +166,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_class),
+		cmocka_unit_test(test_class_names),
 		cmocka_unit_test(test_retry_after_seconds),
 		cmocka_unit_test(test_retry_after_date),
 		cmocka_unit_test(test_retry_after_length),

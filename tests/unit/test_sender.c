@@ -1,7 +1,8 @@
 /* The HTTP sender against a tiny HTTP/1.1 server that lives in the same event loop: it parses the
  * request line, headers and a Content-Length body, records every request, answers from a script
  * (or a rule) and keeps connections alive. Runs end on a condition (delivered, a request count),
- * with a guard timer that fails the test instead of hanging. */
+ * with a guard timer that fails the test instead of hanging. Rules whose timing matters to the
+ * millisecond also run over a scripted transport (transport.h) that answers when the test says. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,10 +21,10 @@
 
 #include "batch.h"
 #include "buf.h"
-#include "concurrency.h"
 #include "log.h"
 #include "loop.h"
 #include "sender.h"
+#include "transport.h"
 
 #define GUARD_MS 8000
 #define MAX_REQS 64
@@ -228,13 +229,12 @@ static int on_rejected(const struct batch *b, size_t i, long status, const char 
 {
 	struct ctx *c = data;
 	struct rejection *r = &c->rejected[c->nrejected++];
-	size_t len;
-	const char *line = batch_line(b, i, &len);
+	struct batch_line l = batch_event_line(b, i);
 
-	snprintf(r->line, sizeof(r->line), "%.*s", (int)len, line);
+	snprintf(r->line, sizeof(r->line), "%.*s", (int)l.len, l.line);
 	snprintf(r->body, sizeof(r->body), "%.*s", (int)body_len, body);
 	r->status = status;
-	r->owner = b->owner;
+	r->owner = batch_owner(b);
 	return 0;
 }
 
@@ -290,7 +290,7 @@ static struct batch *make_batch(int n, int first, void *owner)
 		int ll = snprintf(line, sizeof(line), "line %d", i);
 		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i * 10, (uint64_t)i * 10 + (uint64_t)ll + 1, NULL}), 0);
 	}
-	b->owner = owner;
+	batch_set_owner(b, owner);
 	batch_close(b);
 	return b;
 }
@@ -366,6 +366,7 @@ static void test_exact_body_and_headers(void **state)
 	struct ctx *c = *state;
 	struct sender_opts o;
 	struct batch *b;
+	const char *body;
 	char *sent;
 	size_t sent_len;
 	char cl[64];
@@ -375,8 +376,8 @@ static void test_exact_body_and_headers(void **state)
 	/* over 1 KiB: libcurl before 7.8x (Debian 11's 7.74) adds "Expect: 100-continue" unless told
 	 * not to; test_large_body_without_expect covers newer ones */
 	b = make_batch(30, 0, NULL);
-	sent_len = b->body.len;
-	sent = strndup(b->body.data, sent_len);
+	body = batch_body(b, &sent_len);
+	sent = strndup(body, sent_len);
 	assert_true(sent_len > 1024);
 	assert_int_equal(sender_submit(c->s, b), 0);
 	assert_int_equal(sender_pending(c->s), 1);
@@ -396,7 +397,7 @@ static void test_exact_body_and_headers(void **state)
 	assert_ptr_equal(c->delivered[0], b);
 	assert_int_equal(sender_pending(c->s), 0);
 	assert_int_equal(sender_stats(c->s)->requests_total, 1);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_204], 1);
 	assert_int_equal(sender_stats(c->s)->events_delivered, 30);
 	assert_int_equal(sender_stats(c->s)->in_flight, 0);
 	assert_int_equal(sender_stats(c->s)->last_status, 204);
@@ -411,6 +412,7 @@ static void test_large_body_without_expect(void **state)
 	struct batch *b = batch_new(1000, 4 << 20);
 	size_t pad_len = 1100 * 1000, sent_len;
 	char *json = malloc(pad_len + 64), *sent;
+	const char *body;
 	int jl;
 
 	/* over 1 MiB, beyond what the API takes, but the size where current libcurl asks for
@@ -420,9 +422,8 @@ static void test_large_body_without_expect(void **state)
 	memcpy(json + jl + pad_len, "\"}", 2);
 	assert_int_equal(batch_add_event(b, json, (size_t)jl + pad_len + 2, &(struct batch_line){"l", 1, 0, 2, NULL}), 0);
 	batch_close(b);
-	sent_len = b->body.len;
-	sent = malloc(sent_len);
-	memcpy(sent, b->body.data, sent_len);
+	body = batch_body(b, &sent_len);
+	sent = strndup(body, sent_len);
 	o = serve(c, NULL, 0);
 	sender_start(c, &o);
 	assert_int_equal(sender_submit(c->s, b), 0);
@@ -452,13 +453,13 @@ static void test_503_then_204_retries(void **state)
 	assert_int_equal(c->nreq, 2);
 	assert_int_equal(c->reqs[0].body_len, c->reqs[1].body_len);
 	assert_memory_equal(c->reqs[0].body, c->reqs[1].body, c->reqs[0].body_len);
-	/* backed off at least half the initial step (equal jitter) */
-	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 5);
+	/* backed off at least initial_backoff (10 ms) */
+	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 10);
 	assert_int_equal(c->ndelivered, 1);
 	assert_ptr_equal(c->delivered[0], b);
 	assert_int_equal(sender_stats(c->s)->retries, 1);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_5XX], 1);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_5XX], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_204], 1);
 	assert_string_equal(sender_stats(c->s)->last_error, "");
 	assert_int_equal(sender_stats(c->s)->events_delivered, 3);
 }
@@ -477,7 +478,7 @@ static void test_timeout_retried(void **state)
 
 	assert_int_equal(c->nreq, 2);
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 200);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_TRANSPORT], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_TRANSPORT], 1);
 	assert_int_equal(sender_stats(c->s)->retries, 1);
 	/* the timed-out connection is not reused */
 	assert_int_equal(c->accepted, 2);
@@ -497,7 +498,7 @@ static void test_429_honours_retry_after(void **state)
 
 	assert_int_equal(c->nreq, 2);
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 900);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_429], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_429], 1);
 	assert_int_equal(sender_stats(c->s)->retries, 1);
 }
 
@@ -570,7 +571,7 @@ static void test_429_retry_after_zero_waits_initial_backoff(void **state)
 	assert_int_equal(c->nreq, 3);
 	assert_true(c->reqs[1].at_ms - c->reqs[0].at_ms >= 290);
 	assert_true(c->reqs[2].at_ms - c->reqs[1].at_ms >= 290);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_429], 2);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_429], 2);
 }
 
 /* A 200 (or any 2xx but 204) is a proxy, captive portal or wrong URL answering: not delivered. */
@@ -586,8 +587,8 @@ static void test_200_is_not_delivery(void **state)
 	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
 	run_until(c, delivered_n, 1);
 	assert_int_equal(c->nreq, 3);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_OTHER_2XX], 2);
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_204], 1);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_OTHER_2XX], 2);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_204], 1);
 	assert_int_equal(sender_stats(c->s)->events_delivered, 2);
 	assert_int_equal(sender_stats(c->s)->retries, 2);
 }
@@ -637,7 +638,7 @@ static void test_400_isolates_rejected_event(void **state)
 		int ll = snprintf(line, sizeof(line), "line %d", i);
 		assert_int_equal(batch_add_event(b, json, (size_t)jl, &(struct batch_line){line, (size_t)ll, (uint64_t)i, (uint64_t)i + (uint64_t)ll + 1, NULL}), 0);
 	}
-	b->owner = &owner;
+	batch_set_owner(b, &owner);
 	batch_close(b);
 	c->marker = "\"BAD\"";
 	c->respond = respond_marker;
@@ -710,12 +711,12 @@ static void test_413_splits_until_pieces_fit(void **state)
 	}
 	assert_int_equal(c->ndelivered, 1);
 	assert_int_equal(sender_stats(c->s)->events_delivered, 8);
-	assert_true(sender_stats(c->s)->requests_by_class[SENDER_ST_413] >= 3);
+	assert_true(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_413] >= 3);
 }
 
 static bool transport_failures_n(struct ctx *c)
 {
-	return sender_stats(c->s)->requests_by_class[SENDER_ST_TRANSPORT] >= (uint64_t)c->want;
+	return sender_stats(c->s)->requests_by_class[HTTPRESP_ST_TRANSPORT] >= (uint64_t)c->want;
 }
 
 static void test_connection_refused_backs_off_and_delivers(void **state)
@@ -734,8 +735,8 @@ static void test_connection_refused_backs_off_and_delivers(void **state)
 	assert_int_equal(sender_submit(c->s, make_batch(2, 0, NULL)), 0);
 	run_until(c, transport_failures_n, 3);
 
-	/* two waits of at least 5 and 10 ms (half of the 10 and 20 ms steps) */
-	assert_true(loop_now_ms() - t0 >= 15);
+	/* two waits of at least initial_backoff (10 ms; the second of 10 to 20 ms) */
+	assert_true(loop_now_ms() - t0 >= 20);
 	assert_true(sender_stats(c->s)->retries >= 3);
 	assert_int_equal(sender_stats(c->s)->last_status, 0);
 	assert_true(sender_stats(c->s)->last_error[0] != '\0');
@@ -873,7 +874,7 @@ static void test_refusals_are_reported_and_other_failures_logged_once_without_se
 	assert_non_null(strstr(text, "recovered after 4 failed attempts"));
 	assert_null(strstr(text, "s3cret"));
 	assert_null(strstr(text, "Authorization"));
-	assert_int_equal(sender_stats(c->s)->requests_by_class[SENDER_ST_401_403], 3);
+	assert_int_equal(sender_stats(c->s)->requests_by_class[HTTPRESP_ST_401_403], 3);
 }
 
 static void test_set_opts_applies_to_next_request(void **state)
@@ -920,323 +921,177 @@ static void test_free_aborts_pending(void **state)
 	assert_int_equal(c->ndelivered, 0);
 }
 
-/* ---- the concurrency controller (pure: made-up clocks, in microseconds) ---- */
+/* ---- the rules over a scripted transport: the real loop and timers, answers when the test says ---- */
 
-#define MS 1000ULL
-#define T0 (1000 * 1000 * MS) /* a monotonic clock some time after boot */
+#define SC_MAX 16
 
-/* One window of round trips rtt_ms long at limit requests, starting at *now: requests waited for a
- * slot all along when blocked. Returns the limit after it. */
-static unsigned window(struct concurrency *c, uint64_t *now, uint64_t rtt_ms, bool blocked)
+struct scripted {
+	struct transport_events ev;
+	unsigned nslots;
+	bool busy[SC_MAX];
+	uint64_t start_ms[SC_MAX]; /* every request started, in order */
+	int nstarts;
+};
+
+static struct scripted sc;
+
+static void *sc_create(struct loop *l, const struct transport_events *ev)
 {
-	struct concurrency_change ch;
-
-	/* an agent with nothing else to do: its idle clock runs with the wall clock */
-	concurrency_waiting(c, blocked, *now);
-	*now += rtt_ms * MS;
-	concurrency_waiting(c, blocked, *now);
-	for (unsigned i = 0; i < concurrency_limit(c); i++)
-		concurrency_result(c, *now - rtt_ms * MS, *now, CONCURRENCY_OK, &ch);
-	return concurrency_limit(c);
+	sc.ev = *ev;
+	return &sc;
 }
 
-static void test_concurrency_grows_to_the_ceiling_while_round_trips_hold(void **state)
+static void sc_destroy(void *t) {}
+
+static int sc_grow(void *t, unsigned n)
 {
-	struct concurrency *c = concurrency_new(0, 24);
-	struct concurrency_change ch;
-	uint64_t now = T0;
-	unsigned prev = 1, seen_max = 0;
-
-	assert_int_equal(concurrency_limit(c), 1);
-	/* a slow start: it doubles a window, up to the ceiling */
-	window(c, &now, 50, true); /* the first round trips make the baseline */
-	for (unsigned want = 2; want <= 24; want = want * 2 < 24 ? want * 2 : 24) {
-		assert_int_equal(window(c, &now, 50, true), want);
-		if (want == 24)
-			break;
-	}
-	assert_int_equal(window(c, &now, 50, true), 24); /* never above the ceiling */
-	/* after a decrease, one more a window */
-	now += 60 * MS;
-	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch);
-	prev = concurrency_limit(c);
-	assert_int_equal(prev, 21);
-	for (int i = 0; i < 40; i++) {
-		unsigned l = window(c, &now, 50, true);
-
-		assert_true(l == prev || l == prev + 1);
-		prev = l;
-		seen_max = l > seen_max ? l : seen_max;
-	}
-	assert_int_equal(seen_max, 24);
-	assert_int_equal(concurrency_limit(c), 24);
-	assert_int_equal(concurrency_rtt_us(c), 50 * MS);
-	concurrency_free(c);
+	assert_true(n <= SC_MAX);
+	sc.nslots = n > sc.nslots ? n : sc.nslots;
+	return 0;
 }
 
-static void test_concurrency_does_not_grow_without_load(void **state)
-{
-	struct concurrency *c = concurrency_new(0, 32);
-	uint64_t now = T0;
+static void sc_configure(void *t, const struct sender_opts *o) {}
 
-	/* every request finds a free slot: an hour of light traffic leaves the limit at one */
-	for (int i = 0; i < 1000; i++)
-		assert_int_equal(window(c, &now, 50, false), 1);
-	concurrency_free(c);
+static int sc_start(void *t, unsigned slot, const char *body, size_t len)
+{
+	assert_true(slot < sc.nslots && !sc.busy[slot] && sc.nstarts < SC_MAX);
+	sc.busy[slot] = true;
+	sc.start_ms[sc.nstarts++] = loop_now_ms();
+	return 0;
 }
 
-/* A backfill on a fast link whose agent is busy mapping: requests wait for a slot all the time (the
- * answers are in but not read yet), but the agent idles only 0.3 ms a millisecond: more concurrency
- * would not help. Idle most of the time, it grows. */
-static void test_concurrency_does_not_grow_while_the_agent_is_busy(void **state)
-{
-	struct concurrency *c = concurrency_new(0, 32);
-	struct concurrency_change ch;
-	uint64_t now = T0, idle = 0;
+static const struct transport_ops scripted_ops = {
+	.create = sc_create,
+	.destroy = sc_destroy,
+	.grow = sc_grow,
+	.configure = sc_configure,
+	.start = sc_start,
+};
 
-	concurrency_waiting(c, true, idle);
-	for (int i = 0; i < 1000; i++) {
-		now += 1 * MS;
-		idle += 300;
-		concurrency_waiting(c, true, idle);
-		concurrency_result(c, now - 1 * MS, now, CONCURRENCY_OK, &ch);
-	}
-	assert_int_equal(concurrency_limit(c), 1);
-	for (int i = 0; i < 60; i++) {
-		now += 1 * MS;
-		idle += 700;
-		concurrency_waiting(c, true, idle);
-		concurrency_result(c, now - 1 * MS, now, CONCURRENCY_OK, &ch);
-	}
-	assert_true(concurrency_limit(c) > 1);
-	concurrency_free(c);
+/* An answer the loop gives after a delay, as a connection would; at_ms is when it came. */
+struct later {
+	unsigned slot;
+	long status;
+	uint64_t at_ms;
+};
+
+static int64_t answer_cb(struct loop *l, void *data)
+{
+	struct later *a = data;
+	struct transport_result r = {.status = a->status, .body = "", .retry_after_ms = -1};
+
+	a->at_ms = loop_now_ms();
+	sc.busy[a->slot] = false;
+	sc.ev.done(sc.ev.data, a->slot, &r);
+	sc.ev.idle(sc.ev.data);
+	return LOOP_TIMER_STOP;
 }
 
-static unsigned grow_to(struct concurrency *c, uint64_t *now, unsigned limit)
+static void answer_in(struct ctx *c, int64_t ms, struct later *a)
 {
-	for (int i = 0; i < 200 && concurrency_limit(c) < limit; i++)
-		window(c, now, 50, true);
-	assert_int_equal(concurrency_limit(c), limit);
-	return limit;
+	assert_true(sc.busy[a->slot]);
+	assert_true(loop_add_timer(c->l, ms, answer_cb, a) != 0);
 }
 
-static void test_concurrency_shrinks_on_429_once_per_round_trip(void **state)
+static void scripted_start(struct ctx *c, const struct sender_opts *o)
 {
-	struct concurrency *c = concurrency_new(0, 20);
-	struct concurrency_change ch;
-	uint64_t now = T0;
+	struct sender_cbs cbs = {.delivered = on_delivered, .rejected = on_rejected, .data = c, .failed = on_failed};
 
-	grow_to(c, &now, 20);
-	assert_true(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch));
-	assert_int_equal(concurrency_limit(c), 18); /* 9/10 */
-	assert_int_equal(ch.from, 20);
-	assert_int_equal(ch.to, 18);
-	assert_string_equal(ch.why, "HTTP 429");
-	/* the other requests of the same round trip are answered 429 too: one cut for all of them */
-	for (int i = 1; i < 10; i++)
-		concurrency_result(c, now - 50 * MS, now + (uint64_t)i * MS, CONCURRENCY_RATE, &ch);
-	assert_int_equal(concurrency_limit(c), 18);
-	now += 60 * MS;
-	concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch);
-	assert_int_equal(concurrency_limit(c), 16);
-	concurrency_free(c);
+	memset(&sc, 0, sizeof(sc));
+	c->s = sender_new_with(c->l, o, &cbs, &scripted_ops);
+	assert_non_null(c->s);
 }
 
-static void test_concurrency_halves_on_server_errors_and_timeouts_never_below_one(void **state)
-{
-	struct concurrency *c = concurrency_new(0, 16);
-	struct concurrency_change ch;
-	uint64_t now = T0;
-	unsigned want[] = {8, 4, 2, 1, 1, 1};
+static bool starts_n(struct ctx *c) { return sc.nstarts >= c->want; }
 
-	grow_to(c, &now, 16);
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		now += 60 * MS;
-		concurrency_result(c, now - 5000 * MS, now, CONCURRENCY_OVERLOAD, &ch);
-		assert_int_equal(concurrency_limit(c), want[i]);
-	}
-	/* neutral answers (400, 413, 401) say nothing about load */
-	grow_to(c, &now, 6);
-	for (int i = 0; i < 10; i++) {
-		now += 60 * MS;
-		concurrency_result(c, now - 50 * MS, now, CONCURRENCY_NEUTRAL, &ch);
-	}
-	assert_int_equal(concurrency_limit(c), 6);
-	concurrency_free(c);
+/* SPEC: no wait before a retry is shorter than initial_backoff; equal jitter over the whole first step
+ * once made it as short as half of it (with this seed, 54 of 60 ms). */
+static void test_first_retry_waits_initial_backoff(void **state)
+{
+	struct ctx *c = *state;
+	struct sender_opts o = opts_for(c);
+	struct later fail = {0, 503, 0}, ok = {0, 204, 0};
+
+	o.initial_backoff_ms = o.max_backoff_ms = 60;
+	o.jitter_seed = 1;
+	scripted_start(c, &o);
+	assert_int_equal(sender_submit(c->s, make_batch(1, 0, NULL)), 0);
+	assert_int_equal(sc.nstarts, 1);
+	answer_in(c, 0, &fail);
+	run_until(c, starts_n, 2);
+	assert_true(sc.start_ms[1] - fail.at_ms >= 60);
+	answer_in(c, 0, &ok);
+	run_until(c, delivered_n, 1);
+	assert_int_equal(sender_stats(c->s)->retries, 1);
 }
 
-static void test_concurrency_shrinks_when_round_trips_grow(void **state)
+/* A request that fails while the pause after another failure runs is not retried when that pause
+ * ends, 20 ms after it, but initial_backoff after its own failure (and not a whole backoff later:
+ * the server is one, the pause too). */
+static void test_failure_during_a_pause_waits_initial_backoff_after_it(void **state)
 {
-	struct concurrency *c = concurrency_new(0, 10);
-	uint64_t now = T0;
-	unsigned l;
+	struct ctx *c = *state;
+	struct sender_opts o = opts_for(c);
+	struct later fail1 = {0, 503, 0}, fail2 = {1, 502, 0}, ok1 = {0, 204, 0}, ok2 = {1, 204, 0};
 
-	grow_to(c, &now, 10);
-	/* a server that starts queueing: 50 ms becomes 80 ms; the limit comes down although requests
-	 * still wait for slots */
-	window(c, &now, 80, true); /* (ends the window of the 50 ms round trips) */
-	l = window(c, &now, 80, true);
-	assert_int_equal(l, 9);
-	/* round trips a little slower than the baseline (within 10%) neither grow nor shrink it */
-	concurrency_free(c);
-	c = concurrency_new(0, 10);
-	now = T0;
-	grow_to(c, &now, 10);
-	window(c, &now, 54, true);
-	assert_int_equal(window(c, &now, 54, true), 10);
-	concurrency_free(c);
+	o.max_in_flight = 2;
+	o.initial_backoff_ms = o.max_backoff_ms = 100;
+	scripted_start(c, &o);
+	assert_int_equal(sender_submit(c->s, make_batch(1, 0, NULL)), 0);
+	assert_int_equal(sender_submit(c->s, make_batch(1, 1, NULL)), 0);
+	assert_int_equal(sc.nstarts, 2);
+	answer_in(c, 0, &fail1);
+	answer_in(c, 80, &fail2);
+	run_until(c, starts_n, 4);
+	assert_true(fail2.at_ms - fail1.at_ms >= 80);
+	assert_true(sc.start_ms[2] - fail2.at_ms >= 100);
+	assert_true(sc.start_ms[3] - fail2.at_ms >= 100);
+	assert_true(sc.start_ms[2] - fail2.at_ms < 1000);
+	assert_int_equal(sender_stats(c->s)->consecutive_failures, 2);
+	answer_in(c, 0, &ok1);
+	answer_in(c, 0, &ok2);
+	run_until(c, delivered_n, 2);
 }
 
-static void test_concurrency_fixed_never_moves(void **state)
+static void on_delivered_submit_again(struct batch *b, void *data)
 {
-	struct concurrency *c = concurrency_new(4, 32);
-	struct concurrency_change ch;
-	uint64_t now = T0;
+	struct ctx *c = data;
+	struct batch_line l = {"again", 5, 0, 6, NULL};
 
-	for (int i = 0; i < 50; i++)
-		assert_int_equal(window(c, &now, 50, true), 4);
-	now += 100 * MS;
-	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_RATE, &ch));
-	assert_false(concurrency_result(c, now - 50 * MS, now, CONCURRENCY_OVERLOAD, &ch));
-	assert_int_equal(concurrency_limit(c), 4);
-	assert_true(concurrency_rate_cap(c, now) == 0);
-	assert_true(concurrency_next_start(c) == 0);
-	/* a reload to auto starts from where it is, within the new ceiling */
-	concurrency_configure(c, 0, 3);
-	assert_int_equal(concurrency_limit(c), 3);
-	concurrency_configure(c, 0, 100);
-	assert_int_equal(concurrency_limit(c), 3);
-	concurrency_free(c);
+	c->ndelivered++;
+	if (c->ndelivered > 1) {
+		batch_free(b);
+		return;
+	}
+	/* as the agent does: the delivered batch, reused for the next one */
+	batch_reuse(b, 10, 1000);
+	assert_int_equal(batch_add_event(b, "{\"i\":9}", 7, &l), 0);
+	batch_close(b);
+	assert_int_equal(sender_submit(c->s, b), 0);
 }
 
-/* 60 requests a second accepted, then a 429: once sending resumes, the next requests are spaced for 57
- * a second. */
-static void test_concurrency_429_caps_the_rate_below_what_was_accepted(void **state)
+/* A batch submitted from the `delivered` callback starts on the slot just freed: the round trip of the
+ * answer that freed it is still measured from its own start (it was once taken from the new one's,
+ * and the baseline was 0). */
+static void test_round_trip_measured_when_delivered_submits_again(void **state)
 {
-	struct concurrency *c = concurrency_new(0, 32);
-	struct concurrency_change ch;
-	uint64_t now = T0, gap = 1000 * MS / 60, first, cut;
-	double cap;
+	struct ctx *c = *state;
+	struct sender_opts o = opts_for(c);
+	struct sender_cbs cbs = {.delivered = on_delivered_submit_again, .rejected = on_rejected, .data = c};
+	struct later ok1 = {0, 204, 0}, ok2 = {0, 204, 0};
 
-	/* refused after a handful of requests: too little to tell a rate (and at one request, no cut) */
-	for (int i = 0; i < 4; i++) {
-		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, &ch);
-		now += 200 * MS;
-	}
-	assert_false(concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, &ch));
-	now += 1050 * MS;
-	assert_false(concurrency_started(c, now, &ch));
-	assert_true(concurrency_rate_cap(c, now) == 0);
-	for (int i = 0; i < 120; i++) {
-		now += gap;
-		assert_false(concurrency_started(c, now, &ch));
-		assert_true(concurrency_next_start(c) == 0); /* no cap: nothing spaced */
-		concurrency_result(c, now, now + 50 * MS, CONCURRENCY_OK, &ch);
-	}
-	/* refused: measured when sending resumes, after the Retry-After second */
-	now += gap / 2;
-	concurrency_result(c, now, now + 50 * MS, CONCURRENCY_RATE, &ch);
-	cut = now + 50 * MS;
-	assert_true(concurrency_rate_cap(c, cut) == 0);
-	/* another answer of the same excess: nothing more */
-	concurrency_result(c, now - gap, cut + 1 * MS, CONCURRENCY_RATE, &ch);
-	now = cut + 1000 * MS;
-	first = now;
-	assert_true(concurrency_started(c, now, &ch));
-	assert_true(ch.rate_cap > 56.9 && ch.rate_cap < 57.1);
-	/* one request every 1/57 s (after a pause the first two may go together) */
-	for (int i = 1; i < 57; i++) {
-		now = concurrency_next_start(c);
-		assert_false(concurrency_started(c, now, &ch));
-	}
-	now = concurrency_next_start(c);
-	assert_true(now - first >= 975 * MS && now - first <= 1000 * MS);
-	/* a request sent before the last 429 and refused after it does not cut again */
-	cap = concurrency_rate_cap(c, now);
-	concurrency_result(c, cut - 10 * MS, now, CONCURRENCY_RATE, &ch);
-	assert_false(concurrency_started(c, now, &ch));
-	assert_true(concurrency_rate_cap(c, now) == cap);
-	/* the cap creeps up (0.2% of the measured rate a second) and is dropped at 125% of it */
-	assert_true(concurrency_rate_cap(c, first + 25 * 1000 * MS) > 59.9);
-	assert_true(concurrency_rate_cap(c, first + 25 * 1000 * MS) < 60.1);
-	assert_true(concurrency_rate_cap(c, first + 151 * 1000 * MS) == 0);
-	concurrency_free(c);
-}
-
-/* Refused again while paced: the cap itself was too high, it comes down by 5% each time. */
-static void test_concurrency_429_while_paced_lowers_the_cap(void **state)
-{
-	struct concurrency *c = concurrency_new(0, 32);
-	struct concurrency_change ch;
-	uint64_t now = T0, gap = 1000 * MS / 100;
-	double cap;
-
-	for (int i = 0; i < 200; i++) {
-		concurrency_result(c, now, now + 20 * MS, CONCURRENCY_OK, &ch);
-		now += gap;
-	}
-	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, &ch);
-	now += 1020 * MS;
-	assert_true(concurrency_started(c, now, &ch));
-	cap = concurrency_rate_cap(c, now);
-	assert_true(cap > 94.9 && cap < 95.1);
-	/* refused at once: nothing accepted since, the cap itself is the estimate */
-	concurrency_result(c, now, now + 20 * MS, CONCURRENCY_RATE, &ch);
-	now += 1020 * MS;
-	cap = concurrency_rate_cap(c, now);
-	assert_true(concurrency_started(c, now, &ch));
-	assert_true(concurrency_rate_cap(c, now) < cap * 0.951);
-	assert_true(concurrency_rate_cap(c, now) > cap * 0.949);
-	concurrency_free(c);
-}
-
-/* A backfill against a server that accepts 50 requests in any second and answers the others 429 with
- * Retry-After: 1 (the benchmark's workload g), simulated a millisecond at a time with 50 ms round
- * trips and an agent that always has more to send: after its first 10 s it gets at least 90% of the
- * allowed rate with at most 2% of its requests refused. */
-static void test_concurrency_settles_under_a_sliding_window_rate_limit(void **state)
-{
-	struct concurrency *c = concurrency_new(0, 32);
-	struct concurrency_change ch;
-	uint64_t now = T0, pause_until = 0, window[50] = {0}, starts[64], ends[64];
-	unsigned wnext = 0, n = 0, accepted = 0, refused = 0, total = 0;
-	bool ok[64];
-
-	for (int ms = 0; ms < 40000; ms++, now += MS) {
-		for (unsigned i = 0; i < n;) {
-			if (ends[i] > now) {
-				i++;
-				continue;
-			}
-			concurrency_result(c, starts[i], now, ok[i] ? CONCURRENCY_OK : CONCURRENCY_RATE, &ch);
-			if (!ok[i] && now + 1000 * MS > pause_until)
-				pause_until = now + 1000 * MS;
-			if (ms >= 10000) {
-				accepted += ok[i];
-				refused += !ok[i];
-			}
-			n--;
-			starts[i] = starts[n], ends[i] = ends[n], ok[i] = ok[n];
-		}
-		while (now >= pause_until && n < concurrency_limit(c) && concurrency_next_start(c) <= now) {
-			/* the server: room in its window of the last second? */
-			ok[n] = window[wnext] == 0 || now - window[wnext] >= 1000 * MS;
-			if (ok[n]) {
-				window[wnext] = now;
-				wnext = (wnext + 1) % 50;
-			}
-			starts[n] = now;
-			ends[n++] = now + 50 * MS;
-			concurrency_started(c, now, &ch);
-			total += ms >= 10000;
-		}
-		concurrency_waiting(c, now >= pause_until && n >= concurrency_limit(c), now);
-	}
-	/* 30 s after the first 10: at least 90% of 1,500 accepted, at most 2% refused */
-	assert_true(accepted >= 1350);
-	assert_true(refused * 50 <= accepted + refused);
-	assert_true(total >= accepted);
-	concurrency_free(c);
+	o.max_in_flight = 1;
+	memset(&sc, 0, sizeof(sc));
+	c->s = sender_new_with(c->l, &o, &cbs, &scripted_ops);
+	assert_non_null(c->s);
+	assert_int_equal(sender_submit(c->s, make_batch(1, 0, NULL)), 0);
+	answer_in(c, 30, &ok1);
+	run_until(c, starts_n, 2);
+	/* 30 ms, less what the loop's millisecond timers may cut short */
+	assert_true(sender_stats(c->s)->rtt_us >= 29000);
+	answer_in(c, 0, &ok2);
+	run_until(c, delivered_n, 2);
+	assert_int_equal(sender_pending(c->s), 0);
 }
 
 int main(void)
@@ -1263,16 +1118,11 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_opts_applies_to_next_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_aborts_pending, setup, teardown),
-		cmocka_unit_test(test_concurrency_grows_to_the_ceiling_while_round_trips_hold),
-		cmocka_unit_test(test_concurrency_does_not_grow_without_load),
-		cmocka_unit_test(test_concurrency_does_not_grow_while_the_agent_is_busy),
-		cmocka_unit_test(test_concurrency_shrinks_on_429_once_per_round_trip),
-		cmocka_unit_test(test_concurrency_halves_on_server_errors_and_timeouts_never_below_one),
-		cmocka_unit_test(test_concurrency_shrinks_when_round_trips_grow),
-		cmocka_unit_test(test_concurrency_fixed_never_moves),
-		cmocka_unit_test(test_concurrency_429_caps_the_rate_below_what_was_accepted),
-		cmocka_unit_test(test_concurrency_429_while_paced_lowers_the_cap),
-		cmocka_unit_test(test_concurrency_settles_under_a_sliding_window_rate_limit),
+		cmocka_unit_test_setup_teardown(test_first_retry_waits_initial_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_during_a_pause_waits_initial_backoff_after_it, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_measured_when_delivered_submits_again, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
