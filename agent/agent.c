@@ -1,16 +1,15 @@
 /* The running agent (see agent.h): one loop turn at a time reads lines, maps them on every core,
  * batches events, hands batches to the sender and records every line's outcome in the ledger, which
- * is what the checkpoint saves; signals, reloads, the dead-letter file, metrics and progress live here
- * because they decide what the turn does next. */
-#include "agent.h"
+ * is what the checkpoint saves; the dead-letter file and stopping live here because they decide what
+ * the turn does next. The state files and progress are in agent_state.c, signals and reload in
+ * agent_signals.c. */
+#include "agent_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,64 +22,14 @@
 #include "loop.h"
 #include "map.h"
 #include "mapjob.h"
-#include "metrics.h"
 #include "notify.h"
 #include "sender.h"
 #include "statedir.h"
-#include "statusfile.h"
 #include "tail.h"
 #include "trouble.h"
-#include "view.h"
 #include "xalloc.h"
 
-#define READ_BUDGET (1u << 20) /* bytes read per pass: also bounds a mapping job's memory */
-#define CHECKPOINT_DELAY_MS 1000
-#define METRICS_INTERVAL_MS 5000
-#define DEADLETTER_ROTATE ((uint64_t)64 << 20)
-#define AGENT_SPARES (CONFIG_MAX_IN_FLIGHT + 1) /* delivered batches kept for reuse, at most */
-
-/* The agent's life: RUNNING reads, maps and sends; FINISHING (run --once, everything read) sends what
- * is left and retries as long as it takes; DRAINING (a signal, or a line that could not be finished)
- * reads nothing more and gives the requests in flight shutdown_timeout; STOPPED ends the loop. */
-enum agent_state { AGENT_RUNNING, AGENT_FINISHING, AGENT_DRAINING, AGENT_STOPPED };
-
-struct agent {
-	struct config *cfg;
-	char *config_path;
-	bool once;
-	struct agent_opts opts;
-	struct loop *loop;
-	struct tail *tail;
-	struct ledger *ledger;
-	struct sender *sender;
-	struct deadletter *dl;
-	struct trouble *trouble; /* data-path problems told in the log and in `status` */
-	struct mapjob *job; /* lines read and not yet mapped */
-	struct config **old; /* configurations replaced by reloads, still referenced */
-	size_t nold;
-	struct batch *cur;   /* the batch being built */
-	struct batch *spare[AGENT_SPARES]; /* delivered batches kept for their buffers */
-	size_t nspare;
-	struct ledger_batch *cur_lb; /* cur's completion token */
-	int sigfd;
-	enum agent_state state;
-	bool want_read; /* files may have bytes to read */
-	bool ckpt_dirty;
-	bool failed;    /* a line could not be finished (dead-letter write): stop, exit 1 */
-	bool dl_broken; /* a dead-letter sync failed: records may be lost, never save a checkpoint again */
-	long give_up;   /* run --once: the answer that waiting will not change, met too often in a row */
-	bool refused;   /* ... and the run stopped for it: exit 1 */
-	uint64_t flush_timer, ckpt_timer, metrics_timer, shutdown_timer, progress_timer;
-	uint64_t once_timer;
-	uint64_t metrics_seen; /* agent_activity() at the last metrics write */
-	uint64_t started_ms;
-	int64_t started_unix;
-	struct agent_stats st;
-};
-
 static void agent_submit(struct agent *a);
-static void agent_save_checkpoint(struct agent *a);
-static void agent_write_metrics(struct agent *a);
 static void agent_begin_stop(struct agent *a);
 
 /* ---- dead letters ---- */
@@ -355,161 +304,6 @@ static void agent_failed(long status, void *data)
 		a->give_up = status;
 }
 
-/* ---- checkpoint and metrics ---- */
-
-/* `status` shows why a file lags: the sender's last failure goes with every entry not delivered. */
-static void agent_note_errors(struct agent *a, struct checkpoint *cp)
-{
-	const char *e = sender_stats(a->sender)->last_error;
-
-	for (size_t i = 0; e[0] && i < cp->n; i++) {
-		if (cp->e[i].offset < cp->e[i].size && !cp->e[i].last_error)
-			cp->e[i].last_error = strdup(e);
-	}
-}
-
-static void agent_save_checkpoint(struct agent *a)
-{
-	struct checkpoint *cp = NULL;
-	char err[512];
-	int r;
-
-	if (a->dl_broken)
-		return;
-	/* lines the checkpoint moves past may be in the dead-letter file: make them durable first. A
-	 * failed sync may have dropped records written since the last good one (the kernel forgets the
-	 * error once reported), so this process never writes a checkpoint again: a restart reads those
-	 * lines again. */
-	if ((r = deadletter_sync(a->dl)) < 0) {
-		log_errorx("checkpoint", "cannot sync the dead-letter file %s/%s: %s; stopping without recording "
-			   "progress past it", a->cfg->agent.state_dir, DEADLETTER_FILE, strerror(-r));
-		a->dl_broken = true;
-		agent_fail(a);
-		return;
-	}
-	if ((r = tail_checkpoint(a->tail, &cp)) < 0) {
-		log_errorx("checkpoint", "cannot build the checkpoint: %s", strerror(-r));
-		return;
-	}
-	agent_note_errors(a, cp);
-	r = checkpoint_save(a->cfg->agent.state_dir, cp, err, sizeof(err));
-	checkpoint_free(cp);
-	if (r < 0) {
-		/* the old checkpoint is intact; try again at the next timer */
-		log_errorx("checkpoint", "%s", err);
-		return;
-	}
-	a->ckpt_dirty = false;
-}
-
-static int64_t agent_ckpt_cb(struct loop *l, void *data)
-{
-	struct agent *a = data;
-
-	(void)l;
-	if (a->ckpt_dirty) {
-		/* deliveries moved it: `status` says so at once, not at the next metrics timer (and
-		 * before the checkpoint: whoever sees the checkpoint move finds the status file moved) */
-		agent_write_metrics(a);
-		agent_save_checkpoint(a);
-	}
-	if (a->ckpt_dirty)
-		return CHECKPOINT_DELAY_MS; /* failed: retry */
-	a->ckpt_timer = 0;
-	return LOOP_TIMER_STOP;
-}
-
-/* metrics.prom and status.json, from one view: they always agree. A long outage is told from here
- * too, with how far behind the files are. */
-static void agent_write_metrics(struct agent *a)
-{
-	const struct sender_stats *s = sender_stats(a->sender);
-	struct view v;
-	int r;
-
-	if ((r = view_build(&v, a->tail, s, &a->st, a->trouble, a->started_unix)) < 0)
-		xalloc_die(0);
-	if ((r = metrics_write(a->cfg->agent.state_dir, &v)) < 0)
-		log_debug("metrics", "cannot write %s: %s", METRICS_FILE, strerror(-r));
-	if ((r = statusfile_write(a->cfg->agent.state_dir, &v)) < 0)
-		log_debug("metrics", "cannot write %s: %s", STATUSFILE_NAME, strerror(-r));
-	trouble_outage(a->trouble, s, v.behind);
-	view_free(&v);
-}
-
-/* Changes whenever a metric may have: lines read, requests, retries, in flight, files that cannot be
- * opened. */
-static uint64_t agent_activity(const struct agent *a)
-{
-	const struct sender_stats *s = sender_stats(a->sender);
-
-	return a->st.lines_read + a->st.batches + s->requests_total + s->retries + s->in_flight +
-	       s->events_delivered + s->events_rejected + trouble_generation(a->trouble);
-}
-
-/* metrics.prom and status.json are rewritten every few seconds while something happens or batches
- * wait (their files may grow meanwhile: the lag must not freeze during an outage); an idle agent
- * leaves them as they are and takes no wake-up for them (the before-sleep hook re-arms the timer on
- * activity). */
-static int64_t agent_metrics_cb(struct loop *l, void *data)
-{
-	struct agent *a = data;
-	uint64_t now = agent_activity(a);
-
-	(void)l;
-	if (now == a->metrics_seen && !sender_pending(a->sender)) {
-		a->metrics_timer = 0;
-		return LOOP_TIMER_STOP;
-	}
-	a->metrics_seen = now;
-	agent_write_metrics(a);
-	return METRICS_INTERVAL_MS;
-}
-
-static void agent_log_summary(struct agent *a)
-{
-	const struct sender_stats *s = sender_stats(a->sender);
-
-	log_info("agent",
-		 "lines %llu, events %llu, delivered %llu, skipped %llu, dead-lettered %llu, requests %llu, "
-		 "retries %llu, in flight %llu, files %zu",
-		 (unsigned long long)a->st.lines_read, (unsigned long long)a->st.events_built,
-		 (unsigned long long)s->events_delivered, (unsigned long long)a->st.skipped_match,
-		 (unsigned long long)(a->st.rejected_parse + a->st.rejected_long + a->st.rejected_large +
-				      a->st.rejected_server),
-		 (unsigned long long)s->requests_total, (unsigned long long)s->retries,
-		 (unsigned long long)s->in_flight, tail_nfiles(a->tail));
-}
-
-/* ---- progress (run --once on a terminal) ---- */
-
-static void agent_fmt_bytes(char *out, size_t n, uint64_t v)
-{
-	if (v >= (1u << 30))
-		snprintf(out, n, "%.1f GiB", (double)v / (1u << 30));
-	else if (v >= (1u << 20))
-		snprintf(out, n, "%.1f MiB", (double)v / (1u << 20));
-	else
-		snprintf(out, n, "%.1f KiB", (double)v / 1024);
-}
-
-static int64_t agent_progress_cb(struct loop *l, void *data)
-{
-	struct agent *a = data;
-	uint64_t done, total, ms = loop_now_ms() - a->started_ms;
-	double secs = (double)(ms ? ms : 1) / 1000.0, rate;
-	char d[32], t[32];
-
-	(void)l;
-	tail_progress(a->tail, &done, &total);
-	rate = (double)sender_stats(a->sender)->events_delivered / secs;
-	agent_fmt_bytes(d, sizeof(d), done);
-	agent_fmt_bytes(t, sizeof(t), total);
-	fprintf(stderr, "\r%s of %s, %.0f events/s, %.0f s left   ", d, t, rate,
-		done && total > done ? secs * (double)(total - done) / (double)done : 0.0);
-	return 500;
-}
-
 /* ---- stopping ---- */
 
 static int64_t agent_shutdown_cb(struct loop *l, void *data)
@@ -531,143 +325,6 @@ static void agent_begin_stop(struct agent *a)
 	a->state = AGENT_DRAINING;
 	agent_submit(a);
 	a->shutdown_timer = loop_add_timer(a->loop, (int64_t)a->cfg->agent.shutdown_timeout_ms, agent_shutdown_cb, a);
-}
-
-/* ---- signals and reload ---- */
-
-static void agent_sender_opts(const struct config *c, struct sender_opts *o)
-{
-	*o = (struct sender_opts){
-		.url = c->endpoint.url,
-		.username = c->endpoint.username,
-		.password = c->endpoint.password,
-		.ca_file = c->endpoint.ca_file,
-		.timeout_ms = c->endpoint.timeout_ms,
-		.max_in_flight = (unsigned)c->batch.max_in_flight,
-		.max_in_flight_ceiling = (unsigned)c->batch.max_in_flight_ceiling,
-		.initial_backoff_ms = c->retry.initial_backoff_ms,
-		.max_backoff_ms = c->retry.max_backoff_ms,
-	};
-}
-
-static unsigned agent_threads(const struct agent *a);
-
-/* Retired configurations stay alive while files of removed inputs still point into them. */
-static void agent_drop_old_configs(struct agent *a, bool all)
-{
-	if (!all && (!a->nold || tail_nretired(a->tail) > 0))
-		return;
-	for (size_t i = 0; i < a->nold; i++)
-		config_free(a->old[i]);
-	free(a->old);
-	a->old = NULL;
-	a->nold = 0;
-}
-
-static bool agent_reload_allowed(const struct agent *a, const struct config *c)
-{
-	if (strcmp(c->agent.state_dir, a->cfg->agent.state_dir) == 0 &&
-	    strcmp(c->agent.id_namespace, a->cfg->agent.id_namespace) == 0)
-		return true;
-	log_errorx("config", "reload refused: agent.state_dir and agent.id_namespace cannot change while "
-		   "running (the checkpoint and every event id depend on them); restart the agent");
-	return false;
-}
-
-/* SIGHUP: load and validate the new file; an invalid one is refused and the old one stays. A valid
- * one is swapped in: new inputs start, removed ones stop after their in-flight batches, the endpoint
- * and credentials apply to the next request and batch limits to the next batch. */
-static void agent_reload(struct agent *a)
-{
-	struct config_diag d = {0};
-	struct config *c = NULL, **old;
-	struct mapjob *job = NULL;
-	struct sender_opts o;
-	char err[512];
-
-	if (config_load(a->config_path, CONFIG_NEED_CREDENTIALS, &c, &d) < 0) {
-		for (size_t i = 0; i < d.nerrors; i++)
-			log_errorx("config", "%s", d.errors[i]);
-		log_errorx("config", "reload refused; still running on the previous configuration");
-		config_diag_free(&d);
-		return;
-	}
-	config_diag_free(&d);
-	old = realloc(a->old, (a->nold + 1) * sizeof(*old));
-	if (old)
-		a->old = old;
-	if (!old || !agent_reload_allowed(a, c)) {
-		config_free(c);
-		return;
-	}
-	if (mapjob_new(c, agent_threads(a), &job, err, sizeof(err)) < 0) {
-		log_errorx("config", "reload refused: %s", err);
-		config_free(c);
-		return;
-	}
-	agent_sender_opts(c, &o);
-	if (sender_set_opts(a->sender, &o) < 0) {
-		log_errorx("config", "reload refused: cannot apply the new endpoint settings");
-		mapjob_free(job);
-		config_free(c);
-		return;
-	}
-	/* lines are mapped in the loop turn that reads them: the job is empty here */
-	mapjob_free(a->job);
-	a->job = job;
-	tail_reconfigure(a->tail, c);
-	a->old[a->nold++] = a->cfg;
-	a->cfg = c;
-	log_set_level(c->agent.log_level);
-	trouble_set_endpoint(a->trouble, c->endpoint.url, c->endpoint.username);
-	a->want_read = true;
-	log_info("config", "reloaded %s: %zu input%s", a->config_path, c->ninputs, c->ninputs == 1 ? "" : "s");
-}
-
-static void agent_signal_cb(struct loop *l, int fd, int events, void *data)
-{
-	struct agent *a = data;
-	struct signalfd_siginfo si;
-
-	(void)l;
-	(void)events;
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGTERM:
-		case SIGINT:
-			log_info("agent", "signal %s: finishing in-flight requests and stopping",
-				 si.ssi_signo == SIGTERM ? "TERM" : "INT");
-			agent_begin_stop(a);
-			break;
-		case SIGHUP:
-			agent_reload(a);
-			break;
-		case SIGUSR1:
-			agent_log_summary(a);
-			break;
-		}
-	}
-}
-
-static int agent_signals(struct agent *a)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	signal(SIGPIPE, SIG_IGN);
-	/* a file size limit (systemd's LimitFSIZE=) must give EFBIG, which is handled and logged, not a
-	 * core-dumping kill in the middle of a write */
-	signal(SIGXFSZ, SIG_IGN);
-	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (a->sigfd < 0)
-		return -errno;
-	return loop_add_fd(a->loop, a->sigfd, LOOP_READ, agent_signal_cb, a);
 }
 
 /* ---- the loop's turn ---- */
@@ -781,6 +438,13 @@ static void agent_turn(struct loop *l, void *data)
 {
 	struct agent *a = data;
 
+	/* what signals asked for */
+	if (a->want_summary) {
+		a->want_summary = false;
+		agent_log_summary(a);
+	}
+	if (a->want_stop)
+		agent_begin_stop(a);
 	/* what the watches saw: new, renamed, rotated, finished and retired files */
 	if (tail_process(a->tail))
 		a->ckpt_dirty = true;
@@ -791,6 +455,8 @@ static void agent_turn(struct loop *l, void *data)
 		agent_once_check(a);
 	agent_advance(a);
 	agent_check_give_up(a);
+	if (a->failed) /* a failed checkpoint save sets it too */
+		agent_begin_stop(a);
 	agent_check_stop(a);
 	if (a->state == AGENT_STOPPED) {
 		loop_stop(l);
@@ -857,7 +523,8 @@ static int agent_build(struct agent *a)
 	struct tail_cbs tc = {.line = agent_line, .wake = agent_wake, .data = a, .open_failed = agent_open_failed};
 	char err[512];
 
-	if (mapjob_new(a->cfg, agent_threads(a), &a->job, err, sizeof(err)) < 0) {
+	a->threads = agent_threads(a);
+	if (mapjob_new(a->cfg, a->threads, &a->job, err, sizeof(err)) < 0) {
 		log_errorx("agent", "%s", err);
 		return -EINVAL;
 	}
