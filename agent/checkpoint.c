@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "fileio.h"
+#include "hex.h"
 #include "jsonw.h"
 
 /* A checkpoint this large was not written by us (it would track some 200,000 files). */
@@ -254,32 +255,6 @@ static int read_file(const char *path, struct buf *b)
 	}
 	close(fd);
 	return r;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Value of the 4 hex digits at p, or -1. */
-static long hex4(const char *p)
-{
-	long v = 0;
-	int i, h;
-
-	for (i = 0; i < 4; i++) {
-		h = hexval((unsigned char)p[i]);
-		if (h < 0)
-			return -1;
-		v = v * 16 + h;
-	}
-	return v;
 }
 
 /* json-c turns a lone low surrogate such as \udcff (our escape for the invalid byte 0xff) into

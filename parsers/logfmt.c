@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "hex.h"
 
 struct logfmt_state {
 	struct buf dec; /* decoded values of the current line */
@@ -68,25 +69,13 @@ static int fail(struct cursor *c, size_t pos, const char *what)
 	return -EINVAL;
 }
 
-static int hex4(const char *p, uint32_t *ret)
+static int hex4_at(const char *p, uint32_t *ret)
 {
-	uint32_t v = 0;
-	int k;
+	long v = hex4(p);
 
-	for (k = 0; k < 4; k++) {
-		char h = p[k];
-
-		v <<= 4;
-		if (h >= '0' && h <= '9')
-			v |= (uint32_t)(h - '0');
-		else if (h >= 'a' && h <= 'f')
-			v |= (uint32_t)(h - 'a' + 10);
-		else if (h >= 'A' && h <= 'F')
-			v |= (uint32_t)(h - 'A' + 10);
-		else
-			return -EINVAL;
-	}
-	*ret = v;
+	if (v < 0)
+		return -EINVAL;
+	*ret = (uint32_t)v;
 	return 0;
 }
 
@@ -121,14 +110,14 @@ static int unicode_escape(struct cursor *c, char *o, size_t *ret_n)
 	size_t bs = c->i - 1;
 	uint32_t cp, lo;
 
-	if (c->len - c->i < 5 || hex4(c->line + c->i + 1, &cp) < 0)
+	if (c->len - c->i < 5 || hex4_at(c->line + c->i + 1, &cp) < 0)
 		return fail(c, bs, "invalid \\u escape");
 	c->i += 5;
 	if (cp >= 0xDC00 && cp <= 0xDFFF)
 		return fail(c, bs, "unpaired surrogate in \\u escape");
 	if (cp >= 0xD800 && cp <= 0xDBFF) {
 		if (c->len - c->i < 6 || c->line[c->i] != '\\' || c->line[c->i + 1] != 'u' ||
-		    hex4(c->line + c->i + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+		    hex4_at(c->line + c->i + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
 			return fail(c, bs, "unpaired surrogate in \\u escape");
 		c->i += 6;
 		cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);

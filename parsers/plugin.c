@@ -20,6 +20,8 @@
 
 #include <json-c/json.h>
 
+#include "hex.h"
+
 /* As deep as the json parser reads. */
 #define JSON_VALUE_MAX_DEPTH 64
 
@@ -226,30 +228,15 @@ static bool scan_number(struct scan *s)
 	return true;
 }
 
-static int hex_value(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The XXXX of \uXXXX at s->p; -1 when it is not four hex digits. */
 static long scan_hex4(struct scan *s)
 {
-	long v = 0;
-	int i, d;
+	long v;
 
 	if (s->e - s->p < 4)
 		return -1;
-	for (i = 0; i < 4; i++) {
-		if ((d = hex_value(*s->p++)) < 0)
-			return -1;
-		v = v * 16 + d;
-	}
+	v = hex4((const char *)s->p);
+	s->p += 4;
 	return v;
 }
 
