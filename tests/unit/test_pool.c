@@ -15,12 +15,28 @@
 struct job {
 	unsigned char hits[N];
 	unsigned who[N];
+	unsigned participants; /* > 0: each participant's first chunk waits until this many have one */
+	unsigned arrived;
+	unsigned char met[8];
 };
+
+/* The first chunk of each participant waits (up to 10 s) until every participant holds one, so that a
+ * thread the scheduler is slow to wake still gets work however loaded the machine is: with a pool
+ * whose threads do not take part, the wait times out and the check after it fails. */
+static void rendezvous(struct job *j, unsigned who)
+{
+	if (!j->participants || who >= 8 || __atomic_exchange_n(&j->met[who], 1, __ATOMIC_ACQ_REL))
+		return;
+	__atomic_add_fetch(&j->arrived, 1, __ATOMIC_ACQ_REL);
+	for (int i = 0; i < 100000 && __atomic_load_n(&j->arrived, __ATOMIC_ACQUIRE) < j->participants; i++)
+		usleep(100);
+}
 
 static void run_part(void *arg, unsigned who, size_t begin, size_t end)
 {
 	struct job *j = arg;
 
+	rendezvous(j, who);
 	if (who == 0 && begin == 0)
 		usleep(2000); /* a slow caller: the threads must have taken some of the work meanwhile */
 	for (size_t i = begin; i < end; i++) {
@@ -39,6 +55,8 @@ static void check_pool(unsigned threads)
 	assert_int_equal(pool_size(p), threads + 1);
 	for (int round = 0; round < 50; round++) {
 		memset(&j, 0, sizeof(j));
+		if (round == 0)
+			j.participants = threads + 1;
 		pool_run(p, N, run_part, &j);
 		for (size_t i = 0; i < N; i++) {
 			assert_int_equal(j.hits[i], 1);
