@@ -77,6 +77,7 @@ int cmd_run(const struct cli_opts *o)
 		return 2;
 	level = cfg->agent.log_level + o->verbosity;
 	log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	log_set_format(cfg->agent.log_format);
 	if (run_validate(cfg, o->config) < 0) {
 		log_errorx("config", "%s: invalid configuration; not starting", o->config);
 		config_free(cfg);

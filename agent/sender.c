@@ -31,6 +31,7 @@
 #include "concurrency.h"
 #include "httpresp.h"
 #include "log.h"
+#include "proxy.h"
 
 #define COMP "sender"
 /* A Retry-After longer than this is not a plan but a mistake (or a hostile answer): max_backoff
@@ -100,6 +101,9 @@ static void opts_clear(struct sender_opts *o)
 	free((char *)o->username);
 	free((char *)o->password);
 	free((char *)o->ca_file);
+	if (o->proxy) /* it may hold the proxy's password */
+		explicit_bzero((char *)o->proxy, strlen(o->proxy));
+	free((char *)o->proxy);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -111,7 +115,9 @@ static int opts_copy(struct sender_opts *dst, const struct sender_opts *src)
 	o.username = strdup(src->username ? src->username : "");
 	o.password = strdup(src->password ? src->password : "");
 	o.ca_file = src->ca_file && *src->ca_file ? strdup(src->ca_file) : NULL;
-	if (!o.url || !o.username || !o.password || (src->ca_file && *src->ca_file && !o.ca_file)) {
+	o.proxy = src->proxy ? strdup(src->proxy) : NULL;
+	if (!o.url || !o.username || !o.password || (src->ca_file && *src->ca_file && !o.ca_file) ||
+	    (src->proxy && !o.proxy)) {
 		opts_clear(&o);
 		return -ENOMEM;
 	}
@@ -419,6 +425,14 @@ static void slot_finish(struct sender *s, struct sender_slot *slot, CURLcode res
 	if (res == CURLE_OK && curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
 		status = 0;
 	cls = status_class(status, res);
+	/* one line per request at debug: the answer (or why there was none), what was sent, how long */
+	if (res != CURLE_OK)
+		log_debug(COMP, "request: %s, %zu events, %zu bytes, %.1f ms",
+			  slot->errbuf[0] ? slot->errbuf : curl_easy_strerror(res), p->b->n, p->b->body.len,
+			  (double)(loop_now_us() - slot->start_us) / 1000.0);
+	else
+		log_debug(COMP, "request: HTTP %ld, %zu events, %zu bytes, %.1f ms", status, p->b->n, p->b->body.len,
+			  (double)(loop_now_us() - slot->start_us) / 1000.0);
 	s->stats.requests_total++;
 	s->stats.requests_by_class[cls]++;
 	s->stats.last_status = status;
@@ -497,6 +511,7 @@ static int easy_setup(struct sender *s, struct sender_slot *slot)
 	bad |= curl_easy_setopt(e, CURLOPT_PASSWORD, s->opts.password) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->opts.timeout_ms) != CURLE_OK;
 	bad |= cabundle_apply(e, s->opts.ca_file) < 0; /* ca_file, else the system's bundle */
+	bad |= proxy_apply(e, s->opts.proxy) < 0;      /* endpoint.proxy, else the environment's */
 	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;

@@ -22,6 +22,7 @@ struct sender_opts {
 	const char *username;
 	const char *password; /* never logged */
 	const char *ca_file;  /* NULL: the system's CA store */
+	const char *proxy;    /* NULL: the environment's (https_proxy, ...); "": none. Never logged */
 	uint64_t timeout_ms;
 	unsigned max_in_flight;         /* a fixed concurrency, or 0: adaptive (concurrency.h) */
 	unsigned max_in_flight_ceiling; /* the adaptive concurrency's ceiling (0: CONCURRENCY_DEFAULT) */
