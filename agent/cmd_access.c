@@ -39,14 +39,18 @@ struct matched {
 struct access_ctx {
 	const struct config *cfg;
 	const char *who; /* "user onside-agent", "this user" */
+	char group_fix[160]; /* for a file the agent reads and must not write: "make it root:GROUP 0640" */
 	struct matched m;
 	int errors;
 };
 
-static void problem(struct access_ctx *a, bool error, const char *what, const char *path, int err)
+/* err: an errno of the try to read, or -1 for a write that access(2) refused. fix: what to do, or
+ * NULL. */
+static void problem(struct access_ctx *a, const char *file, bool error, const char *what, const char *path,
+		    int err, const char *fix)
 {
-	fprintf(stderr, "%s: %s%s: %s cannot %s %s: %s\n", a->cfg->path, error ? "" : "warning: ", what, a->who,
-		err == -1 ? "write" : "read", path, strerror(err == -1 ? EACCES : err));
+	fprintf(stderr, "%s: %s%s: %s cannot %s %s: %s%s%s\n", file, error ? "" : "warning: ", what, a->who,
+		err == -1 ? "write" : "read", path, strerror(err == -1 ? EACCES : err), fix ? "; " : "", fix ? fix : "");
 	if (error)
 		a->errors++;
 }
@@ -76,17 +80,19 @@ static void check_state_dir(struct access_ctx *a)
 		snprintf(path, sizeof(path), "%s", dirname(copy));
 		free(copy);
 		if (access(path, W_OK | X_OK) < 0)
-			problem(a, true, "agent.state_dir", path, -1);
+			problem(a, a->cfg->path, true, "agent.state_dir", path, -1, NULL);
 		return;
 	}
 	if (access(dir, W_OK | X_OK) < 0) {
-		problem(a, true, "agent.state_dir", dir, errno == EACCES ? -1 : errno);
+		problem(a, a->cfg->path, true, "agent.state_dir", dir, errno == EACCES ? -1 : errno,
+			"it must belong to the service's user (chown)");
 		return;
 	}
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		if (access(path, F_OK) == 0 && access(path, R_OK | W_OK) < 0)
-			problem(a, true, "agent.state_dir", path, -1);
+			problem(a, a->cfg->path, true, "agent.state_dir", path, -1,
+				"left by an agent run as another user? chown it to the service's user");
 	}
 }
 
@@ -97,24 +103,26 @@ static void check_files(struct access_ctx *a)
 	int e;
 
 	if ((e = try_read(c->path)))
-		problem(a, true, "the configuration", c->path, e);
+		problem(a, a->cfg->path, true, "the configuration", c->path, e, a->group_fix);
 	for (size_t i = 0; i < c->ninputs; i++) {
 		if (c->inputs[i].source && strcmp(c->inputs[i].source, c->path) &&
 		    (i == 0 || strcmp(c->inputs[i].source, c->inputs[i - 1].source)) && (e = try_read(c->inputs[i].source)))
-			problem(a, true, "include", c->inputs[i].source, e);
+			problem(a, a->cfg->path, true, "include", c->inputs[i].source, e, a->group_fix);
 		if (c->inputs[i].parser.plugin_path && (e = try_read(c->inputs[i].parser.plugin_path)))
-			problem(a, true, "parser.path", c->inputs[i].parser.plugin_path, e);
+			problem(a, c->inputs[i].source, true, "parser.path", c->inputs[i].parser.plugin_path, e, NULL);
 	}
 	if (c->endpoint.password_file && (e = try_read(c->endpoint.password_file)))
-		problem(a, true, "endpoint.password_file", c->endpoint.password_file, e);
+		problem(a, a->cfg->path, true, "endpoint.password_file", c->endpoint.password_file, e, a->group_fix);
 	if (c->endpoint.ca_file && (e = try_read(c->endpoint.ca_file)))
-		problem(a, true, "endpoint.ca_file", c->endpoint.ca_file, e);
+		problem(a, a->cfg->path, true, "endpoint.ca_file", c->endpoint.ca_file, e, NULL);
 	check_state_dir(a);
 	for (size_t k = 0; k < a->m.n; k++) {
 		if (!(e = try_read(a->m.path[k])))
 			continue;
-		snprintf(what, sizeof(what), "inputs[%zu] (%s)", a->m.input[k], c->inputs[a->m.input[k]].name);
-		problem(a, false, what, a->m.path[k], e);
+		snprintf(what, sizeof(what), "inputs[%zu] (%s)", config_input_index(c, a->m.input[k]),
+			 c->inputs[a->m.input[k]].name);
+		problem(a, c->inputs[a->m.input[k]].source, false, what, a->m.path[k], e,
+			"the service reads logs as its user and the group " SERVICE_GROUP);
 	}
 }
 
@@ -207,7 +215,9 @@ int cmd_check_access(const struct config *cfg, char *ret_who, size_t wholen)
 	struct access_ctx a = { .cfg = cfg, .who = "this user" };
 
 	ret_who[0] = '\0';
+	snprintf(a.group_fix, sizeof(a.group_fix), "make it readable by this user");
 	struct passwd *pw = NULL;
+	struct group *gr;
 	char who[96];
 	int r;
 
@@ -218,6 +228,9 @@ int cmd_check_access(const struct config *cfg, char *ret_who, size_t wholen)
 		snprintf(who, sizeof(who), "user %s", pw->pw_name);
 		snprintf(ret_who, wholen, "%s", who);
 		a.who = who;
+		gr = getgrgid(pw->pw_gid);
+		snprintf(a.group_fix, sizeof(a.group_fix), "make it root:%s 0640 (readable by the service's group)",
+			 gr ? gr->gr_name : SERVICE_USER);
 		r = as_user(&a, pw);
 	} else {
 		check_files(&a);

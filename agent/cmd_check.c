@@ -401,7 +401,7 @@ static void sample_free(struct sample *s)
  * or a negative errno when the sample could not be taken. */
 static int sample_input(const struct config *cfg, size_t i, unsigned long n, const char *config)
 {
-	struct sample s = { .cfg = cfg, .in = &cfg->inputs[i], .index = i };
+	struct sample s = { .cfg = cfg, .in = &cfg->inputs[i], .index = config_input_index(cfg, i) };
 	char err[400];
 	int r;
 
@@ -442,7 +442,8 @@ static void warn_empty_globs(const struct config *cfg)
 		for (size_t k = 0; k < cfg->inputs[i].npaths; k++)
 			if (!trouble_glob_count(&cfg->inputs[i], cfg->inputs[i].paths[k]))
 				fprintf(stderr, "%s: inputs[%zu].paths[%zu]: \"%s\" matches no file now (run follows "
-					"files that appear)\n", cfg->inputs[i].source, i, k, cfg->inputs[i].paths[k]);
+					"files that appear)\n", cfg->inputs[i].source, config_input_index(cfg, i), k,
+					cfg->inputs[i].paths[k]);
 }
 
 /* What the agent would build from the configuration: every input's mapper, the state directory's

@@ -242,8 +242,8 @@ static int probe_request(struct probe *p)
 			 ms_of(e, CURLINFO_APPCONNECT_TIME_T));
 		step("tls:", line, NULL);
 	}
-	snprintf(line, sizeof(line), "POST %s as user \"%s\": HTTP %ld%s%s%s", PROBE_BODY, p->cfg->endpoint.username,
-		 status, p->body_len ? " \"" : "", p->body, p->body_len ? "\"" : "");
+	snprintf(line, sizeof(line), "POST %s as user \"%s\": HTTP %ld%s%s", PROBE_BODY, p->cfg->endpoint.username,
+		 status, p->body_len ? ", answer: " : "", p->body);
 	step("request:", line, NULL);
 	rc = report_answer(p, status);
 out:

@@ -79,8 +79,8 @@ static const char *env_either(const char *lower, const char *upper, const char *
 	return v && *v ? v : NULL;
 }
 
-/* proxy without its user:password@. */
-static void shown(const char *proxy, char *out, size_t len)
+/* proxy without its user:password@ (and anything after the host); returns whether it had them. */
+static bool shown(const char *proxy, char *out, size_t len)
 {
 	const char *h = strstr(proxy, "://"), *at, *end;
 	size_t scheme = h ? (size_t)(h - proxy) + 3 : 0;
@@ -90,9 +90,10 @@ static void shown(const char *proxy, char *out, size_t len)
 	at = memchr(h, '@', (size_t)(end - h));
 	if (!at) {
 		snprintf(out, len, "%.*s", (int)(end - proxy), proxy);
-		return;
+		return false;
 	}
-	snprintf(out, len, "%.*s%.*s (with credentials)", (int)scheme, proxy, (int)(end - at - 1), at + 1);
+	snprintf(out, len, "%.*s%.*s", (int)scheme, proxy, (int)(end - at - 1), at + 1);
+	return true;
 }
 
 int proxy_describe(const char *url, const char *proxy, char *what, size_t whatlen, char *from, size_t fromlen)
@@ -106,8 +107,7 @@ int proxy_describe(const char *url, const char *proxy, char *what, size_t whatle
 		return 0;
 	}
 	if (proxy) {
-		shown(proxy, what, whatlen);
-		snprintf(from, fromlen, "endpoint.proxy");
+		snprintf(from, fromlen, "endpoint.proxy%s", shown(proxy, what, whatlen) ? ", with credentials" : "");
 		return 1;
 	}
 	v = strncasecmp(url, "https:", 6) == 0 ? env_either("https_proxy", "HTTPS_PROXY", &name)
@@ -126,7 +126,6 @@ int proxy_describe(const char *url, const char *proxy, char *what, size_t whatle
 		snprintf(from, fromlen, "%s in the environment names %s", np_name, host);
 		return 0;
 	}
-	shown(v, what, whatlen);
-	snprintf(from, fromlen, "%s in the environment", name);
+	snprintf(from, fromlen, "%s in the environment%s", name, shown(v, what, whatlen) ? ", with credentials" : "");
 	return 1;
 }

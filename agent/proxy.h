@@ -10,10 +10,10 @@
  * explicit proxy is used for every request, whatever no_proxy says. Returns 0 or -EINVAL. */
 int proxy_apply(void *easy, const char *proxy);
 
-/* Which proxy a request to url goes through, for people: writes "http://proxy.example:3128" (with
- * " (with credentials)" when the URL holds some) and where it comes from ("endpoint.proxy",
- * "https_proxy in the environment", ...) into what and from. Returns 1 when a proxy is used, 0 when
- * none is (what then says why not, from ""). */
+/* Which proxy a request to url goes through, for people: writes "http://proxy.example:3128" into what
+ * and where it comes from ("endpoint.proxy", "https_proxy in the environment", with ", with
+ * credentials" when the proxy's URL holds some) into from. Returns 1 when a proxy is used; 0 when none
+ * is (what is then "none", and from says why). */
 int proxy_describe(const char *url, const char *proxy, char *what, size_t whatlen, char *from, size_t fromlen);
 
 #endif

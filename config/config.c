@@ -749,6 +749,15 @@ out:
 	return 0;
 }
 
+size_t config_input_index(const struct config *c, size_t i)
+{
+	size_t n = 0;
+
+	for (size_t j = 0; j < i; j++)
+		n += c->inputs[j].source && c->inputs[i].source && !strcmp(c->inputs[j].source, c->inputs[i].source);
+	return n;
+}
+
 void config_free(struct config *c)
 {
 	if (!c)

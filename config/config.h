@@ -144,6 +144,9 @@ int config_load(const char *path, int flags, struct config **ret, struct config_
 void config_free(struct config *c);
 void config_diag_free(struct config_diag *d);
 
+/* The index of input i among the inputs of its own file (inputs[N] in that file's messages). */
+size_t config_input_index(const struct config *c, size_t i);
+
 /* "250ms", "1s", "5m", "1h" (also "2d") -> milliseconds. Returns 0 or -EINVAL. */
 int config_parse_duration(const char *s, uint64_t *ret_ms);
 /* "1234", "64KiB", "1MiB", "1GiB", also "64KB"/"1MB" as decimal units -> bytes. 0 or -EINVAL. */
