@@ -462,7 +462,7 @@ static int move_done(struct replay_cmd *c)
 /* ---- the report ---- */
 
 struct reason_class {
-	char text[160];
+	char text[320];
 	size_t n;
 	const struct rrec *first;
 };
@@ -472,7 +472,7 @@ static void report_kind(const struct replay_cmd *c, enum outcome k, const char *
 {
 	struct reason_class cls[CLASSES_MAX];
 	size_t ncls = 0, total = 0, other = 0, j;
-	char one[160];
+	char one[sizeof(cls[0].text)];
 
 	for (size_t i = 0; i < c->n; i++) {
 		const struct rrec *x = &c->recs[i];
@@ -480,7 +480,11 @@ static void report_kind(const struct replay_cmd *c, enum outcome k, const char *
 		if (x->out != k)
 			continue;
 		total++;
-		notice_class_of(x->why, one, sizeof(one));
+		/* why a record cannot be replayed names its file and input: the same for all of them */
+		if (k == OUT_CANNOT)
+			snprintf(one, sizeof(one), "%s", x->why);
+		else
+			notice_class_of(x->why, one, sizeof(one));
 		for (j = 0; j < ncls && strcmp(cls[j].text, one); j++)
 			;
 		if (j == ncls && ncls == CLASSES_MAX) {
