@@ -103,7 +103,28 @@ static void ref_error(struct cfg_loader *ld, const yaml_node_t *node, const stru
 	cfg_error(ld, &here, "%s", msg);
 }
 
-/* One scalar: returns 0, or -EINVAL after reporting (the value is then left as it was). */
+static void mark_failed(struct cfg_loader *ld, const yaml_node_t *node)
+{
+	struct cfg_spot *v = realloc(ld->failed, (ld->nfailed + 1) * sizeof(*v));
+
+	if (!v) {
+		ld->oom = true;
+		return;
+	}
+	ld->failed = v;
+	ld->failed[ld->nfailed++] = (struct cfg_spot){ ld->file, node->start_mark.index };
+}
+
+bool cfg_env_failed(const struct cfg_loader *ld, const yaml_node_t *node)
+{
+	for (size_t i = 0; node && i < ld->nfailed; i++)
+		if (ld->failed[i].file == ld->file && ld->failed[i].index == node->start_mark.index)
+			return true;
+	return false;
+}
+
+/* One scalar: returns 0, or -EINVAL after reporting (the value is then left as it was, and no other
+ * message is made about it). */
 static int substitute(struct cfg_loader *ld, yaml_node_t *node)
 {
 	const char *v = (const char *)node->data.scalar.value, *p = v, *hit, *def, *env;
@@ -149,6 +170,8 @@ static int substitute(struct cfg_loader *ld, yaml_node_t *node)
 	if (o.oom || bad) {
 		ld->oom |= o.oom;
 		free(o.s);
+		if (bad)
+			mark_failed(ld, node);
 		return bad;
 	}
 	free(node->data.scalar.value);
@@ -240,4 +263,7 @@ void cfg_redact_free(struct cfg_loader *ld)
 	free(ld->redact);
 	ld->redact = NULL;
 	ld->nredact = 0;
+	free(ld->failed);
+	ld->failed = NULL;
+	ld->nfailed = 0;
 }

@@ -46,6 +46,10 @@ struct cfg_loader {
 	/* what ${env:} references brought in: redacted from every message like the password */
 	char **redact;
 	size_t nredact;
+	/* values whose reference failed, (file, byte index of the node): reported once, not again by
+	 * every check that reads the unsubstituted text */
+	struct cfg_spot { unsigned file; size_t index; } *failed;
+	size_t nfailed;
 	struct cfg_msgs errors;
 	struct cfg_msgs warnings;
 	size_t seq;
@@ -171,6 +175,8 @@ int cfg_env_substitute(struct cfg_loader *ld);
  * either side) replaced by "<redacted>"; a new string, or NULL when out of memory. */
 char *cfg_redact(const struct cfg_loader *ld, const char *s);
 void cfg_redact_free(struct cfg_loader *ld);
+/* config_env.c: node is a value whose reference could not be substituted (reported already). */
+bool cfg_env_failed(const struct cfg_loader *ld, const yaml_node_t *node);
 
 /* config_include.c: `include`, base a struct config: the inputs of every file its globs match. */
 void cfg_parse_include(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);

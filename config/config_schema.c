@@ -86,6 +86,10 @@ void cfg_error(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, 
 {
 	va_list ap;
 
+	/* a value whose ${env:} reference failed is told once, not again by every check of its text */
+	if (cfg_env_failed(ld, node))
+		return;
+
 	va_start(ap, fmt);
 	msg_add(ld, &ld->errors, node, fmt, ap);
 	va_end(ap);
