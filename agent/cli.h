@@ -1,4 +1,4 @@
-/* Command line (SPEC.md "Command line") and the commands behind it. */
+/* Command line (docs/reference.md, "Commands") and the commands behind it. */
 #ifndef ONSIDE_CLI_H
 #define ONSIDE_CLI_H
 

@@ -1,5 +1,5 @@
 /* The HTTP sender: libcurl's multi_socket interface driven by the agent's loop (the shape of curl's
- * ephiperfifo example), applying the response rules of onside-api.md.
+ * ephiperfifo example), applying the API's response rules (docs/reference.md, "Answers of the API").
  *
  * Model:
  * - A job is one submitted batch. It is resolved (and handed back through `delivered`) when every

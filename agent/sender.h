@@ -1,5 +1,5 @@
 /* Delivery to the Onside API with libcurl's multi interface driven by the loop (socket and timer
- * callbacks, as curl's ephiperfifo example). It applies onside-api.md: 204 delivers, and nothing else
+ * callbacks, as curl's ephiperfifo example). It applies docs/reference.md: 204 delivers, and nothing else
  * does; 400 splits the batch until each rejected event stands alone and reports it; 413 splits (a
  * lone event that is too large is reported); 429 waits for Retry-After or backs off; anything else
  * (other 2xx, 401/403/404/5xx, timeouts, connection errors) backs off exponentially with jitter and
