@@ -114,6 +114,11 @@ class Case(agentlib.AgentTestCase):
         return [(int(m.group(1)), int(m.group(2)), int(m.group(3)))
                 for m in re.finditer(r"status=(\d+) events=(\d+) bytes=(\d+)", self.standin.log())]
 
+    def served(self):
+        """requests(), once there is one: the stand-in logs a request after it answered it, so the
+        agent may have read the answer and exited before the line is written."""
+        return agentlib.wait_for(self.requests, timeout=10, message="the stand-in's log of the request")
+
     def probe_lines(self, out):
         return [ln for ln in out.splitlines() if ln.startswith("  ") or ln.startswith("connect: ")]
 
@@ -133,7 +138,7 @@ class Connect(Case):
             "  result:   the URL and the credentials are right (the API accepted the credentials and refused "
             "the batch without events, as it refuses every one)"])
         self.assertRegex(self.probe_lines(out)[3], r"^  connect:  ok, \d+ ms$")
-        self.assertEqual(self.requests(), [(400, 0, len(PROBE_BODY))])
+        self.assertEqual(self.served(), [(400, 0, len(PROBE_BODY))])
         self.assertEqual(self.standin.events(), [])
         self.assertFalse(os.path.exists(self.path("state")), "check --connect wrote state")
 
@@ -148,7 +153,7 @@ class Connect(Case):
                       % agentlib.TEST_USER, out)
         self.assertIn("the connection test failed", err)
         self.assertNotIn("Wrong-pass-77", out + err)
-        self.assertEqual(self.requests(), [(403, 0, len(PROBE_BODY))])
+        self.assertEqual(self.served(), [(403, 0, len(PROBE_BODY))])
 
     def test_a_wrong_url_is_named_with_the_fix(self):
         url = self.standin.base_url + "/attribution-api/v1/event"
