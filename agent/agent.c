@@ -58,6 +58,7 @@ static int agent_deadletter(struct agent *a, struct ledger_stream *s, const stru
 		.status = status,
 		.response = resp,
 		.response_len = resp_len,
+		.fingerprint = ledger_fingerprint(s), /* replay derives the line's id from it */
 	};
 	int r = deadletter_write(a->dl, &e);
 

@@ -22,6 +22,7 @@ void agent_sender_opts(const struct config *c, struct sender_opts *o)
 		.username = c->endpoint.username,
 		.password = c->endpoint.password,
 		.ca_file = c->endpoint.ca_file,
+		.proxy = c->endpoint.proxy,
 		.timeout_ms = c->endpoint.timeout_ms,
 		.max_in_flight = (unsigned)c->batch.max_in_flight,
 		.max_in_flight_ceiling = (unsigned)c->batch.max_in_flight_ceiling,
@@ -99,6 +100,7 @@ static void agent_reload(struct agent *a)
 	a->old[a->nold++] = a->cfg;
 	a->cfg = c;
 	log_set_level(c->agent.log_level);
+	log_set_format(c->agent.log_format);
 	trouble_set_endpoint(a->trouble, c->endpoint.url, c->endpoint.username);
 	a->want_read = true;
 	log_info("config", "reloaded %s: %zu input%s", a->config_path, c->ninputs, c->ninputs == 1 ? "" : "s");

@@ -21,7 +21,7 @@
 
 #include "buf.h"
 #include "fileio.h"
-#include "hex.h"
+#include "jsonr.h"
 #include "jsonw.h"
 
 /* A checkpoint this large was not written by us (it would track some 200,000 files). */
@@ -257,67 +257,6 @@ static int read_file(const char *path, struct buf *b)
 	return r;
 }
 
-/* json-c turns a lone low surrogate such as \udcff (our escape for the invalid byte 0xff) into
- * U+FFFD, losing the byte. Before parsing, each lone \udc80..\udcff inside a string is rewritten to
- * \u0000\u00XX, which json-c keeps exactly; unmark() folds the pair back into the byte. A NUL cannot
- * be part of a path or a message otherwise, so the marker is unambiguous. */
-static int protect_surrogates(const char *s, size_t n, struct buf *out)
-{
-	bool in_str = false, prev_high = false;
-	size_t i;
-	long v;
-	int r = 0;
-
-	for (i = 0; !r && i < n; i++) {
-		if (s[i] == '"') {
-			in_str = !in_str;
-			prev_high = false;
-		} else if (in_str && s[i] == '\\' && i + 1 < n) {
-			v = (s[i + 1] == 'u' && i + 5 < n) ? hex4(s + i + 2) : -1;
-			if (v >= 0xdc80 && v <= 0xdcff && !prev_high) {
-				r = buf_printf(out, "\\u0000\\u00%c%c", s[i + 4], s[i + 5]);
-				i += 5;
-				continue;
-			}
-			prev_high = v >= 0xd800 && v <= 0xdbff;
-			r = buf_append(out, s + i, v >= 0 ? 6 : 2);
-			i += v >= 0 ? 5 : 1;
-			continue;
-		} else {
-			prev_high = false;
-		}
-		r = buf_putc(out, s[i]);
-	}
-	return r;
-}
-
-/* Copies a decoded json-c string, turning each marker (NUL, then U+0080..U+00FF as two UTF-8 bytes)
- * back into its raw byte. Any other NUL makes the string invalid: returns -EBADMSG. */
-static int unmark(const char *s, size_t n, char **ret)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i, k = 0;
-	char *d;
-
-	d = malloc(n + 1);
-	if (!d)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (p[i]) {
-			d[k++] = (char)p[i];
-		} else if (i + 2 < n && (p[i + 1] == 0xc2 || p[i + 1] == 0xc3) && (p[i + 2] & 0xc0) == 0x80) {
-			d[k++] = (char)(((p[i + 1] & 0x1f) << 6) | (p[i + 2] & 0x3f));
-			i += 2;
-		} else {
-			free(d);
-			return -EBADMSG;
-		}
-	}
-	d[k] = '\0';
-	*ret = d;
-	return 0;
-}
-
 /* Context for validating one entry: where to say what is wrong. */
 struct vctx {
 	size_t idx;
@@ -379,7 +318,7 @@ static int get_str(struct vctx *v, struct json_object *o, const char *key, bool 
 		return required ? bad(v, key, "is missing") : 0;
 	if (!json_object_is_type(x, json_type_string))
 		return bad(v, key, "is not a string");
-	r = unmark(json_object_get_string(x), (size_t)json_object_get_string_len(x), ret);
+	r = jsonr_unmark(json_object_get_string(x), (size_t)json_object_get_string_len(x), ret);
 	if (r == -EBADMSG)
 		return bad(v, key, "contains a NUL byte");
 	return r;
@@ -512,7 +451,7 @@ static int parse_json(const char *text, size_t len, struct json_object **ret, ch
 		return -EBADMSG;
 	}
 	if (jerr != json_tokener_success) {
-		/* A line number, not a byte offset: protect_surrogates() shifted the bytes, not the lines. */
+		/* A line number, not a byte offset: jsonr_protect() shifted the bytes, not the lines. */
 		size_t i, line = 1;
 
 		for (i = 0; i < end && i < len; i++)
@@ -544,7 +483,7 @@ int checkpoint_parse_each(const char *text, size_t len, checkpoint_each_fn fn, v
 	int r;
 
 	buf_init(&prot, 0);
-	r = protect_surrogates(text, len, &prot);
+	r = jsonr_protect(text, len, &prot);
 	if (r < 0)
 		goto out;
 	r = parse_json(prot.data ? prot.data : "", prot.len, &root, why, whylen);

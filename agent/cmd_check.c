@@ -401,7 +401,7 @@ static void sample_free(struct sample *s)
  * or a negative errno when the sample could not be taken. */
 static int sample_input(const struct config *cfg, size_t i, unsigned long n, const char *config)
 {
-	struct sample s = { .cfg = cfg, .in = &cfg->inputs[i], .index = i };
+	struct sample s = { .cfg = cfg, .in = &cfg->inputs[i], .index = config_input_index(cfg, i) };
 	char err[400];
 	int r;
 
@@ -436,49 +436,74 @@ static int sample_input(const struct config *cfg, size_t i, unsigned long n, con
 
 /* A glob that matches no file is not an error (the agent follows files that appear), but often a
  * typo or a permission problem on a directory: a warning. */
-static void warn_empty_globs(const struct config *cfg, const char *config)
+static void warn_empty_globs(const struct config *cfg)
 {
 	for (size_t i = 0; i < cfg->ninputs; i++)
 		for (size_t k = 0; k < cfg->inputs[i].npaths; k++)
 			if (!trouble_glob_count(&cfg->inputs[i], cfg->inputs[i].paths[k]))
 				fprintf(stderr, "%s: inputs[%zu].paths[%zu]: \"%s\" matches no file now (run follows "
-					"files that appear)\n", config, i, k, cfg->inputs[i].paths[k]);
+					"files that appear)\n", cfg->inputs[i].source, config_input_index(cfg, i), k,
+					cfg->inputs[i].paths[k]);
+}
+
+/* What the agent would build from the configuration: every input's mapper, the state directory's
+ * safety. Returns 0, or 2 after printing each problem. */
+static int check_built(const struct config *cfg, const char *config)
+{
+	char err[512];
+	int bad = 0;
+
+	for (size_t i = 0; i < cfg->ninputs; i++) {
+		struct mapper *m = NULL;
+
+		if (mapper_create(&cfg->inputs[i], cfg->agent.id_namespace, &m, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: input %s: %s\n", cfg->inputs[i].source, cfg->inputs[i].name, err);
+			bad = 2;
+		}
+		mapper_free(m);
+	}
+	if (statedir_check(cfg->agent.state_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: agent.state_dir: %s\n", config, err);
+		bad = 2;
+	}
+	return bad;
+}
+
+static void print_summary(const struct config *cfg, const char *config)
+{
+	char ca[PATH_MAX + 128], inc[64] = "";
+
+	(void)cabundle_summary(cfg->endpoint.url, cfg->endpoint.ca_file, ca, sizeof(ca));
+	if (cfg->nincluded)
+		snprintf(inc, sizeof(inc), " (with %zu included file%s)", cfg->nincluded, cfg->nincluded == 1 ? "" : "s");
+	printf("%s: valid: %zu input%s%s, endpoint %s%s\n", config, cfg->ninputs, cfg->ninputs == 1 ? "" : "s", inc,
+	       cfg->endpoint.url, ca);
 }
 
 int cmd_check(const struct cli_opts *o)
 {
 	struct config *cfg = NULL;
-	char err[512];
-	int bad = 0, rc = 0;
+	char who[96] = "";
+	int bad, rc = 0;
 
 	if (cli_load_config(o->config, CONFIG_NEED_CREDENTIALS, true, &cfg) != 0)
 		return 2;
-	for (size_t i = 0; i < cfg->ninputs; i++) {
-		struct mapper *m = NULL;
-
-		if (mapper_create(&cfg->inputs[i], cfg->agent.id_namespace, &m, err, sizeof(err)) < 0) {
-			fprintf(stderr, "%s: input %s: %s\n", o->config, cfg->inputs[i].name, err);
-			bad = 1;
-		}
-		mapper_free(m);
-	}
-	if (statedir_check(cfg->agent.state_dir, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s: agent.state_dir: %s\n", o->config, err);
-		bad = 1;
-	}
+	bad = check_built(cfg, o->config);
+	if (!bad && cmd_check_access(cfg, who, sizeof(who)) > 0)
+		bad = 2;
 	if (!bad) {
-		char ca[PATH_MAX + 128];
-
-		(void)cabundle_summary(cfg->endpoint.url, cfg->endpoint.ca_file, ca, sizeof(ca));
-		printf("%s: valid: %zu input%s, endpoint %s%s\n", o->config, cfg->ninputs,
-		       cfg->ninputs == 1 ? "" : "s", cfg->endpoint.url, ca);
+		print_summary(cfg, o->config);
+		if (who[0])
+			printf("%s: checked as %s (the service's): the configuration, its secrets and the state directory "
+			       "are usable\n", o->config, who);
+		warn_empty_globs(cfg);
 	}
-	if (!bad)
-		warn_empty_globs(cfg, o->config);
 	/* a sample that cannot be taken is a runtime failure, not an invalid configuration */
 	for (size_t i = 0; !bad && o->sample && i < cfg->ninputs; i++)
-		if (sample_input(cfg, i, o->sample, o->config) < 0)
+		if (sample_input(cfg, i, o->sample, cfg->inputs[i].source) < 0)
 			rc = 1;
+	if (!bad && o->connect && cmd_connect(cfg) != 0)
+		rc = 1;
 	config_free(cfg);
-	return bad ? 2 : rc;
+	return bad ? bad : rc;
 }

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "log.h"
 #include "map.h"
+#include "proxy.h"
 
 /* What `check` validates beyond loading: every input's parser, match regexes and templates build. */
 static int run_validate(const struct config *cfg, const char *path)
@@ -50,6 +51,15 @@ static void run_log_ca(const struct config *cfg)
 		log_info("tls", "CA certificates %s", what);
 }
 
+/* The proxy requests go through, when there is one: named at start, never with its credentials. */
+static void run_log_proxy(const struct config *cfg)
+{
+	char what[512], from[256];
+
+	if (proxy_describe(cfg->endpoint.url, cfg->endpoint.proxy, what, sizeof(what), from, sizeof(from)) == 1)
+		log_info("agent", "proxy %s (%s)", what, from);
+}
+
 /* The test knobs, read here and nowhere else; none is set in production.
  * ONSIDE_TEST_MAP_THREADS=N: N mapping threads whatever the machine has (0 to 8);
  * ONSIDE_TEST_IDLE_CLOSE_MS=N: close idle descriptors after N ms instead of 5 minutes;
@@ -77,12 +87,14 @@ int cmd_run(const struct cli_opts *o)
 		return 2;
 	level = cfg->agent.log_level + o->verbosity;
 	log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	log_set_format(cfg->agent.log_format);
 	if (run_validate(cfg, o->config) < 0) {
 		log_errorx("config", "%s: invalid configuration; not starting", o->config);
 		config_free(cfg);
 		return 2;
 	}
 	run_log_ca(cfg);
+	run_log_proxy(cfg);
 	cmd_run_test_knobs(&ao);
 	if (agent_new(cfg, o->config, &ao, &a) < 0)
 		return 1;

@@ -17,8 +17,6 @@
 #include "fileio.h"
 #include "jsonw.h"
 
-#define DEADLETTER_ROTATED DEADLETTER_FILE ".1"
-
 struct deadletter {
 	int dirfd; /* the state directory: rotation renames within it even if its path changes */
 	int fd;
@@ -158,6 +156,8 @@ static int build_line(struct buf *b, const struct deadletter_entry *e)
 			r = put_str(b, ",\"response\":", e->response ? e->response : "",
 				    e->response ? e->response_len : 0);
 	}
+	if (!r && e->fingerprint && e->fingerprint[0])
+		r = put_str(b, ",\"fingerprint\":", e->fingerprint, strlen(e->fingerprint));
 	if (!r)
 		r = buf_puts(b, "}\n");
 	return r;

@@ -1,4 +1,4 @@
-/* Event ids, contract v1 (see eventid.h and SPEC.md): SHA-256 through OpenSSL with the per-file prefix
+/* Event ids, contract v1 (see eventid.h and docs/reference.md): SHA-256 through OpenSSL with the per-file prefix
  * state computed once, UUIDv4 formatting and validation. Frozen: a change here would give a resent
  * line a new id and duplicate a purchase. */
 #include "eventid.h"
@@ -62,7 +62,7 @@ static void uuid4_hex(const unsigned char md[16], char out[32])
 #endif
 }
 
-/* uuid4_format of SPEC.md: the first 16 digest bytes with the version and variant bits forced. */
+/* uuid4_format of docs/reference.md: the first 16 digest bytes with the version and variant bits forced. */
 static void uuid4_format(const unsigned char md[32], char ret[37])
 {
 	char h[32];

@@ -1,4 +1,4 @@
-/* Event ids, contract v1 (SPEC.md "Event ids"); must never change once released.
+/* Event ids, contract v1 (docs/reference.md, "Event ids"); must never change once released.
  *   event_id = uuid4_format(SHA-256(PREFIX 0x00 NAMESPACE 0x00 KIND 0x00 KEY)[0..16]) */
 #ifndef ONSIDE_EVENTID_H
 #define ONSIDE_EVENTID_H

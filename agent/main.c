@@ -1,6 +1,4 @@
 /* onside-agent: follows purchase logs and delivers them to the Onside attribution API. */
-#include <stdio.h>
-
 #include "cli.h"
 #include "log.h"
 
@@ -16,17 +14,17 @@ int main(int argc, char **argv)
 
 	switch (o.cmd) {
 	case CMD_VERSION:
-		printf("onside-agent %s\n", ONSIDE_VERSION);
-		return 0;
+		return cmd_version();
 	case CMD_HELP:
-		cli_usage(stdout);
-		return 0;
+		return cmd_help(&o);
 	case CMD_CHECK:
 		return cmd_check(&o);
 	case CMD_PARSE:
 		return cmd_parse(&o);
 	case CMD_STATUS:
 		return cmd_status(&o);
+	case CMD_REPLAY:
+		return cmd_replay(&o);
 	case CMD_RUN:
 		return cmd_run(&o);
 	}

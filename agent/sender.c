@@ -1,4 +1,4 @@
-/* The HTTP sender: applies the response rules of onside-api.md to requests that a transport sends
+/* The HTTP sender: applies the API's response rules (docs/reference.md, "Answers of the API") to requests that a transport sends
  * (transport.h: libcurl's multi_socket interface driven by the agent's loop, transport_curl.c).
  *
  * Model:
@@ -87,6 +87,9 @@ static void opts_clear(struct sender_opts *o)
 	free((char *)o->username);
 	free((char *)o->password);
 	free((char *)o->ca_file);
+	if (o->proxy) /* it may hold the proxy's password */
+		explicit_bzero((char *)o->proxy, strlen(o->proxy));
+	free((char *)o->proxy);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -98,7 +101,9 @@ static int opts_copy(struct sender_opts *dst, const struct sender_opts *src)
 	o.username = strdup(src->username ? src->username : "");
 	o.password = strdup(src->password ? src->password : "");
 	o.ca_file = src->ca_file && *src->ca_file ? strdup(src->ca_file) : NULL;
-	if (!o.url || !o.username || !o.password || (src->ca_file && *src->ca_file && !o.ca_file)) {
+	o.proxy = src->proxy ? strdup(src->proxy) : NULL;
+	if (!o.url || !o.username || !o.password || (src->ca_file && *src->ca_file && !o.ca_file) ||
+	    (src->proxy && !o.proxy)) {
 		opts_clear(&o);
 		return -ENOMEM;
 	}
@@ -389,6 +394,20 @@ static void started(struct sender *s, uint64_t now)
 	}
 }
 
+/* One line per request at debug: the answer (or why there was none), what was sent, how long. */
+static void log_request(const struct sender_piece *p, const struct transport_result *r, uint64_t start_us)
+{
+	double ms = (double)(loop_now_us() - start_us) / 1000.0;
+	size_t len;
+
+	batch_body(p->b, &len);
+	if (r->error)
+		log_debug(COMP, "request: %s, %zu events, %zu bytes, %.1f ms", r->error, batch_count(p->b), len, ms);
+	else
+		log_debug(COMP, "request: HTTP %ld, %zu events, %zu bytes, %.1f ms", r->status, batch_count(p->b),
+			  len, ms);
+}
+
 /* The transport's report of the request of slot i. */
 static void on_done(void *data, unsigned i, const struct transport_result *r)
 {
@@ -401,6 +420,7 @@ static void on_done(void *data, unsigned i, const struct transport_result *r)
 	/* the sleep that these answers ended counts in the window they may close */
 	if (s->waiting)
 		concurrency_waiting(s->conc, true, loop_slept_us(s->loop));
+	log_request(p, r, start_us);
 	slot->piece = NULL;
 	s->stats.in_flight--;
 	s->stats.requests_total++;

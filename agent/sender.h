@@ -1,5 +1,5 @@
 /* Delivery to the Onside API over libcurl's multi interface driven by the loop (transport_curl.c),
- * or any other transport (transport.h). It applies onside-api.md: 204 delivers, and nothing else
+ * or any other transport (transport.h). It applies docs/reference.md ("Answers of the API"): 204 delivers, and nothing else
  * does; 400 splits the batch until each rejected event stands alone and reports it; 413 splits (a
  * lone event that is too large is reported); 429 waits for Retry-After or backs off; anything else
  * (other 2xx, 401/403/404/5xx, timeouts, connection errors) backs off exponentially with jitter and
@@ -23,6 +23,7 @@ struct sender_opts {
 	const char *username;
 	const char *password; /* never logged */
 	const char *ca_file;  /* NULL: the system's CA store */
+	const char *proxy;    /* NULL: the environment's (https_proxy, ...); "": none. Never logged */
 	uint64_t timeout_ms;
 	unsigned max_in_flight;         /* a fixed concurrency, or 0: adaptive (concurrency.h) */
 	unsigned max_in_flight_ceiling; /* the adaptive concurrency's ceiling (0: CONCURRENCY_DEFAULT) */

@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "cabundle.h"
+#include "proxy.h"
 #include "curlmem.h"
 #include "httpresp.h"
 #include "log.h"
@@ -81,6 +82,7 @@ static int easy_setup(const struct tcurl *t, struct tc_slot *slot)
 	bad |= curl_easy_setopt(e, CURLOPT_PASSWORD, t->opts->password) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->opts->timeout_ms) != CURLE_OK;
 	bad |= cabundle_apply(e, t->opts->ca_file) < 0; /* ca_file, else the system's bundle */
+	bad |= proxy_apply(e, t->opts->proxy) < 0;      /* endpoint.proxy, else the environment's */
 	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;

@@ -13,6 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 /* A configuration is a few KiB; anything this large is a mistake (or a YAML bomb). */
 #define CONFIG_MAX_BYTES ((off_t)1 << 20)
 #define PASSWORD_MAX_BYTES 4096
@@ -25,24 +29,84 @@
 
 #define EP(field) SECTION_AT(endpoint, field)
 
-/* A CA bundle that cannot be read would make every request fail at run time: say so now. */
+/* How many PEM certificates the file holds; -EBADMSG with what OpenSSL said in err when a
+ * certificate block cannot be read, -ENOENT when there is none. */
+static int count_certificates(FILE *f, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new_fp(f, BIO_NOCLOSE);
+	unsigned long e;
+	X509 *x;
+	int n = 0;
+
+	if (!bio)
+		return -ENOMEM;
+	ERR_clear_error();
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		X509_free(x);
+		n++;
+	}
+	e = ERR_peek_last_error();
+	BIO_free(bio);
+	ERR_clear_error();
+	/* the loop ends at the end of the file with "no start line": anything else is a damaged block */
+	if (e && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+		ERR_error_string_n(e, err, errlen);
+		return -EBADMSG;
+	}
+	return n ? n : -ENOENT;
+}
+
+/* A CA bundle that cannot be read, or that holds no certificate (a key, a DER file, an empty file),
+ * would make every request fail at run time: say so now. */
 static int check_ca_file(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
 {
-	struct stat st;
-	int fd;
+	char err[256] = "";
+	struct stat st = { .st_mode = S_IFREG }; /* an fstat that fails says why through errno */
+	FILE *f = NULL;
+	int fd, r;
 
 	if (cfg_check_abspath(ld, node, name, value) < 0)
 		return -EINVAL;
 	fd = open(value, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		cfg_error(ld, node, "%s: cannot read %s: %s", name, value,
-			  fd < 0 ? strerror(errno) : "not a regular file");
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(f = fdopen(fd, "r"))) {
+		const char *why = fd >= 0 && !S_ISREG(st.st_mode) ? "not a regular file" : strerror(errno);
+
+		cfg_error(ld, node, "%s: cannot read %s: %s", name, value, why);
 		if (fd >= 0)
 			close(fd);
 		return -EINVAL;
 	}
-	close(fd);
-	return 0;
+	r = count_certificates(f, err, sizeof(err));
+	fclose(f);
+	if (r == -ENOENT)
+		cfg_error(ld, node, "%s: %s holds no certificate (expected PEM: -----BEGIN CERTIFICATE-----)", name,
+			  value);
+	else if (r == -EBADMSG)
+		cfg_error(ld, node, "%s: %s: a certificate cannot be read: %s", name, value, err);
+	else if (r == -ENOMEM)
+		ld->oom = true;
+	return r < 0 ? -EINVAL : 0;
+}
+
+/* endpoint.proxy: "" (no proxy, whatever the environment says) or scheme://[user:password@]host[:port].
+ * Its value is never quoted: it may hold the proxy's password. */
+static int check_proxy(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
+{
+	static const char *const schemes[] = { "http", "https", "socks4", "socks4a", "socks5", "socks5h" };
+	const char *sep = strstr(value, "://");
+	size_t slen = sep ? (size_t)(sep - value) : 0;
+
+	if (!value[0])
+		return 0;
+	if (!sep || !sep[3] || sep[3] == '/' || sep[3] == '@') {
+		cfg_error(ld, node, "%s: expected \"\" or a URL such as http://proxy.example:3128", name);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+		if (strlen(schemes[i]) == slen && !strncasecmp(value, schemes[i], slen))
+			return 0;
+	cfg_error(ld, node, "%s: unsupported scheme (expected http, https, socks4, socks4a, socks5 or socks5h)", name);
+	return -EINVAL;
 }
 
 static const struct cfg_key endpoint_keys[] = {
@@ -58,6 +122,8 @@ static const struct cfg_key endpoint_keys[] = {
 	  .help = "inline password (discouraged)" },
 	{ .key = "ca_file", .type = CFG_STRING, EP(ca_file), .check = check_ca_file,
 	  .help = "CA bundle to trust instead of the system's" },
+	{ .key = "proxy", .type = CFG_STRING, EP(proxy), .check = check_proxy,
+	  .help = "proxy URL; \"\" = none; unset = the environment's (https_proxy, ...)" },
 	{ .key = "timeout", .type = CFG_DURATION, EP(timeout_ms), .def = "30s", .min = 1, .max = UINT64_MAX,
 	  .help = "whole-request timeout" },
 	{ .key = "allow_insecure_http", .type = CFG_BOOL, EP(allow_insecure_http), .def = "false",
@@ -86,6 +152,22 @@ static void check_url(struct cfg_loader *ld, const yaml_node_t *node, const char
 	} else if (!*host || *host == '/') {
 		cfg_error(ld, node, "endpoint.url: no host in \"%s\"", url);
 	}
+}
+
+/* A password that begins or ends with whitespace, or a CR (a file saved with Windows line ends), is
+ * sent as it is, which is rarely what was meant: a warning that says so without showing it. Returns
+ * what is wrong ("" when nothing). */
+static const char *password_oddity(const char *p, size_t n)
+{
+	static const char ws[] = " \t\r\n\v\f";
+
+	if (!n)
+		return "";
+	if (memchr(p, '\r', n))
+		return "holds a carriage return (a file saved with Windows line ends?)";
+	if (strchr(ws, p[0]) || strchr(ws, p[n - 1]))
+		return "begins or ends with whitespace (or has more than one trailing newline)";
+	return "";
 }
 
 /* Reads the password file into ep->password. Its content never reaches a message.
@@ -131,6 +213,9 @@ static void read_password_file(struct cfg_loader *ld, const yaml_node_t *node, s
 		cfg_error(ld, node, "endpoint.password_file: %s %s", path, got ? "contains a NUL byte" : "is empty");
 		goto out;
 	}
+	if (password_oddity(buf, (size_t)got)[0])
+		cfg_warning(ld, node, "endpoint.password_file: %s %s, which is sent as part of the password", path,
+			    password_oddity(buf, (size_t)got));
 	if (st.st_mode & S_IROTH)
 		cfg_warning(ld, node, "endpoint.password_file: %s is readable by other users (mode %04o); run chmod o-r on it",
 			    path, (unsigned)(st.st_mode & 07777));
@@ -151,6 +236,9 @@ static void read_password_env(struct cfg_loader *ld, const yaml_node_t *node, st
 			  v ? "empty" : "not set");
 		return;
 	}
+	if (password_oddity(v, strlen(v))[0])
+		cfg_warning(ld, node, "endpoint.password_env: environment variable %s %s, which is sent as part of the "
+			    "password", c->endpoint.password_env, password_oddity(v, strlen(v)));
 	c->endpoint.password = cfg_strdup(ld, v);
 }
 
@@ -220,6 +308,7 @@ static void endpoint_post(struct cfg_loader *ld, void *base, yaml_node_t *const 
 #define RE(field) SECTION_AT(retry, field)
 
 static const char *const log_level_names[] = { "error", "warn", "info", "debug", NULL };
+static const char *const log_format_names[] = { "text", "json", NULL };
 
 static const struct cfg_key agent_keys[] = {
 	{ .key = "state_dir", .type = CFG_STRING, AG(state_dir), .def = "/var/lib/onside-agent",
@@ -230,6 +319,8 @@ static const struct cfg_key agent_keys[] = {
 	  .help = "how long in-flight requests may finish on SIGTERM" },
 	{ .key = "log_level", .type = CFG_ENUM, AG(log_level), .def = "info", .names = log_level_names,
 	  .help = "error | warn | info | debug" },
+	{ .key = "log_format", .type = CFG_ENUM, AG(log_format), .def = "text", .names = log_format_names,
+	  .help = "text | json (one object per line: time, level, component, message)" },
 	{ .key = NULL },
 };
 
@@ -361,49 +452,133 @@ static const struct cfg_key root_keys[] = {
 	  .post = batch_post, .help = "request sizes and concurrency" },
 	{ .key = "retry", .type = CFG_SECTION, .offset = offsetof(struct config, retry), .sub = retry_keys,
 	  .post = retry_post, .help = "backoff after failures" },
-	{ .key = "inputs", .type = CFG_CUSTOM, .flags = CFG_REQUIRED, .parse = cfg_parse_inputs,
-	  .release = cfg_release_inputs, .help = "the log files to follow" },
+	{ .key = "inputs", .type = CFG_CUSTOM, .parse = cfg_parse_inputs, .release = cfg_release_inputs,
+	  .help = "the log files to follow (required, unless included files give them)" },
+	{ .key = "include", .type = CFG_CUSTOM, .parse = cfg_parse_include,
+	  .help = "globs of files whose inputs are added (conf.d)" },
 	{ .key = NULL },
 };
 
 /* ---- the document ---- */
 
+/* The column (1-based) of the first tab in the indentation of line `line` (0-based) of text, or 0.
+ * libyaml's message for one ("found character that cannot start any token") does not say tab. */
+static unsigned long tab_in_indent(const char *text, size_t len, size_t line)
+{
+	size_t i = 0;
+
+	for (size_t l = 0; l < line && i < len; i++)
+		if (text[i] == '\n')
+			l++;
+	for (size_t col = 1; i < len && (text[i] == ' ' || text[i] == '\t'); i++, col++)
+		if (text[i] == '\t')
+			return col;
+	return 0;
+}
+
 /* libyaml's own message, at its position: "did not find expected key (while parsing a block
- * mapping at line 2, column 3)". */
-static void report_syntax(struct cfg_loader *ld, const yaml_parser_t *p)
+ * mapping at line 2, column 3)"; a tab in the indentation of the lines it names is said first. */
+static void report_syntax(struct cfg_loader *ld, const yaml_parser_t *p, const char *text, size_t len)
 {
 	yaml_node_t at = { .start_mark = p->problem_mark };
 	const char *problem = p->problem ? p->problem : "invalid YAML";
+	size_t lines[2] = { p->problem_mark.line, p->context ? p->context_mark.line : p->problem_mark.line };
 
-	if (p->error == YAML_READER_ERROR)
+	if (p->error == YAML_READER_ERROR) {
 		cfg_error(ld, NULL, "invalid input at byte %zu: %s", p->problem_offset, problem);
-	else if (p->context)
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		unsigned long col = tab_in_indent(text, len, lines[i]);
+		yaml_node_t tab = { .start_mark = { .line = lines[i], .column = col - 1 } };
+
+		if (col) {
+			cfg_error(ld, &tab, "a tab in the indentation: YAML indents with spaces only (%s)", problem);
+			return;
+		}
+	}
+	if (p->context)
 		cfg_error(ld, &at, "%s (%s at line %lu, column %lu)", problem, p->context,
 			  (unsigned long)p->context_mark.line + 1, (unsigned long)p->context_mark.column + 1);
 	else
 		cfg_error(ld, &at, "%s", problem);
 }
 
-/* fopen(path, "re") that cannot hang in open(): a FIFO without a writer in the configuration's place
- * would otherwise stop a SIGHUP reload (and with it the agent) for good. Once open, reads block
- * again, so that a pipe (`-c /dev/stdin`) is still read to its end. */
-static FILE *open_config(const char *path)
+/* open() that cannot hang: a FIFO without a writer in the configuration's place would otherwise stop
+ * a SIGHUP reload (and with it the agent) for good. Once open, reads block again, so that a pipe
+ * (`-c /dev/stdin`) is still read to its end. Returns the descriptor or -1 with errno set. */
+static int open_config(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int flags;
-	FILE *f;
 
 	if (fd < 0)
-		return NULL;
+		return -1;
 	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 || !(f = fdopen(fd, "r"))) {
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
 		int e = errno;
 
 		close(fd);
 		errno = e;
-		return NULL;
+		return -1;
 	}
-	return f;
+	return fd;
+}
+
+/* The whole file, at most CONFIG_MAX_BYTES (the text is kept to point at a tab in a message). Returns
+ * 0 with *ret (NUL-terminated) and *ret_len, or a negative errno, reported. */
+static int read_text(struct cfg_loader *ld, char **ret, size_t *ret_len)
+{
+	size_t len = 0, cap = 4096;
+	char *text = NULL, *t;
+	struct stat st;
+	ssize_t n = 1;
+	int fd = open_config(ld->path), r = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		r = -errno;
+	else if (S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	if (r) {
+		cfg_error(ld, NULL, "cannot read %s: %s", ld->file ? "the included file" : "the configuration",
+			  strerror(-r));
+		goto out;
+	}
+	if (!ld->file)
+		ld->mode = st.st_mode;
+	while (n > 0 && len <= (size_t)CONFIG_MAX_BYTES) {
+		if (len + 1 >= cap || !text) {
+			cap = text ? cap * 2 : cap;
+			if (!(t = realloc(text, cap))) {
+				r = -ENOMEM;
+				goto out;
+			}
+			text = t;
+		}
+		n = read(fd, text + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			n = 1;
+		else if (n > 0)
+			len += (size_t)n;
+	}
+	if (n < 0) {
+		r = -errno;
+		cfg_error(ld, NULL, "cannot read the configuration: %s", strerror(-r));
+	} else if (len > (size_t)CONFIG_MAX_BYTES) {
+		r = -EFBIG;
+		cfg_error(ld, NULL, "the configuration is larger than 1 MiB");
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r) {
+		free(text);
+		return r;
+	}
+	text[len] = '\0';
+	*ret = text;
+	*ret_len = len;
+	return 0;
 }
 
 /* Parses the file's only document into doc. Returns 0, -EINVAL (reported), or another negative
@@ -412,37 +587,24 @@ static int load_document(struct cfg_loader *ld, yaml_document_t *doc)
 {
 	yaml_parser_t parser;
 	yaml_document_t extra;
-	struct stat st;
-	int r = 0;
-	FILE *f;
+	size_t len = 0;
+	char *text = NULL;
+	int r;
 
-	f = open_config(ld->path);
-	if (!f || fstat(fileno(f), &st) < 0)
-		r = -errno;
-	else if (S_ISDIR(st.st_mode))
-		r = -EISDIR; /* fopen() opens a directory for reading; only the reads fail */
-	if (r) {
-		cfg_error(ld, NULL, "cannot read the configuration: %s", strerror(-r));
-		goto out;
-	}
-	if (S_ISREG(st.st_mode) && st.st_size > CONFIG_MAX_BYTES) {
-		r = -EFBIG;
-		cfg_error(ld, NULL, "the configuration is larger than 1 MiB");
-		goto out;
-	}
-	ld->mode = st.st_mode;
+	if ((r = read_text(ld, &text, &len)) < 0)
+		return r;
 	if (!yaml_parser_initialize(&parser)) {
-		r = -ENOMEM;
-		goto out;
+		free(text);
+		return -ENOMEM;
 	}
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, doc)) {
 		r = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
-		report_syntax(ld, &parser);
+		report_syntax(ld, &parser, text, len);
 	} else if (!yaml_parser_load(&parser, &extra)) {
 		/* a broken second document is still a broken file */
 		r = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
-		report_syntax(ld, &parser);
+		report_syntax(ld, &parser, text, len);
 		yaml_document_delete(doc);
 	} else {
 		if (yaml_document_get_root_node(&extra))
@@ -451,9 +613,23 @@ static int load_document(struct cfg_loader *ld, yaml_document_t *doc)
 		yaml_document_delete(&extra);
 	}
 	yaml_parser_delete(&parser);
-out:
-	if (f)
-		fclose(f);
+	free(text);
+	return r;
+}
+
+int cfg_read_document(struct cfg_loader *ld, yaml_document_t *doc, bool *ret_have_doc)
+{
+	yaml_document_t *saved = ld->doc;
+	int r;
+
+	*ret_have_doc = false;
+	r = load_document(ld, doc);
+	if (r < 0)
+		return r;
+	*ret_have_doc = true;
+	ld->doc = doc;
+	r = cfg_env_substitute(ld);
+	ld->doc = saved;
 	return r;
 }
 
@@ -507,18 +683,38 @@ static int diag_take(struct cfg_loader *ld, struct config_diag *diag)
 	return r;
 }
 
+/* inputs may come from included files only; with none from anywhere, the key is missing. */
+static void check_some_inputs(struct cfg_loader *ld, const struct config *c)
+{
+	yaml_node_t *v = NULL;
+
+	if (c->ninputs || ld->root->type != YAML_MAPPING_NODE)
+		return;
+	for (yaml_node_pair_t *p = ld->root->data.mapping.pairs.start; p < ld->root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = cfg_node(ld, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, "inputs"))
+			v = cfg_node(ld, p->value);
+	}
+	if (v && cfg_is_null(v))
+		cfg_error(ld, v, "inputs: must not be empty");
+	else if (!v && c->nincluded)
+		cfg_error(ld, ld->root, "missing required key \"inputs\" (the included files add none)");
+	else if (!v)
+		cfg_error(ld, ld->root, "missing required key \"inputs\"");
+}
+
 int config_load(const char *path, int flags, struct config **ret, struct config_diag *diag)
 {
-	struct cfg_loader ld = { .path = path, .flags = flags };
+	struct cfg_loader ld = { .path = path, .main_path = path, .flags = flags, .nfiles = 1 };
 	struct config *c = NULL;
 	yaml_document_t doc;
 	bool have_doc = false;
 	int r;
 
-	r = load_document(&ld, &doc);
-	if (r < 0)
+	r = cfg_read_document(&ld, &doc, &have_doc);
+	if (!have_doc)
 		goto out;
-	have_doc = true;
 	ld.doc = &doc;
 	ld.root = yaml_document_get_root_node(&doc);
 	c = calloc(1, sizeof(*c));
@@ -526,16 +722,15 @@ int config_load(const char *path, int flags, struct config **ret, struct config_
 		r = -ENOMEM;
 		goto out;
 	}
-	if (!ld.root)
+	if (!ld.root) {
 		cfg_error(&ld, NULL, "the configuration is empty");
-	else if (ld.root->type != YAML_MAPPING_NODE)
+	} else if (ld.root->type != YAML_MAPPING_NODE) {
 		cfg_error(&ld, ld.root, "expected a mapping at the top level, got %s", cfg_kind(ld.root));
-	else
+	} else {
 		cfg_apply(&ld, root_keys, ld.root, c, &(struct cfg_section){ .name = "" }, NULL);
-	if (ld.oom)
-		r = -ENOMEM;
-	else if (ld.errors.n)
-		r = -EINVAL;
+		check_some_inputs(&ld, c);
+	}
+	r = ld.oom ? -ENOMEM : ld.errors.n ? -EINVAL : 0;
 out:
 	if (have_doc)
 		yaml_document_delete(&doc);
@@ -543,6 +738,7 @@ out:
 		diag_scrub(&ld.errors, c->endpoint.password);
 		diag_scrub(&ld.warnings, c->endpoint.password);
 	}
+	cfg_redact_free(&ld);
 	if (diag_take(&ld, diag) < 0 && !r)
 		r = -ENOMEM;
 	if (r < 0) {
@@ -551,6 +747,15 @@ out:
 	}
 	*ret = c;
 	return 0;
+}
+
+size_t config_input_index(const struct config *c, size_t i)
+{
+	size_t n = 0;
+
+	for (size_t j = 0; j < i; j++)
+		n += c->inputs[j].source && c->inputs[i].source && !strcmp(c->inputs[j].source, c->inputs[i].source);
+	return n;
 }
 
 void config_free(struct config *c)

@@ -48,7 +48,9 @@ struct config_parser {
 };
 
 struct config_input {
+	char *source; /* the file the input was read from: the configuration or one it includes */
 	char *name;
+	struct config_pos name_pos;
 	char **paths; /* globs */
 	size_t npaths;
 	char **exclude; /* fnmatch patterns, matched against the full path and the base name */
@@ -95,6 +97,8 @@ struct config {
 		char *password_env;
 		bool password_inline;
 		char *ca_file;
+		char *proxy; /* NULL: libcurl's environment (https_proxy, ...); "": no proxy; may hold
+			      * credentials: never log it whole (agent/proxy.h) */
 		uint64_t timeout_ms;
 		bool allow_insecure_http;
 	} endpoint;
@@ -103,6 +107,7 @@ struct config {
 		char *id_namespace; /* resolved: the configured value, else /etc/machine-id, else hostname */
 		uint64_t shutdown_timeout_ms;
 		int log_level; /* enum log_level values: 0 error, 1 warn, 2 info, 3 debug */
+		int log_format; /* enum log_format values: 0 text, 1 json */
 	} agent;
 	struct {
 		uint64_t max_events;
@@ -117,6 +122,7 @@ struct config {
 	} retry;
 	struct config_input *inputs;
 	size_t ninputs;
+	size_t nincluded; /* files `include` added (their inputs are among inputs) */
 };
 
 /* Diagnostics: each entry is a complete line "FILE:LINE:COLUMN: message" (or "FILE: message" when
@@ -137,6 +143,9 @@ struct config_diag {
 int config_load(const char *path, int flags, struct config **ret, struct config_diag *diag);
 void config_free(struct config *c);
 void config_diag_free(struct config_diag *d);
+
+/* The index of input i among the inputs of its own file (inputs[N] in that file's messages). */
+size_t config_input_index(const struct config *c, size_t i);
 
 /* "250ms", "1s", "5m", "1h" (also "2d") -> milliseconds. Returns 0 or -EINVAL. */
 int config_parse_duration(const char *s, uint64_t *ret_ms);

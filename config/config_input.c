@@ -440,24 +440,35 @@ static const struct cfg_key input_keys[] = {
 
 /* ---- inputs ---- */
 
-static void check_duplicate_name(struct cfg_loader *ld, struct config *c, size_t i, yaml_node_t **names,
-				 struct nameset *seen)
+static void check_duplicate_name(struct cfg_loader *ld, struct config *c, size_t first, size_t i,
+				 yaml_node_t **names, struct nameset *seen)
 {
+	const struct config_input *in = &c->inputs[first + i];
 	size_t j;
 
-	if (!c->inputs[i].name || nameset_add(ld, seen, c->inputs[i].name, i, &j) != 1)
+	if (!in->name)
 		return;
-	cfg_error(ld, names[i], "inputs[%zu].name: duplicate input name \"%s\" (first at line %lu)", i,
-		  c->inputs[i].name, (unsigned long)names[j]->start_mark.line + 1);
+	/* an earlier file's input: by name, with that file's position */
+	for (j = 0; j < first; j++) {
+		if (!c->inputs[j].name || strcmp(c->inputs[j].name, in->name))
+			continue;
+		cfg_error(ld, names[i], "inputs[%zu].name: duplicate input name \"%s\" (first at %s:%lu)", i, in->name,
+			  c->inputs[j].source ? c->inputs[j].source : "?", c->inputs[j].name_pos.line);
+		return;
+	}
+	if (nameset_add(ld, seen, in->name, i, &j) != 1)
+		return;
+	cfg_error(ld, names[i], "inputs[%zu].name: duplicate input name \"%s\" (first at line %lu)", i, in->name,
+		  (unsigned long)names[j]->start_mark.line + 1);
 }
 
-void cfg_parse_inputs(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name)
+void cfg_append_inputs(struct cfg_loader *ld, yaml_node_t *node, struct config *c, const char *name)
 {
-	struct config *c = base;
 	yaml_node_t *nodes[CFG_MAX_KEYS], **names;
+	struct config_input *v;
 	struct nameset seen = { 0 };
 	char sub[CFG_NAME_MAX];
-	size_t n;
+	size_t n, first = c->ninputs;
 
 	if (!node)
 		return; /* reported as a missing required key */
@@ -470,38 +481,52 @@ void cfg_parse_inputs(struct cfg_loader *ld, yaml_node_t *node, void *base, cons
 		cfg_error(ld, node, "%s: must not be empty", name);
 		return;
 	}
-	c->inputs = calloc(n, sizeof(*c->inputs));
+	v = reallocarray(c->inputs, first + n, sizeof(*c->inputs));
 	names = calloc(n, sizeof(*names));
-	if (!c->inputs || !names) {
+	if (!v || !names) {
 		ld->oom = true;
+		if (v)
+			c->inputs = v;
 		free(names);
 		return;
 	}
-	c->ninputs = n;
+	c->inputs = v;
+	memset(&c->inputs[first], 0, n * sizeof(*c->inputs));
+	c->ninputs = first + n;
 	for (size_t i = 0; i < n; i++) {
+		struct config_input *in = &c->inputs[first + i];
 		yaml_node_t *item = cfg_node(ld, node->data.sequence.items.start[i]);
 
 		snprintf(sub, sizeof(sub), "%s[%zu]", name, i);
+		in->source = cfg_strdup(ld, ld->path);
 		if (cfg_is_null(item)) {
 			cfg_error(ld, item, "%s: expected a mapping, got an empty value", sub);
 			continue;
 		}
 		memset(nodes, 0, sizeof(nodes));
-		cfg_apply(ld, input_keys, item, &c->inputs[i], &(struct cfg_section){ .name = sub }, nodes);
+		cfg_apply(ld, input_keys, item, in, &(struct cfg_section){ .name = sub }, nodes);
 		names[i] = cfg_find(input_keys, nodes, "name");
+		cfg_pos(names[i], &in->name_pos);
 		if (names[i])
-			check_duplicate_name(ld, c, i, names, &seen);
+			check_duplicate_name(ld, c, first, i, names, &seen);
 	}
 	nameset_free(&seen);
 	free(names);
+}
+
+void cfg_parse_inputs(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name)
+{
+	cfg_append_inputs(ld, node, base, name);
 }
 
 void cfg_release_inputs(void *base)
 {
 	struct config *c = base;
 
-	for (size_t i = 0; i < c->ninputs; i++)
+	for (size_t i = 0; i < c->ninputs; i++) {
 		cfg_free(input_keys, &c->inputs[i]);
+		free(c->inputs[i].source);
+	}
 	free(c->inputs);
 	c->inputs = NULL;
 	c->ninputs = 0;

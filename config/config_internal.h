@@ -1,5 +1,6 @@
 /* Private to config/: the loader state, the declarative key tables and the engine that applies them
- * to libyaml nodes (config_schema.c), the sections (config.c) and the inputs (config_input.c). */
+ * to libyaml nodes (config_schema.c), the sections (config.c), the inputs (config_input.c), ${env:}
+ * references (config_env.c) and included files (config_include.c). */
 #ifndef ONSIDE_CONFIG_INTERNAL_H
 #define ONSIDE_CONFIG_INTERNAL_H
 
@@ -19,6 +20,7 @@
 /* One diagnostic before it is handed to the caller: sorted by position at the end so that errors
  * come out in document order even when a check runs after its section was walked. */
 struct cfg_msg {
+	unsigned file;      /* 0: the configuration; N: the Nth file it includes (messages keep file order) */
 	unsigned long line; /* 1-based; 0 = no position ("FILE: message") */
 	unsigned long col;
 	size_t seq; /* report order, to keep the sort stable */
@@ -32,11 +34,22 @@ struct cfg_msgs {
 };
 
 struct cfg_loader {
-	const char *path; /* as given, printed in every message */
+	const char *path; /* the file being read (the configuration, or an included file), as given or
+			   * as its glob found it: printed in every message */
+	const char *main_path; /* the configuration */
+	unsigned file;    /* which file path is: 0 the configuration, N the Nth included one */
+	unsigned nfiles;  /* files read so far */
 	int flags;        /* CONFIG_NEED_CREDENTIALS */
 	mode_t mode;      /* of the configuration file, for the inline-password warning */
 	yaml_document_t *doc;
 	yaml_node_t *root;
+	/* what ${env:} references brought in: redacted from every message like the password */
+	char **redact;
+	size_t nredact;
+	/* values whose reference failed, (file, byte index of the node): reported once, not again by
+	 * every check that reads the unsubstituted text */
+	struct cfg_spot { unsigned file; size_t index; } *failed;
+	size_t nfailed;
 	struct cfg_msgs errors;
 	struct cfg_msgs warnings;
 	size_t seq;
@@ -147,6 +160,30 @@ void cfg_release_inputs(void *base);
 /* config_parser.c: an input's parser mapping, base a struct config_input */
 void cfg_parse_parser(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
 void cfg_release_parser(void *base);
+
+/* config.c: reads path (ld->path) into doc and substitutes its ${env:} references. Returns 0, -EINVAL
+ * (reported: a syntax error, an unset variable), or another negative errno when the file cannot be
+ * read (reported too). doc is only to be deleted on 0 and -EINVAL from a substitution
+ * (*ret_have_doc says whether it holds a document). */
+int cfg_read_document(struct cfg_loader *ld, yaml_document_t *doc, bool *ret_have_doc);
+
+/* config_env.c: substitutes ${env:NAME} and ${env:NAME:-default} in every scalar of the document that
+ * is not a mapping key; an unset variable without a default is an error at its position. What the
+ * environment gives is added to ld->redact. Returns 0 or -EINVAL (reported). */
+int cfg_env_substitute(struct cfg_loader *ld);
+/* config_env.c: s with every redacted value (ld->redact) that stands alone (no letter, digit or _ on
+ * either side) replaced by "<redacted>"; a new string, or NULL when out of memory. */
+char *cfg_redact(const struct cfg_loader *ld, const char *s);
+void cfg_redact_free(struct cfg_loader *ld);
+/* config_env.c: node is a value whose reference could not be substituted (reported already). */
+bool cfg_env_failed(const struct cfg_loader *ld, const yaml_node_t *node);
+
+/* config_include.c: `include`, base a struct config: the inputs of every file its globs match. */
+void cfg_parse_include(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
+
+/* config_input.c: inputs from the sequence node of the current file are appended to c->inputs; an
+ * input name already used in an earlier file is reported at this one. */
+void cfg_append_inputs(struct cfg_loader *ld, yaml_node_t *node, struct config *c, const char *name);
 
 /* config_check.c: a YAML mapping to JSON text (plugin options), see there for the scalar rules. */
 char *cfg_options_json(struct cfg_loader *ld, yaml_node_t *node, const char *name);

@@ -44,6 +44,16 @@ static void msg_add(struct cfg_loader *ld, struct cfg_msgs *m, const yaml_node_t
 		ld->oom = true;
 		return;
 	}
+	if (ld->nredact) {
+		char *clean = cfg_redact(ld, body);
+
+		free(body);
+		if (!clean) {
+			ld->oom = true;
+			return;
+		}
+		body = clean;
+	}
 	if (node) {
 		/* libyaml marks are 0-based; editors count from 1 */
 		line = (unsigned long)node->start_mark.line + 1;
@@ -69,12 +79,16 @@ static void msg_add(struct cfg_loader *ld, struct cfg_msgs *m, const yaml_node_t
 		m->v = v;
 		m->cap = cap;
 	}
-	m->v[m->n++] = (struct cfg_msg){ .line = line, .col = col, .seq = ld->seq++, .text = text };
+	m->v[m->n++] = (struct cfg_msg){ .file = ld->file, .line = line, .col = col, .seq = ld->seq++, .text = text };
 }
 
 void cfg_error(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
 {
 	va_list ap;
+
+	/* a value whose ${env:} reference failed is told once, not again by every check of its text */
+	if (cfg_env_failed(ld, node))
+		return;
 
 	va_start(ap, fmt);
 	msg_add(ld, &ld->errors, node, fmt, ap);
@@ -103,6 +117,8 @@ static int msg_cmp(const void *a, const void *b)
 {
 	const struct cfg_msg *x = a, *y = b;
 
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
 	if (x->line != y->line)
 		return x->line < y->line ? -1 : 1;
 	if (x->col != y->col)
@@ -594,23 +610,85 @@ static int apply_value(struct cfg_loader *ld, const struct cfg_key *k, yaml_node
 	return -EINVAL;
 }
 
+/* ---- "did you mean" ---- */
+
+#define SUGGEST_MAX 64 /* longer keys are not compared */
+
+/* Keys are compared as typed by hand: case and - versus _ do not count. */
+static char fold(char c)
+{
+	return c == '-' ? '_' : c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* The optimal string alignment distance (Levenshtein with a transposition of two neighbours as one
+ * edit: "log_levle"), or SIZE_MAX for a string too long to compare. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	uint8_t d[SUGGEST_MAX + 1][SUGGEST_MAX + 1]; /* distances stay below 2 * SUGGEST_MAX */
+
+	if (la > SUGGEST_MAX || lb > SUGGEST_MAX)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (uint8_t)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (uint8_t)j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = fold(a[i - 1]) != fold(b[j - 1]), v = d[i - 1][j - 1] + cost;
+
+			if ((size_t)d[i - 1][j] + 1 < v)
+				v = (size_t)d[i - 1][j] + 1;
+			if ((size_t)d[i][j - 1] + 1 < v)
+				v = (size_t)d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && fold(a[i - 1]) == fold(b[j - 2]) && fold(a[i - 2]) == fold(b[j - 1]) &&
+			    (size_t)d[i - 2][j - 2] + 1 < v)
+				v = (size_t)d[i - 2][j - 2] + 1;
+			d[i][j] = (uint8_t)v;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The key of the table nearest to key, when near enough to be a typo of it: one edit for keys of up
+ * to four characters, two for longer ones. NULL when none is. */
+static const char *suggest(const struct cfg_key *keys, const char *key)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+
+	for (size_t i = 0; keys[i].key; i++) {
+		size_t d = edit_distance(key, keys[i].key);
+		size_t limit = strlen(keys[i].key) <= 4 ? 1 : 2;
+
+		if (d <= limit && d < best_d) {
+			best = keys[i].key;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
 static void report_unknown(struct cfg_loader *ld, const struct cfg_key *keys, const yaml_node_t *kn,
 			   const struct cfg_section *sec)
 {
-	const char *key = (const char *)kn->data.scalar.value;
-	char list[512] = "";
+	const char *key = (const char *)kn->data.scalar.value, *near = suggest(keys, key);
+	char list[512] = "", mean[SUGGEST_MAX + 32] = "";
 
+	if (near)
+		snprintf(mean, sizeof(mean), "; did you mean \"%s\"?", near);
 	if (!sec->name[0]) {
-		cfg_error(ld, kn, "unknown key \"%s\" at the top level", key);
+		cfg_error(ld, kn, "unknown key \"%s\" at the top level%s%s%s%s", key, mean, sec->hint ? " (" : "",
+			  sec->hint ? sec->hint : "", sec->hint ? ")" : "");
 		return;
 	}
 	if (!sec->hint) {
-		cfg_error(ld, kn, "unknown key \"%s\" in %s", key, sec->name);
+		cfg_error(ld, kn, "unknown key \"%s\" in %s%s", key, sec->name, mean);
 		return;
 	}
 	for (size_t i = 0; keys[i].key; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", keys[i].key);
-	cfg_error(ld, kn, "unknown key \"%s\" in %s (%s takes: %s)", key, sec->name, sec->hint, list);
+	cfg_error(ld, kn, "unknown key \"%s\" in %s%s (%s takes: %s)", key, sec->name, mean, sec->hint, list);
 }
 
 /* Matches each key of map to the table; values[i] receives the value node of keys[i]. */

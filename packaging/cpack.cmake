@@ -38,6 +38,10 @@ foreach(page onside-agent.8 onside-agent.yaml.5)
   install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT ${ONSIDE_PKG_COMMON})
 endforeach()
 
+# Bash completion, where bash-completion loads it on demand (the directory is bash-completion's).
+install(FILES ${ONSIDE_PKG_DIR}/completion/onside-agent.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+  RENAME onside-agent COMPONENT ${ONSIDE_PKG_COMMON})
+
 # Changelogs carry the package version, so they are generated from it. The date honours
 # SOURCE_DATE_EPOCH for reproducible builds.
 string(TIMESTAMP ONSIDE_PKG_DATE_DEB "%a, %d %b %Y %H:%M:%S +0000" UTC)
@@ -155,7 +159,7 @@ set(CPACK_RPM_USER_FILELIST
 # Directories other packages own: not listed as ours.
 list(APPEND CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
   /usr/lib/systemd /usr/lib/systemd/system /usr/share/man /usr/share/man/man5 /usr/share/man/man8
-  /var /var/lib)
+  /usr/share/bash-completion /usr/share/bash-completion/completions /var /var/lib)
 
 # Per-generator choice of components (see above).
 configure_file(${ONSIDE_PKG_DIR}/cpack-generator.cmake.in ${ONSIDE_PKG_OUT}/cpack-generator.cmake @ONLY)

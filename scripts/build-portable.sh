@@ -28,6 +28,13 @@ die() { printf 'build-portable: %s\n' "$*" >&2; exit 1; }
 scripts/portable/deps.sh "$out/deps"
 prefix=$out/deps/prefix
 
+# The build date in --version and the packages' changelogs: the commit's, unless SOURCE_DATE_EPOCH
+# is set already, so that building one commit twice gives the same binary and packages.
+if [ -z "${SOURCE_DATE_EPOCH:-}" ] && git -C "$top" rev-parse HEAD >/dev/null 2>&1; then
+	SOURCE_DATE_EPOCH=$(git -C "$top" log -1 --format=%ct)
+	export SOURCE_DATE_EPOCH
+fi
+
 say "configuring and building the agent (static, musl-gcc) in $out/agent"
 # Release (-O3), as tests/bench/bench.py builds the native agent it is compared with. musl has no
 # _FORTIFY_SOURCE; relro and now still apply to a static binary's own GOT. musl's memcpy is a call to
@@ -54,6 +61,7 @@ if readelf -dW "$bin" | grep -q '(NEEDED)'; then
 	die "$bin needs shared libraries"
 fi
 "$bin" --version >/dev/null || die "$bin does not run"
+say "$("$bin" --version | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
 say "$bin: $(file -b "$bin" | cut -d, -f1-6); readelf -d: no NEEDED entry; $(du -k "$bin" | cut -f1) KiB"
 
 [ "$packages" = yes ] || exit 0

@@ -165,6 +165,7 @@ test_deb_suite() {
 	expect_stat "$r" /usr/include/onside-agent/onside_parser.h "root:root 644"
 	expect_stat "$r" /usr/share/man/man8/onside-agent.8.gz "root:root 644"
 	expect_stat "$r" /usr/share/man/man5/onside-agent.yaml.5.gz "root:root 644"
+	expect_stat "$r" /usr/share/bash-completion/completions/onside-agent "root:root 644"
 	expect_stat "$r" /usr/share/doc/onside-agent/copyright "root:root 644"
 	in_root "$r" dpkg-query -W -f='${Conffiles}\n' onside-agent | grep -q ' /etc/onside-agent/agent.yaml ' ||
 		die "/etc/onside-agent/agent.yaml is not a conffile"
@@ -289,6 +290,7 @@ test_rpm() {
 	expect_stat "$s" /usr/include/onside-agent/onside_parser.h "root:root 644"
 	expect_stat "$s" /usr/share/man/man8/onside-agent.8.gz "root:root 644"
 	expect_stat "$s" /usr/share/man/man5/onside-agent.yaml.5.gz "root:root 644"
+	expect_stat "$s" /usr/share/bash-completion/completions/onside-agent "root:root 644"
 	rpm --root "$s" -q --configfiles onside-agent | grep -qx /etc/onside-agent/agent.yaml ||
 		die "agent.yaml is not a %config file"
 	rpm --root "$s" -V --nodeps onside-agent || die "rpm -V reports changed files right after install"

@@ -1,5 +1,5 @@
 """Helpers for the integration tests: the Onside API stand-in, agent configs, running the agent, example
-log lines and an independent implementation of the event-id derivation (SPEC.md, "Event ids").
+log lines and an independent implementation of the event-id derivation (docs/reference.md, "Event ids").
 
 Python 3.9+ standard library only. Typical use:
 
@@ -76,7 +76,7 @@ def plugin_dir():
     return os.environ.get("ONSIDE_PLUGIN_DIR")
 
 
-# --- event ids (SPEC.md contract v1), written independently of the C code -----------------------
+# --- event ids (docs/reference.md contract v1), written independently of the C code -----------------------
 
 def _b(x):
     return x.encode("utf-8") if isinstance(x, str) else bytes(x)

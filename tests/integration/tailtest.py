@@ -1,5 +1,5 @@
 """Helpers for the file-following tests (test_rotation.py, test_restarts.py, test_many_files.py): a
-writer that appends lines like an application and knows the id SPEC.md derives for each line it wrote,
+writer that appends lines like an application and knows each written line's id (docs/reference.md),
 logrotate runs, and the verifier that compares what arrived at the stand-in with what was written.
 
 The writer computes each line's id from where its bytes really landed: it writes with O_APPEND and

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The ltsv parser through the real binary: an nginx access log written in LTSV (http://ltsv.org),
 with times carrying their offset, URLs and user agents with colons and spaces, "-" for nothing and
-empty values. Its purchase requests must reach the stand-in exactly as mapped, with the ids SPEC.md
+empty values. Its purchase requests must reach the stand-in exactly as mapped, with the ids docs/reference.md
 derives; the other requests are skipped by `match`; a line the writer cut short is dead-lettered with
 the byte where it breaks. Every expected event is computed here, independently of the agent: the
 fields by splitting at tabs and at the first colon, the times with datetime, the ids with agentlib's

@@ -2,7 +2,7 @@
 
 parse reads lines from PATH or stdin and prints one JSON object per input line: the event exactly as it
 would be sent, {"rejected": REASON, "line": ...} or {"skipped": REASON, "line": ...}. Its ids are the
-ones `run` derives for a file whose first line is the first line read (SPEC.md, "Event ids"); they are
+ones `run` derives for a file whose first line is the first line read (docs/reference.md); they are
 checked against agentlib's independent implementation and against what `run --once` really sends.
 parse needs no credentials and never touches the state directory.
 """

@@ -6,7 +6,7 @@ year read around New Year, and `check --sample` on real lines.
 
 Every expected event is computed here, independently of the agent: the CSV rows with Python's csv
 module and each file's own header, regex lines with Python's re, times with datetime, and ids with
-agentlib's implementation of SPEC.md's event-id derivation. What the stand-in received from `run`,
+agentlib's implementation of docs/reference.md's event-id derivation. What the stand-in received from `run`,
 and what `parse PATH` prints, must both equal it, line for line.
 """
 
@@ -35,7 +35,7 @@ metrics = agentlib.metrics
 
 
 def file_lines(path):
-    """(offset, line) of every complete line of the file, as SPEC.md cuts them."""
+    """(offset, line) of every complete line of the file, as docs/reference.md cuts them."""
     with open(path, "rb") as f:
         return agentlib.file_lines(f.read())
 
@@ -341,7 +341,7 @@ SYSLOG_INPUT = {
 
 
 def syslog_year(month_day_time, now):
-    """The year rule, written from SPEC.md: the latest year whose date exists and puts the time at
+    """The year rule, written from docs/reference.md: the latest year whose date exists and puts the time at
     most a day past now. Times are Berlin local time; now is UTC."""
     from zoneinfo import ZoneInfo
     berlin = ZoneInfo("Europe/Berlin")

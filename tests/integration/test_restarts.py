@@ -2,7 +2,7 @@
 """Restarts, crashes and a damaged or unwritable checkpoint, through the real binary: files rotated,
 renamed, replaced and rewritten while the agent was stopped; a seeded kill -9 loop under a writer
 with rotations; damaged checkpoints moved aside; a full disk under the state directory; pruning of
-entries of files long gone. Every case checks the ids SPEC.md derives and prints its figures."""
+entries of files long gone. Every case checks the ids docs/reference.md derives and prints its figures."""
 import glob
 import json
 import os

@@ -2,7 +2,7 @@
 """Rotation with the agent running, under a writer that keeps appending: the real logrotate in its
 create, copytruncate and create+compress+delaycompress modes, and scripted delete-and-recreate,
 symlink switch, move out of the watched directory and truncations. Each case checks that every line
-written arrived with the id SPEC.md derives (copytruncate: every line that is still in some file; the
+written arrived with its id (docs/reference.md) (copytruncate: every line that is still in some file; the
 lines logrotate itself truncated away between copy and truncate are counted) and prints its figures.
 
 The agent is made to fall behind during a rotation (the stand-in is down, batches are small, so the

@@ -271,13 +271,26 @@ class Tls(SecurityCase):
         self.refused(s, log, p["ca"], r"(?i)(host ?name|subject name|does not match).*127\.0\.0\.1"
                                       r"|127\.0\.0\.1.*(host ?name|subject name|does not match)")
 
-    def test_an_empty_ca_file_trusts_nothing(self):
+    def test_a_ca_file_without_certificates_is_refused_before_anything_is_sent(self):
+        # an empty file, or a key where the certificate belongs, would trust nothing and fail every
+        # request: the loader reads the certificates, so check reports it and run refuses to start
         p = pki()
         s = self.tls_standin(p["good"])
+        log = self.write_log(purchase_lines(5, seed=104))
         empty = self.path("empty-ca.pem")
         open(empty, "w").close()
-        log = self.write_log(purchase_lines(5, seed=104))
-        self.refused(s, log, empty, r"(?i)certificate.*%s" % re.escape(empty))
+        key = self.path("key-not-ca.pem")
+        with open(p["good"][1]) as src, open(key, "w") as dst:
+            dst.write(src.read())
+        for ca in (empty, key):
+            cfg = self.config(name="check.yaml", standin=s, paths=[log], endpoint={"ca_file": ca})
+            for args in (["check", "-c", cfg], ["run", "--once", "-c", cfg]):
+                rc, out, err = run_agent(args, env=self.env())
+                self.assertEqual(rc, 2, "%s accepted %s:\n%s%s" % (args[0], ca, out, err))
+                self.assertRegex(err, r"^%s:\d+:\d+: endpoint.ca_file: %s holds no certificate \(expected PEM: "
+                                 r"-----BEGIN CERTIFICATE-----\)$" % (re.escape(cfg), re.escape(ca)))
+        self.assertEqual(s.stats()["requests"], 0)
+        self.assertEqual(s.events(), [])
 
     def test_a_missing_ca_file_is_reported_and_nothing_is_sent(self):
         p = pki()

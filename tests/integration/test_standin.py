@@ -90,7 +90,7 @@ class EventIdTest(unittest.TestCase):
         ns = bytes.fromhex(p[0]["namespace_hex"])
         lf = first + b"\n" + second + b"\n" + b"partial"
         self.assertEqual(agentlib.expected_pos_ids(lf, ns, "purchases"), [p[0]["event_id"], p[1]["event_id"]])
-        # in a CRLF file the fingerprint covers the first line's CR (SPEC.md); LINE never has its CR
+        # in a CRLF file the fingerprint covers the first line's CR (docs/reference.md); LINE never has its CR
         crlf = first + b"\r\n" + second + b"\r\n"
         ids = agentlib.expected_pos_ids(crlf, ns, "purchases")
         self.assertEqual(ids, [agentlib.event_id_pos(ns, "purchases", first + b"\r", 0, first),

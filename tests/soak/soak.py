@@ -12,7 +12,7 @@ while the stand-in answers 20% of requests with 5xx, 10% with 429 and Retry-Afte
 connections and answers 5% slower than the agent's timeout (so those batches are recorded and then
 resent: duplicates on the wire). Then it waits for the agent to catch up, stops it with SIGTERM and
 checks: every line written is delivered, no event was invented, every id is the one derived from
-its file and offset (SPEC.md, "Event ids"), nothing was dead-lettered, the agent exited 0 and its
+its file and offset (docs/reference.md, "Event ids"), nothing was dead-lettered, the agent exited 0 and its
 RSS at the end is within a few MiB of its RSS after warm-up. It prints lines, requests, retries,
 duplicates and RSS at start and end; exit status 0 when every check passed.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Local stand-in of the Onside server-to-server attribution events API.
 
-It enforces the request rules of /work/shared/onside-api.md (see README.md beside this file), records
+It enforces the request rules of the Onside API (see README.md beside this file), records
 every accepted event as one JSON line, injects faults on demand and exposes a small control API for
 tests. Python 3.9+ standard library only; it listens on 127.0.0.1 only.
 """

@@ -219,10 +219,10 @@ static const char *full_yaml_with_built_plugin(void)
 	at = strstr(text, packaged);
 	assert_non_null(at);
 	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, plugin, at + strlen(packaged));
-	/* and ca_file at a file that exists (the loader checks it can be read) */
+	/* and ca_file at a certificate that exists (the loader reads its certificates) */
 	at = strstr(out, "/etc/ssl/ca.pem");
 	assert_non_null(at);
-	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - out), out, data_path("full.yaml"),
+	snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - out), out, data_path("ca.pem"),
 		 at + strlen("/etc/ssl/ca.pem"));
 	return write_file(0, "full.yaml", text, 0644);
 }
@@ -245,7 +245,7 @@ static void test_full_values(void **state)
 	assert_string_equal(c->endpoint.url, "http://127.0.0.1:8080/v1/events");
 	assert_true(c->endpoint.allow_insecure_http);
 	assert_string_equal(c->endpoint.password_env, "ONSIDE_TEST_PASSWORD");
-	assert_string_equal(c->endpoint.ca_file, data_path("full.yaml"));
+	assert_string_equal(c->endpoint.ca_file, data_path("ca.pem"));
 	assert_int_equal(c->endpoint.timeout_ms, 2500);
 	assert_string_equal(c->agent.state_dir, "/tmp/onside-state");
 	assert_string_equal(c->agent.id_namespace, "shop-cluster");
@@ -363,8 +363,8 @@ static void test_parse_size(void **state)
 
 static void test_unknown_keys(void **state)
 {
-	EXPECT_FIXTURE("unknown_key.yaml", ":1:1: unknown key \"endpont\" at the top level",
-		       ":4:3: unknown key \"max_event\" in batch",
+	EXPECT_FIXTURE("unknown_key.yaml", ":1:1: unknown key \"endpont\" at the top level; did you mean \"endpoint\"?",
+		       ":4:3: unknown key \"max_event\" in batch; did you mean \"max_events\"?",
 		       ":10:7: unknown key \"columns\" in inputs[0].parser (type json takes: type, on_mismatch)",
 		       ":15:7: unknown key \"payload_fields\" in inputs[0].event");
 }
@@ -781,20 +781,34 @@ static const char *password_file_config(const char *content, mode_t mode)
 
 static void test_password_file(void **state)
 {
+	/* what is odd about a password is told, never the password */
+	static const char ws[] = "begins or ends with whitespace (or has more than one trailing newline)";
+	static const char cr[] = "holds a carriage return (a file saved with Windows line ends?)";
 	static const struct {
 		const char *content;
 		const char *password;
-	} cases[] = { { "file-s3cret\n", "file-s3cret" },
-		      { "file-s3cret", "file-s3cret" },
-		      { "file-s3cret\n\n", "file-s3cret\n" }, /* exactly one newline is removed */
-		      { " spaced pass \r\n", " spaced pass \r" } };
+		const char *warning; /* NULL: none */
+	} cases[] = { { "file-s3cret\n", "file-s3cret", NULL },
+		      { "file-s3cret", "file-s3cret", NULL },
+		      { "file-s3cret\n\n", "file-s3cret\n", ws }, /* exactly one newline is removed */
+		      { " spaced pass", " spaced pass", ws },
+		      { "pass\t\n", "pass\t", ws },
+		      { "windows-pass\r\n", "windows-pass\r", cr } };
 	struct config_diag d = { 0 };
 	struct config *c;
+	char want[PATH_MAX * 2];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		c = load_ok(password_file_config(cases[i].content, 0600), CONFIG_NEED_CREDENTIALS, &d);
+		const char *p = password_file_config(cases[i].content, 0600);
+
+		c = load_ok(p, CONFIG_NEED_CREDENTIALS, &d);
 		assert_string_equal(c->endpoint.password, cases[i].password);
-		assert_int_equal(d.nwarnings, 0);
+		assert_int_equal(d.nwarnings, cases[i].warning ? 1 : 0);
+		if (cases[i].warning) {
+			snprintf(want, sizeof(want), "%s:3:18: endpoint.password_file: %s/pw %s, which is sent as part of "
+				 "the password", p, tmpdir, cases[i].warning);
+			assert_string_equal(d.warnings[0], want);
+		}
 		config_free(c);
 		config_diag_free(&d);
 	}

@@ -258,6 +258,84 @@ static void test_invalid_utf8_and_nul_are_kept(void **state)
 	free(text);
 }
 
+static void test_fingerprint_is_the_last_key_when_known(void **state)
+{
+	static const char fp[] = "f8c88e4728ca908f36ec9fae5a1c0c4ce1202313395c91f687b07e8861d646e4";
+	struct fixture *f = *state;
+	struct deadletter *d = NULL;
+	struct deadletter_entry e = { .input = "p", .path = "/l", .offset = 3, .reason = "r", .line = "x",
+				      .line_len = 1, .status = 400, .response = "no", .response_len = 2,
+				      .fingerprint = fp };
+	time_t t0 = time(NULL), t1;
+	char *text, want[256];
+
+	assert_int_equal(deadletter_open(f->dir, 0, &d), 0);
+	assert_int_equal(deadletter_write(d, &e), 0);
+	e.fingerprint = ""; /* not known yet: no key */
+	assert_int_equal(deadletter_write(d, &e), 0);
+	deadletter_close(d);
+	t1 = time(NULL);
+	text = read_text(f->path, NULL);
+	snprintf(want, sizeof(want), "\",\"input\":\"p\",\"path\":\"/l\",\"offset\":3,\"reason\":\"r\",\"line\":\"x\","
+		 "\"status\":400,\"response\":\"no\",\"fingerprint\":\"%s\"}\n", fp);
+	*strchr(text, '\n') = '\0';
+	strcat(text, "\n");
+	assert_line(text, t0, t1, want);
+	free(text);
+}
+
+/* What deadletter_read gives back is what was written, byte for byte: a NUL, bytes that are not UTF-8,
+ * escapes that look like markers, the optional keys; a line that is not a record keeps its text. */
+static void test_records_read_back_exactly(void **state)
+{
+	static const char raw[] = "a\0b\xff\xfe \\udcff \xc3\xa9\0\xc3\xa9 end";
+	static const char fp[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct fixture *f = *state;
+	struct deadletter *d = NULL;
+	struct deadletter_entry e = { .input = "in", .path = "/var/log/\xff.log", .offset = 77, .reason = "bad",
+				      .line = raw, .line_len = sizeof(raw) - 1, .length = 5000, .fingerprint = fp };
+	struct deadletter_record *v = NULL;
+	size_t n = 0;
+	FILE *fp_out;
+
+	assert_int_equal(deadletter_open(f->dir, 0, &d), 0);
+	assert_int_equal(deadletter_write(d, &e), 0);
+	e.fingerprint = NULL;
+	e.length = 0;
+	e.status = 400;
+	assert_int_equal(deadletter_write(d, &e), 0);
+	deadletter_close(d);
+	fp_out = fopen(f->path, "a");
+	assert_non_null(fp_out);
+	fputs("{\"half a rec\n", fp_out);
+	fclose(fp_out);
+
+	assert_int_equal(deadletter_read(f->dir, DEADLETTER_FILE, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_true(v[0].ok);
+	assert_string_equal(v[0].input, "in");
+	assert_string_equal(v[0].path, "/var/log/\xff.log");
+	assert_string_equal(v[0].reason, "bad");
+	assert_int_equal(v[0].offset, 77);
+	assert_int_equal(v[0].line_len, sizeof(raw) - 1);
+	assert_memory_equal(v[0].line, raw, sizeof(raw) - 1);
+	assert_int_equal(v[0].length, 5000);
+	assert_int_equal(v[0].status, 0);
+	assert_string_equal(v[0].fingerprint, fp);
+	assert_true(v[1].ok);
+	assert_null(v[1].fingerprint);
+	assert_int_equal(v[1].status, 400);
+	assert_int_equal(v[1].length, 0);
+	assert_false(v[2].ok);
+	assert_string_equal(v[2].text, "{\"half a rec");
+	deadletter_records_free(v, n);
+	/* no file: no records */
+	unlink(f->path);
+	assert_int_equal(deadletter_read(f->dir, DEADLETTER_FILE, &v, &n), 0);
+	assert_int_equal(n, 0);
+	deadletter_records_free(v, n);
+}
+
 static void test_rotation_at_size_bound(void **state)
 {
 	struct fixture *f = *state;
@@ -385,6 +463,8 @@ int main(void)
 		T(test_exact_line_with_length_status_response),
 		T(test_status_without_length),
 		T(test_invalid_utf8_and_nul_are_kept),
+		T(test_fingerprint_is_the_last_key_when_known),
+		T(test_records_read_back_exactly),
 		T(test_rotation_at_size_bound),
 		T(test_reopen_appends_and_counts_existing_size),
 		T(test_oversized_line_is_written),
