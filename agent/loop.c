@@ -4,12 +4,14 @@
  * - fds[] is indexed by fd. Each registration carries a generation number that is also stored in the
  *   epoll event, so an event fetched for an fd that a callback closed and then reused in the same
  *   iteration is recognised as stale and dropped instead of reaching the new owner.
- * - timers[] is sorted by (when, id). Deleting a timer only marks it dead; dead timers are reaped
- *   after dispatch, so indices never shift under a running callback's feet.
+ * - Timers are a timers.h list on loop_now_ms(), held from the first event dispatched to the end of
+ *   the timer pass: a timer deleted by any callback meanwhile is only marked dead, and reaped after.
  * - The timerfd is armed (absolute CLOCK_MONOTONIC) for the earliest live timer right before
  *   epoll_wait, which otherwise blocks with no timeout: an idle loop makes no wake-ups. Only a
  *   before-sleep hook with more work at hand (loop_dont_wait) makes one wait a poll. */
 #include "loop.h"
+
+#include "timers.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -32,27 +34,13 @@ struct loop_fd {
 	bool in_epoll; /* false when mask is 0: nothing to wait for, so HUP must not spin */
 };
 
-struct loop_timer {
-	uint64_t id;
-	uint64_t when; /* loop_now_ms() deadline */
-	uint64_t pass; /* the dispatch pass it last fired in: fires at most once per pass */
-	loop_timer_cb cb;
-	void *data;
-	bool dead;
-};
-
 struct loop {
 	int epfd;
 	int tfd;
 	struct loop_fd *fds;
 	size_t nfds;
-	struct loop_timer *timers;
-	size_t ntimers;
-	size_t ctimers;
-	uint64_t next_timer_id;
-	uint64_t pass;
+	struct timers timers;
 	uint64_t armed_when; /* deadline the timerfd is armed for, 0 = disarmed */
-	bool dispatching;
 	bool stop;
 	bool dont_wait; /* the next epoll_wait polls (timeout 0); reset at every iteration */
 	uint64_t slept_us; /* time spent blocked in epoll_wait, in microseconds */
@@ -91,7 +79,6 @@ struct loop *loop_new(void)
 		loop_free(l);
 		return NULL;
 	}
-	l->next_timer_id = 1;
 	return l;
 }
 
@@ -104,7 +91,7 @@ void loop_free(struct loop *l)
 	if (l->tfd >= 0)
 		close(l->tfd);
 	free(l->fds);
-	free(l->timers);
+	timers_free(&l->timers);
 	free(l);
 }
 
@@ -207,94 +194,17 @@ int loop_del_fd(struct loop *l, int fd)
 	return 0;
 }
 
-static struct loop_timer *timer_find(struct loop *l, uint64_t id, size_t *ret_idx)
-{
-	for (size_t i = 0; i < l->ntimers; i++) {
-		if (l->timers[i].id == id && !l->timers[i].dead) {
-			if (ret_idx)
-				*ret_idx = i;
-			return &l->timers[i];
-		}
-	}
-	return NULL;
-}
-
-/* Inserts t keeping timers[] sorted by (when, id); room must exist. */
-static void timer_insert(struct loop *l, const struct loop_timer *t)
-{
-	size_t i = l->ntimers;
-
-	while (i > 0 && (l->timers[i - 1].when > t->when ||
-			 (l->timers[i - 1].when == t->when && l->timers[i - 1].id > t->id)))
-		i--;
-	memmove(&l->timers[i + 1], &l->timers[i], (l->ntimers - i) * sizeof(*t));
-	l->timers[i] = *t;
-	l->ntimers++;
-}
-
-static void timer_remove_at(struct loop *l, size_t i)
-{
-	memmove(&l->timers[i], &l->timers[i + 1], (l->ntimers - i - 1) * sizeof(l->timers[0]));
-	l->ntimers--;
-}
-
-static uint64_t deadline(int64_t ms)
-{
-	return loop_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
-}
-
 uint64_t loop_add_timer(struct loop *l, int64_t ms, loop_timer_cb cb, void *data)
 {
-	struct loop_timer t = {.id = l->next_timer_id, .when = deadline(ms), .cb = cb, .data = data};
-
-	if (!cb)
-		return 0;
-	if (l->ntimers == l->ctimers) {
-		size_t n = l->ctimers ? l->ctimers * 2 : 8;
-		struct loop_timer *p = realloc(l->timers, n * sizeof(*p));
-		if (!p)
-			return 0;
-		l->timers = p;
-		l->ctimers = n;
-	}
-	l->next_timer_id++;
-	timer_insert(l, &t);
-	return t.id;
-}
-
-/* Moves the live timer at index i to fire at `when`. Moving an entry keeps every index before the
- * smaller of the two positions intact, which is all dispatch relies on (it rescans from 0). */
-static void timer_move(struct loop *l, size_t i, uint64_t when)
-{
-	struct loop_timer t = l->timers[i];
-
-	timer_remove_at(l, i);
-	t.when = when;
-	timer_insert(l, &t);
+	return timers_add(&l->timers, loop_now_ms(), ms, cb, data);
 }
 
 int loop_reset_timer(struct loop *l, uint64_t id, int64_t ms)
 {
-	size_t i;
-
-	if (!timer_find(l, id, &i))
-		return -ENOENT;
-	timer_move(l, i, deadline(ms));
-	return 0;
+	return timers_reset(&l->timers, loop_now_ms(), id, ms);
 }
 
-int loop_del_timer(struct loop *l, uint64_t id)
-{
-	size_t i;
-
-	if (!timer_find(l, id, &i))
-		return -ENOENT;
-	if (l->dispatching)
-		l->timers[i].dead = true;
-	else
-		timer_remove_at(l, i);
-	return 0;
-}
+int loop_del_timer(struct loop *l, uint64_t id) { return timers_del(&l->timers, id); }
 
 void loop_set_before_sleep(struct loop *l, loop_hook_cb cb, void *data)
 {
@@ -307,17 +217,11 @@ void loop_stop(struct loop *l) { l->stop = true; }
 void loop_dont_wait(struct loop *l) { l->dont_wait = true; }
 
 /* Arms the timerfd for the earliest live timer, or disarms it; skips the syscall when unchanged. */
-static int timers_arm(struct loop *l)
+static int arm_timerfd(struct loop *l)
 {
 	struct itimerspec its = {{0, 0}, {0, 0}};
-	uint64_t when = 0;
+	uint64_t when = timers_next_deadline(&l->timers);
 
-	for (size_t i = 0; i < l->ntimers; i++) {
-		if (!l->timers[i].dead) {
-			when = l->timers[i].when;
-			break;
-		}
-	}
 	if (when == l->armed_when)
 		return 0;
 	if (when) {
@@ -331,48 +235,6 @@ static int timers_arm(struct loop *l)
 		return -errno;
 	l->armed_when = when;
 	return 0;
-}
-
-static void timers_dispatch(struct loop *l)
-{
-	uint64_t now = loop_now_ms();
-
-	l->pass++;
-	for (;;) {
-		struct loop_timer *t = NULL;
-		uint64_t id;
-		int64_t next;
-		size_t i;
-
-		for (i = 0; i < l->ntimers && l->timers[i].when <= now; i++) {
-			if (!l->timers[i].dead && l->timers[i].pass != l->pass) {
-				t = &l->timers[i];
-				break;
-			}
-		}
-		if (!t)
-			return;
-		t->pass = l->pass;
-		id = t->id;
-		/* the callback may add timers, which can move the array: t is invalid after this */
-		next = t->cb(l, t->data);
-		if (!timer_find(l, id, &i))
-			continue; /* deleted by its own callback */
-		if (next < 0)
-			l->timers[i].dead = true;
-		else
-			timer_move(l, i, deadline(next));
-	}
-}
-
-static void timers_reap(struct loop *l)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < l->ntimers; i++)
-		if (!l->timers[i].dead)
-			l->timers[j++] = l->timers[i];
-	l->ntimers = j;
 }
 
 static void fd_dispatch(struct loop *l, const struct epoll_event *ev)
@@ -408,7 +270,7 @@ static int loop_once(struct loop *l)
 		l->before_sleep(l, l->before_sleep_data);
 	if (l->stop)
 		return 0;
-	r = timers_arm(l);
+	r = arm_timerfd(l);
 	if (r < 0)
 		return r;
 	if (l->dont_wait) {
@@ -421,7 +283,7 @@ static int loop_once(struct loop *l)
 	}
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	l->dispatching = true;
+	timers_hold(&l->timers);
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.u64 == TIMERFD_TAG) {
 			uint64_t ticks;
@@ -433,9 +295,8 @@ static int loop_once(struct loop *l)
 		}
 		fd_dispatch(l, &evs[i]);
 	}
-	timers_dispatch(l);
-	l->dispatching = false;
-	timers_reap(l);
+	timers_dispatch(&l->timers, loop_now_ms, l);
+	timers_release(&l->timers);
 	return r;
 }
 
