@@ -77,7 +77,7 @@ class ManyFiles(agentlib.AgentTestCase):
 
     def start_limited(self, cfg, env):
         err = open(self.path("agent-limited.stderr"), "ab")
-        proc = subprocess.Popen([agentlib.agent_binary(), "run", "-c", cfg], env=env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(agentlib.agent_command() + ["run", "-c", cfg], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limit_fds)
         err.close()
         proc.stderr_path = self.path("agent-limited.stderr")
