@@ -332,11 +332,12 @@ def run_agent(args, env=None, timeout=60, input=None):
     return (p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
 
 
-def start_agent(args, env=None, stderr_path=None, stdout_path=None, rlimits=None):
+def start_agent(args, env=None, stderr_path=None, stdout_path=None, rlimits=None, prefix=None):
     """Starts the agent in the background and returns the Popen. Its stderr (and stdout) go to files,
     never pipes, so a long run cannot block on a full pipe: proc.stderr_path / proc.stdout_path
     (temporary files unless given). rlimits: {resource.RLIMIT_X: value} set in the child (as systemd's
-    Limit*= settings do). Stop it with stop_agent(proc)."""
+    Limit*= settings do). prefix: a command that runs the agent's command line (its arguments), e.g.
+    unshare. Stop it with stop_agent(proc)."""
     def set_limits():
         import resource
         for which, value in (rlimits or {}).items():
@@ -349,7 +350,8 @@ def start_agent(args, env=None, stderr_path=None, stdout_path=None, rlimits=None
         fd, stdout_path = tempfile.mkstemp(prefix="onside-agent-", suffix=".stdout")
         os.close(fd)
     with open(stderr_path, "ab") as err, open(stdout_path, "ab") as out:
-        proc = subprocess.Popen(agent_command() + list(args), env=agent_env() if env is None else env,
+        proc = subprocess.Popen(list(prefix or []) + agent_command() + list(args),
+                                env=agent_env() if env is None else env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 preexec_fn=set_limits if rlimits else None)
     proc.stderr_path = stderr_path
@@ -707,10 +709,11 @@ class AgentTestCase(unittest.TestCase):
         overrides.setdefault("standin", self.standin)
         return write_config(self.path(name), **overrides)
 
-    def start_agent(self, args, env=None, rlimits=None):
+    def start_agent(self, args, env=None, rlimits=None, prefix=None):
         """start_agent, stopped (SIGKILL) at tearDown if still running."""
         proc = start_agent(args, env=self.env() if env is None else env,
-                           stderr_path=self.path("agent-%d.stderr" % len(self._agents)), rlimits=rlimits)
+                           stderr_path=self.path("agent-%d.stderr" % len(self._agents)), rlimits=rlimits,
+                           prefix=prefix)
         self._agents.append(proc)
         return proc
 
