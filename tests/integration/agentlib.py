@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -658,6 +659,20 @@ class StandIn:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def api_requests(self):
+        """Every API request answered so far, from the request log, in the order they were answered: a
+        dict with time (unix seconds, when the answer was sent), status (None for a reset), events and
+        bytes (the body's size)."""
+        import datetime
+        out = []
+        for m in re.finditer(r"^(\S+) \S+ POST %s status=(\S+) events=(\d+) bytes=(\d+) " % re.escape(EVENTS_PATH),
+                             self.log(), re.M):
+            when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ")
+            out.append({"time": when.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                        "status": int(m.group(2)) if m.group(2).isdigit() else None,
+                        "events": int(m.group(3)), "bytes": int(m.group(4))})
+        return out
 
     def post(self, body, user=None, password=None, content_type="application/json", headers=None):
         """POSTs body (dict/list as JSON, or bytes) to the events endpoint with Basic auth: returns

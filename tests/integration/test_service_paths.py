@@ -13,7 +13,7 @@ import subprocess
 import uuid
 
 import agentlib
-from agentlib import purchase_lines, wait_for
+from agentlib import purchase_lines
 
 WRAPPED = bool(os.environ.get("ONSIDE_AGENT_WRAPPER"))
 SLOW = 10 if WRAPPED else 1
