@@ -241,6 +241,9 @@ static void test_another_files_archive_is_not_taken(void **state)
 	write_gz(path, f->content, f->len);
 	in_dir(f, "app.log.gz", path, sizeof(path)); /* name + ".gz" only: nothing between */
 	assert_int_equal(mkdir(path, 0700), 0);
+	/* a directory with an archive's name */
+	in_dir(f, "app.log.9.gz", path, sizeof(path));
+	assert_int_equal(mkdir(path, 0700), 0);
 	expect_none(f, 100);
 }
 
@@ -330,6 +333,25 @@ static void test_what_cannot_be_identified_is_never_guessed(void **state)
 	assert_int_equal(fd, -1);
 }
 
+static void test_no_room_for_the_copy_is_an_error(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], check[65], *gz = NULL;
+	struct gzrecover_want want = { f->log, f->fp, 100, check };
+	int fd = -1;
+
+	/* the right archive, but the copy cannot be made (the state directory is not a directory): an
+	 * error to report, not "no archive" */
+	in_dir(f, "app.log.1.gz", path, sizeof(path));
+	write_gz(path, f->content, f->len);
+	check_of(f->content, 100, check);
+	in_dir(f, "not-a-dir", path, sizeof(path));
+	write_plain(path, "x", 1);
+	assert_int_equal(gzrecover_find(&want, path, &fd, &gz), -ENOTDIR);
+	assert_int_equal(fd, -1);
+	assert_null(gz);
+}
+
 static void test_the_right_one_among_decoys(void **state)
 {
 	struct fixture *f = *state;
@@ -372,6 +394,7 @@ int main(void)
 		T(test_an_archive_shorter_than_the_offset),
 		T(test_corrupt_truncated_or_empty_archives_are_not_taken),
 		T(test_what_cannot_be_identified_is_never_guessed),
+		T(test_no_room_for_the_copy_is_an_error),
 		T(test_the_right_one_among_decoys),
 	};
 
