@@ -151,7 +151,9 @@ class BatchBytes(agentlib.AgentTestCase):
     def test_batches_are_cut_by_bytes_before_1000_events_and_the_body_is_counted_as_sent(self):
         lines = noted_lines(2500, seed=311, sizes=range(1000, 1300))  # events of 1.2 to 1.5 KB
         log = self.write_log(lines)
-        cfg = self.config(paths=[log], input={"event": NOTED}, batch={"max_in_flight": 1})
+        # a flush_interval longer than the run: every cut is by bytes (with the suite's 100ms a loaded
+        # machine flushed a batch before it was full)
+        cfg = self.config(paths=[log], input={"event": NOTED}, batch={"max_in_flight": 1, "flush_interval": "60s"})
         self.once(cfg)
         events = self.standin.events()
         self.assertEqual([e["event_id"] for e in events], expected_pos_ids(log))
