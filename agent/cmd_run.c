@@ -63,17 +63,25 @@ static void run_log_proxy(const struct config *cfg)
 /* The test knobs, read here and nowhere else; none is set in production.
  * ONSIDE_TEST_MAP_THREADS=N: N mapping threads whatever the machine has (0 to 8);
  * ONSIDE_TEST_IDLE_CLOSE_MS=N: close idle descriptors after N ms instead of 5 minutes;
- * ONSIDE_TEST_NO_INOTIFY=1: poll every path, as where inotify is not available. */
+ * ONSIDE_TEST_NO_INOTIFY=1: poll every path, as where inotify is not available;
+ * ONSIDE_TEST_INOTIFY_QUEUE=N: a read of more than N inotify events is handled as a queue overflow
+ *   (as with fs.inotify.max_queued_events N: the rest is lost, every file is looked at again);
+ * ONSIDE_TEST_MAX_ROTATED=N: keep at most N rotated files open instead of 128. */
 static void cmd_run_test_knobs(struct agent_opts *o)
 {
 	const char *threads = getenv("ONSIDE_TEST_MAP_THREADS"), *idle = getenv("ONSIDE_TEST_IDLE_CLOSE_MS");
-	const char *poll = getenv("ONSIDE_TEST_NO_INOTIFY");
+	const char *poll = getenv("ONSIDE_TEST_NO_INOTIFY"), *queue = getenv("ONSIDE_TEST_INOTIFY_QUEUE");
+	const char *rotated = getenv("ONSIDE_TEST_MAX_ROTATED");
 
 	if (threads && *threads >= '0' && *threads <= '8' && !threads[1])
 		o->map_threads = *threads - '0';
 	if (idle && *idle)
 		o->tail.idle_close_ms = strtoull(idle, NULL, 10);
 	o->tail.no_inotify = poll && strcmp(poll, "1") == 0;
+	if (queue && *queue)
+		o->tail.inotify_queue = (unsigned)strtoul(queue, NULL, 10);
+	if (rotated && *rotated)
+		o->tail.max_rotated = (unsigned)strtoul(rotated, NULL, 10);
 }
 
 int cmd_run(const struct cli_opts *o)

@@ -21,17 +21,23 @@
 
 #define GZ_CHUNK (128u << 10)
 
-/* Reads up to n bytes (fewer only at the end). */
+/* Reads up to n bytes (fewer only at the end). A gzip file cut short (still being written by
+ * logrotate, or truncated) is an error, not an end: gzread reports its end as a clean one. */
 static ssize_t gz_read_full(gzFile g, char *p, size_t n)
 {
 	size_t got = 0;
+	int err;
 
 	while (got < n) {
 		int k = gzread(g, p + got, (unsigned)(n - got));
 		if (k < 0)
 			return -EIO;
-		if (k == 0)
+		if (k == 0) {
+			(void)gzerror(g, &err);
+			if (err != Z_OK)
+				return -EIO;
 			break;
+		}
 		got += (size_t)k;
 	}
 	return (ssize_t)got;

@@ -43,6 +43,8 @@ struct tail *tail_new(struct loop *l, const struct config *cfg, const struct tai
 	t->max_open = tail_fd_bound();
 	t->idle_ms = opts && opts->idle_close_ms ? opts->idle_close_ms : TAIL_IDLE_CLOSE_MS;
 	t->no_inotify = opts && opts->no_inotify;
+	t->queue_max = opts ? opts->inotify_queue : 0;
+	t->max_rotated = opts && opts->max_rotated ? opts->max_rotated : TAIL_MAX_ROTATED;
 	t->chunk = xmalloc(TAIL_CHUNK);
 	return t;
 }

@@ -64,6 +64,9 @@ struct tail_file_info {
 struct tail_opts {
 	uint64_t idle_close_ms; /* close a file's descriptor after this long without change (5 min) */
 	bool no_inotify;        /* poll every path, as where inotify is not available */
+	unsigned inotify_queue; /* a read of more inotify events than this is handled as the kernel's queue
+				 * overflow (fs.inotify.max_queued_events): the rest is lost, IN_Q_OVERFLOW */
+	unsigned max_rotated;   /* rotated files kept open at most (TAIL_MAX_ROTATED) */
 };
 
 struct tail;

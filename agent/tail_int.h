@@ -142,6 +142,8 @@ struct tail {
 	/* watches (tail_watch.c) */
 	int ifd; /* inotify; -1 in --once mode or when inotify is unavailable */
 	bool no_inotify;    /* the test knob: take the poll path everywhere */
+	unsigned queue_max; /* the test knob: inotify events per read before an overflow; 0: the kernel's */
+	size_t max_rotated; /* rotated files kept open at most */
 	bool poll_dirs;     /* some directory is polled: re-expand the globs on every poll */
 	unsigned poll_logged; /* reasons already logged (bits) */
 	struct dirwatch *dirs;

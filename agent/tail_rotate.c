@@ -102,7 +102,7 @@ void tail_consider(struct tail *t, const char *path)
 
 /* ---- rotation ---- */
 
-/* Past TAIL_MAX_ROTATED open rotated files, the one quiet for longest is closed early: its entry goes
+/* Past max_rotated (TAIL_MAX_ROTATED) open rotated files, the one quiet for longest is closed early: its entry goes
  * to the checkpoint (a restart finds it in its directory); its lines in flight stay in the ledger
  * until their batches are resolved. */
 static void tail_rotated_bound(struct tail *t, struct tail_file *f)
@@ -118,11 +118,11 @@ static void tail_rotated_bound(struct tail *t, struct tail_file *f)
 		if (g != f && (!victim || g->last_change_ms < victim->last_change_ms))
 			victim = g;
 	}
-	if (open <= TAIL_MAX_ROTATED || !victim)
+	if (open <= t->max_rotated || !victim)
 		return;
-	log_warnx("tail", "more than %d rotated files open: closing %s at offset %llu of %llu before "
+	log_warnx("tail", "more than %zu rotated files open: closing %s at offset %llu of %llu before "
 		  "rotate_wait has passed (the rest is read after a restart if it is still in its directory)",
-		  TAIL_MAX_ROTATED, victim->path, (unsigned long long)victim->ls.offset,
+		  t->max_rotated, victim->path, (unsigned long long)victim->ls.offset,
 		  (unsigned long long)victim->size);
 	tail_keep(t, victim, false);
 	tail_drop(t, victim);

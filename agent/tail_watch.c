@@ -423,10 +423,18 @@ static void tail_dir_event(struct tail *t, size_t di, const struct inotify_event
 	tail_pend(t, full, (ev->mask & IN_MOVED_TO) != 0);
 }
 
+/* Events were lost: every file and every glob is looked at again. */
+static void tail_overflow(struct tail *t)
+{
+	log_warnx("tail", "inotify queue overflow; rescanning every file");
+	t->rescan = true;
+}
+
 static void tail_inotify_cb(struct loop *l, int fd, int events, void *data)
 {
 	struct tail *t = data;
 	char b[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+	unsigned seen = 0;
 	ssize_t n;
 
 	(void)l;
@@ -438,9 +446,14 @@ static void tail_inotify_cb(struct loop *l, int fd, int events, void *data)
 			struct wdslot s;
 
 			p += sizeof(*ev) + ev->len;
+			/* the test knob: a queue of queue_max events overflowed, as the kernel's does (the
+			 * first events, then IN_Q_OVERFLOW; the rest is lost) */
+			if (t->queue_max && ++seen > t->queue_max) {
+				tail_overflow(t);
+				break;
+			}
 			if (ev->mask & IN_Q_OVERFLOW) {
-				log_warnx("tail", "inotify queue overflow; rescanning every file");
-				t->rescan = true;
+				tail_overflow(t);
 				continue;
 			}
 			if ((at = wd_find(t, ev->wd)) < 0)

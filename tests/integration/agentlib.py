@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -332,11 +333,12 @@ def run_agent(args, env=None, timeout=60, input=None):
     return (p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
 
 
-def start_agent(args, env=None, stderr_path=None, stdout_path=None, rlimits=None):
+def start_agent(args, env=None, stderr_path=None, stdout_path=None, rlimits=None, prefix=None):
     """Starts the agent in the background and returns the Popen. Its stderr (and stdout) go to files,
     never pipes, so a long run cannot block on a full pipe: proc.stderr_path / proc.stdout_path
     (temporary files unless given). rlimits: {resource.RLIMIT_X: value} set in the child (as systemd's
-    Limit*= settings do). Stop it with stop_agent(proc)."""
+    Limit*= settings do). prefix: a command that runs the agent's command line (its arguments), e.g.
+    unshare. Stop it with stop_agent(proc)."""
     def set_limits():
         import resource
         for which, value in (rlimits or {}).items():
@@ -349,7 +351,8 @@ def start_agent(args, env=None, stderr_path=None, stdout_path=None, rlimits=None
         fd, stdout_path = tempfile.mkstemp(prefix="onside-agent-", suffix=".stdout")
         os.close(fd)
     with open(stderr_path, "ab") as err, open(stdout_path, "ab") as out:
-        proc = subprocess.Popen(agent_command() + list(args), env=agent_env() if env is None else env,
+        proc = subprocess.Popen(list(prefix or []) + agent_command() + list(args),
+                                env=agent_env() if env is None else env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 preexec_fn=set_limits if rlimits else None)
     proc.stderr_path = stderr_path
@@ -669,6 +672,20 @@ class StandIn:
         except FileNotFoundError:
             return ""
 
+    def api_requests(self):
+        """Every API request answered so far, from the request log, in the order they were answered: a
+        dict with time (unix seconds, when the answer was sent), status (None for a reset), events and
+        bytes (the body's size)."""
+        import datetime
+        out = []
+        for m in re.finditer(r"^(\S+) \S+ POST %s status=(\S+) events=(\d+) bytes=(\d+) " % re.escape(EVENTS_PATH),
+                             self.log(), re.M):
+            when = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ")
+            out.append({"time": when.replace(tzinfo=datetime.timezone.utc).timestamp(),
+                        "status": int(m.group(2)) if m.group(2).isdigit() else None,
+                        "events": int(m.group(3)), "bytes": int(m.group(4))})
+        return out
+
     def post(self, body, user=None, password=None, content_type="application/json", headers=None):
         """POSTs body (dict/list as JSON, or bytes) to the events endpoint with Basic auth: returns
         (status, headers, body bytes)."""
@@ -719,17 +736,27 @@ class AgentTestCase(unittest.TestCase):
         overrides.setdefault("standin", self.standin)
         return write_config(self.path(name), **overrides)
 
-    def start_agent(self, args, env=None, rlimits=None):
+    def start_agent(self, args, env=None, rlimits=None, prefix=None):
         """start_agent, stopped (SIGKILL) at tearDown if still running."""
         proc = start_agent(args, env=self.env() if env is None else env,
-                           stderr_path=self.path("agent-%d.stderr" % len(self._agents)), rlimits=rlimits)
+                           stderr_path=self.path("agent-%d.stderr" % len(self._agents)), rlimits=rlimits,
+                           prefix=prefix)
         self._agents.append(proc)
         return proc
 
 
+def lost_check(test, what):
+    """Says in the test's output that one of its checks is not made in this run, and why (under ASan or
+    valgrind the process's memory is the tool's, ...): a line "LOST CHECK <test id>: <what>" on stdout,
+    which scripts/test.sh lists at the end of the suite."""
+    print("LOST CHECK %s: %s" % (test.id(), what), flush=True)
+
+
 def main(argv=None):
-    """Runs the tests of __main__ (or the test names given as arguments, e.g. "T.test_x") and prints the final line "N passed, M failed"; exits 0 only when
-    nothing failed (skipped tests are reported on the line before and are not failures)."""
+    """Runs the tests of __main__ (or the test names given as arguments, e.g. "T.test_x") and prints the
+    final line "N passed, M failed"; exits 0 only when nothing failed and at least one test ran. Each
+    skipped test gets a line "SKIP <test id>: <reason>" on stdout (scripts/test.sh fails on a skip whose
+    reason is not in its allow-list); skips are not failures here."""
     argv = sys.argv[1:] if argv is None else argv
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules["__main__"])
     if argv:
@@ -739,8 +766,12 @@ def main(argv=None):
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped - len(result.expectedFailures)
     sys.stderr.flush()
+    for test, reason in result.skipped:
+        print("SKIP %s: %s" % (test.id(), " ".join(str(reason).split())))
     if skipped:
         print("%d skipped" % skipped)
     print("%d passed, %d failed" % (passed, failed))
+    if result.testsRun == 0:
+        print("no tests collected: nothing was checked")
     sys.stdout.flush()
-    sys.exit(1 if failed else 0)
+    sys.exit(1 if failed or result.testsRun == 0 else 0)

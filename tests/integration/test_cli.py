@@ -312,7 +312,7 @@ class CheckInvalid(CliCase):
 
     def test_relative_config_path_is_reported_as_given(self):
         # run from the fixture directory so that FILE is the relative name the user typed
-        p = subprocess.run([os.path.abspath(agentlib.agent_binary()), "check", "-c", "check_http_url.yaml"], cwd=E2E_DATA,
+        p = subprocess.run(agentlib.agent_command() + ["check", "-c", "check_http_url.yaml"], cwd=E2E_DATA,
                            env=env_with(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.assertEqual(p.returncode, 2)
         self.assertEqual(p.stdout, b"")

@@ -61,7 +61,11 @@ class ManyFiles(agentlib.AgentTestCase):
         self.wait_arrived(want, probe=probe)
         # descriptors: at most half the 1024 limit for files, plus the agent's own few
         self.assertLessEqual(peak[0], 512 + 32, "peak open descriptors")
-        self.assertLess(peak[1], 256 * 1024, "peak RSS KiB")
+        # memory: about 15 MiB measured (40 MiB under ASan, whose shadow memory and quarantine count)
+        if os.environ.get("ONSIDE_AGENT_WRAPPER"):
+            agentlib.lost_check(self, "peak RSS bound: under valgrind the RSS is the tool's")
+        else:
+            self.assertLess(peak[1], (96 if agentlib.sanitized() else 32) * 1024, "peak RSS KiB")
         # idle: every file descriptor closed, places kept
         wait_for(lambda: fd_count(proc.pid) < 40, timeout=20, interval=0.2, message="idle files closed")
         idle_fds = fd_count(proc.pid)
@@ -77,7 +81,7 @@ class ManyFiles(agentlib.AgentTestCase):
 
     def start_limited(self, cfg, env):
         err = open(self.path("agent-limited.stderr"), "ab")
-        proc = subprocess.Popen([agentlib.agent_binary(), "run", "-c", cfg], env=env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(agentlib.agent_command() + ["run", "-c", cfg], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limit_fds)
         err.close()
         proc.stderr_path = self.path("agent-limited.stderr")

@@ -80,7 +80,7 @@ class ParseCase(unittest.TestCase):
         directory was not created. Returns stdout as bytes."""
         if isinstance(input, str):
             input = input.encode("utf-8")
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg] + list(args), env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg] + list(args), env=no_password_env(),
                            input=input, stdin=None if input is not None else subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         err = p.stderr.decode("utf-8", "replace")
@@ -377,7 +377,7 @@ class Inputs(ParseCase):
 
     def test_unknown_input_name(self):
         cfg = self.two_inputs()
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg, "--input", "nope"], env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg, "--input", "nope"], env=no_password_env(),
                            input=b"x\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual(p.returncode, 2)
         self.assertEqual(p.stdout, b"")
@@ -386,7 +386,7 @@ class Inputs(ParseCase):
 
     def test_invalid_config(self):
         cfg = self.config(batch={"flush_interval": "soon"})
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg], env=no_password_env(),
                            input=b"x\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual(p.returncode, 2)
         self.assertEqual(p.stdout, b"")
@@ -396,7 +396,7 @@ class Inputs(ParseCase):
 
     def test_missing_path(self):
         missing = self.path("no-such.log")
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", self.config(), missing], env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", self.config(), missing], env=no_password_env(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual(p.returncode, 1)
         self.assertEqual(p.stdout, b"")
@@ -422,7 +422,7 @@ class NoStateNoCredentials(ParseCase):
         cfg = self.config()
         content = ("\n".join(agentlib.purchase_lines(3)) + "\n").encode()
         log = self.write(content)
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg, log], env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg, log], env=no_password_env(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(os.listdir(self.state), [])
@@ -533,7 +533,7 @@ class Parsers(ParseCase):
         shutil.copyfile(so, copy)
         os.chmod(copy, 0o777)
         cfg = self.config(input={"parser": {"type": "plugin", "path": copy}})
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg], env=no_password_env(),
                            input=(KV_LINE + "\n").encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=60)
         self.assertEqual(p.returncode, 2)
@@ -547,7 +547,7 @@ class Parsers(ParseCase):
         if so is None:
             self.skipTest("no libonside-badabi.so in $ONSIDE_PLUGIN_DIR")
         cfg = self.config(input={"parser": {"type": "plugin", "path": so}})
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], env=no_password_env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg], env=no_password_env(),
                            input=(KV_LINE + "\n").encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=60)
         self.assertEqual(p.returncode, 2)

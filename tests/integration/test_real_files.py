@@ -115,7 +115,7 @@ NIGHT3 = ["ts", "coupon", "event", "install_id", "order_id", "currency", "amount
 
 class Case(agentlib.AgentTestCase):
     def parse_objects(self, cfg, path, env=None):
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg, path], env=env or self.env(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg, path], env=env or self.env(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         return [json.loads(x) for x in p.stdout.decode().splitlines()]
@@ -202,7 +202,7 @@ class CsvExports(Case):
         cfg = self.config(paths=[log], input=CSV_INPUT)
         with open(log, "rb") as f:
             data = f.read()
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], env=self.env(), input=data,
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg], env=self.env(), input=data,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual((p.returncode, p.stderr), (0, b""))
         objs = [json.loads(x) for x in p.stdout.decode().splitlines()]

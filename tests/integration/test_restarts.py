@@ -222,8 +222,9 @@ class Restarts(agentlib.AgentTestCase):
         wait_for(lambda: "rotated file done" in agentlib.agent_stderr(proc), message="a rotated file closed")
         self.assertEqual(agentlib.stop_agent(proc), 0)
         entries = load_checkpoint(self.state)["files"]
-        # one entry per rotated file of the last day (each pruned a day after it was closed), not more
-        self.assertLessEqual(len(entries), 31)
+        # one entry per rotated file of the last day (each pruned a day after it was closed), and the live one
+        self.assertEqual(sorted(e["path"] for e in entries), sorted([log] + ["%s.%d" % (log, k) for k in range(1, 31)]))
+        self.assertTrue(all(e["offset"] == e["size"] for e in entries), entries)
         now = int(time.time())
         for e in entries:
             e["updated"] = now - 2 * 86400

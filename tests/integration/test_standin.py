@@ -191,7 +191,7 @@ class StandInTest(unittest.TestCase):
 
     def setUp(self):
         self.si.control(mode="up", fault_5xx=0, fault_429=0, fault_reset=0, fault_slow=0, slow_seconds=5,
-                        retry_after=1, retry_after_date=False, status_script=[], seed=0,
+                        retry_after=1, retry_after_date=False, retry_after_value=None, status_script=[], seed=0,
                         reject_ids=["00000000-0000-4000-8000-00000000dead"], reset_stats=True)
         self.before = len(self.si.events())
 
@@ -431,6 +431,16 @@ class StandInTest(unittest.TestCase):
         self.assertEqual(st, 429)
         self.assertNotIn("Retry-After", headers)
         self.assertEqual(self.new_events(), [])
+
+    def test_retry_after_value_is_sent_as_is(self):
+        past = "Wed, 21 Oct 2015 07:28:00 GMT"
+        self.assertEqual(self.si.control(fault_429=1, retry_after_value=past)["retry_after_value"], past)
+        st, headers, _ = self.si.post(batch(1))
+        self.assertEqual((st, headers["Retry-After"]), (429, past))
+        self.si.control(retry_after_value=None, retry_after=2)
+        st, headers, _ = self.si.post(batch(1))
+        self.assertEqual((st, headers["Retry-After"]), (429, "2"))
+        self.assertEqual(self.si.request("POST", "/_control", {"retry_after_value": 5})[0], 400)
 
     def test_control_errors(self):
         for doc in ({"mode": "sideways"}, {"fault_5xx": 2}, {"fault_429": "x"}, {"nope": 1},

@@ -5,6 +5,7 @@ directory that other users can write is refused by `run` and `check`, a symlink 
 temporary file's name is never written through, temporaries of agents that died are removed at
 start (a live process's are kept), and a password file turned into a FIFO cannot hang a reload."""
 
+import errno
 import json
 import os
 import signal
@@ -79,6 +80,69 @@ class OneAgentPerStateDirectory(agentlib.AgentTestCase):
         rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env())
         self.assertEqual(rc, 0, err)
         self.assertEqual(sorted(set(self.standin.event_ids())), sorted(expected_pos_ids(log)))
+
+
+    def test_a_lock_held_by_a_process_that_wrote_no_id_is_still_respected(self):
+        # another process holds the flock without a process id in the file (an agent between its flock
+        # and its write, or a tool): the state directory is in use all the same
+        import fcntl
+        log = self.write_log(purchase_lines(2, seed=30))
+        cfg = self.config(paths=[log])
+        state = self.path("state")
+        os.makedirs(state, 0o750, exist_ok=True)
+        with open(os.path.join(state, "agent.lock"), "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=30)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("error agent: state directory %s is in use by another process\n" % state, err)
+            self.assertEqual(self.standin.events(), [])
+        rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=30)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
+    def test_a_lock_file_that_is_not_a_regular_file_is_refused(self):
+        log = self.write_log(purchase_lines(2, seed=31))
+        cfg = self.config(paths=[log])
+        state = self.path("state")
+        os.makedirs(state, 0o750, exist_ok=True)
+        lock = os.path.join(state, "agent.lock")
+        # a symlink planted as the lock file is not followed: nothing is created at its target
+        target = self.path("planted-target")
+        os.symlink(target, lock)
+        rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=30)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("error agent: cannot open the lock file %s: %s\n" % (lock, os.strerror(errno.ELOOP)), err)
+        self.assertFalse(os.path.lexists(target))
+        # a FIFO: refused by `run` without hanging; `status` says it cannot tell whether an agent runs
+        os.unlink(lock)
+        os.mkfifo(lock, 0o600)
+        rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=30)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("error agent: the lock file %s is not a regular file\n" % lock, err)
+        rc, out, err = run_agent(["status", "-c", cfg], env=self.env(), timeout=30)
+        self.assertIn("agent: cannot tell whether it runs (%s: %s); from the checkpoint\n"
+                      % (lock, os.strerror(errno.EINVAL)), out, err)
+        self.assertEqual(rc, 1, out + err)  # and no checkpoint: unhealthy
+        self.assertEqual(self.standin.events(), [])
+        self.assertTrue(stat.S_ISFIFO(os.lstat(lock).st_mode))
+
+    def test_a_state_dir_that_is_a_file_is_refused_by_check_and_run(self):
+        log = self.write_log(purchase_lines(2, seed=32))
+        state = self.path("state-file")
+        with open(state, "w") as f:
+            f.write("not a directory\n")
+        cfg = self.config(paths=[log], state_dir=state)
+        rc, out, err = run_agent(["check", "-c", cfg], env=self.env())
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("%s: agent.state_dir: cannot open the state directory %s: %s\n"
+                      % (cfg, state, os.strerror(errno.ENOTDIR)), err)
+        rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env(), timeout=30)
+        self.assertEqual(rc, 1, err)
+        self.assertIn(state, err)
+        self.assertIn(os.strerror(errno.ENOTDIR), err)
+        self.assertEqual(self.standin.events(), [])
+        with open(state) as f:
+            self.assertEqual(f.read(), "not a directory\n")
 
 
 class StateDirectoryOwnership(agentlib.AgentTestCase):

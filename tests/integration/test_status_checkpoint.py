@@ -3,7 +3,8 @@
 damaged (a negative offset, an offset or size beyond a file offset, a time past year 9999) is shown
 as a damaged entry with the loader's reason, never as a figure computed from it (no overflowed lag,
 no garbage date); sound entries beside it are shown as usual; a checkpoint damaged as a whole is
-reported and left in place (only `run` moves it aside)."""
+reported and left in place (only `run` moves it aside); with no agent running, --max-failing judges
+a lagging file by its last delivery (or none ever)."""
 
 import json
 import os
@@ -73,6 +74,28 @@ class StatusReadsTheCheckpointAsRunDoes(agentlib.AgentTestCase):
         # status only reads: the file is where it was, byte for byte
         with open(self.cp_path) as f:
             self.assertEqual(f.read(), text)
+
+    def test_max_failing_judges_a_lagging_file_by_its_last_delivery(self):
+        # no agent runs: a file that lags, with its last delivery an hour ago (or never), has been
+        # failing that long
+        import time
+        size = os.path.getsize(self.log)
+        never = self.path("never.log")
+        with open(never, "w") as f:
+            f.write("x\n" * 10)
+        hour_ago = int(time.time()) - 3600
+        self.write_checkpoint([dict(self.sound, offset=size - 10, last_delivery=hour_ago),
+                               self.entry(never, offset=0, size=20, last_delivery=0)])
+        rc, out, err = run_agent(["status", "--max-failing", "10m", "-c", self.cfg], env=self.env())
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(err.splitlines(), [
+            "onside-agent: %s lags with no delivery for 1h, longer than --max-failing 10m" % self.log,
+            "onside-agent: %s lags with no delivery ever, longer than --max-failing 10m" % never])
+        # a limit longer than the hour: only the file never delivered is over it
+        rc, out, err = run_agent(["status", "--max-failing", "2h", "-c", self.cfg], env=self.env())
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(err.splitlines(), [
+            "onside-agent: %s lags with no delivery ever, longer than --max-failing 2h" % never])
 
     def test_a_checkpoint_damaged_as_a_whole_is_reported_and_left_in_place(self):
         text = self.write_checkpoint(text='{"version":1,"files":[{"path":')

@@ -73,7 +73,7 @@ class TimeZones(unittest.TestCase):
                                     input={"event": {"time_format": FMT, "timezone": zone}})
         lines = "".join(json.dumps({"event": "purchase", "ts": t, "install_id": IID, "order_id": str(i)}) + "\n"
                         for i, t in enumerate(locals_))
-        p = subprocess.run([agentlib.agent_binary(), "parse", "-c", cfg], input=lines.encode(),
+        p = subprocess.run(agentlib.agent_command() + ["parse", "-c", cfg], input=lines.encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
                            env=agentlib.agent_env())
         self.assertEqual(p.returncode, 0, p.stderr.decode())

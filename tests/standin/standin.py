@@ -207,6 +207,7 @@ class State:
         self.slow_seconds = args.slow_seconds
         self.retry_after = args.retry_after
         self.retry_after_date = args.retry_after_date
+        self.retry_after_value = None  # a Retry-After sent as is (a past date, garbage), set by /_control
         self.reject_ids = set(x.strip().lower() for x in args.reject_ids.split(",") if x.strip())
         self.status_script = []
         self.track_ids = not args.no_track_ids
@@ -235,7 +236,8 @@ class State:
             "mode": self.mode, "fault_5xx": self.fault_5xx, "fault_429": self.fault_429,
             "fault_reset": self.fault_reset, "fault_slow": self.fault_slow,
             "slow_seconds": self.slow_seconds, "retry_after": self.retry_after,
-            "retry_after_date": self.retry_after_date, "reject_ids": sorted(self.reject_ids),
+            "retry_after_date": self.retry_after_date, "retry_after_value": self.retry_after_value,
+            "reject_ids": sorted(self.reject_ids),
             "status_script": list(self.status_script),
         }
 
@@ -274,6 +276,10 @@ class State:
                 new[key] = check_seconds(key, value)
             elif key == "retry_after":
                 new[key] = check_seconds(key, value, allow_negative=True)
+            elif key == "retry_after_value":
+                if value is not None and (not isinstance(value, str) or not value.isprintable()):
+                    raise ValueError("retry_after_value must be a string of printable characters or null")
+                new[key] = value
             elif key in ("retry_after_date", "reset_stats"):
                 if not isinstance(value, bool):
                     raise ValueError("%s must be true or false" % key)
@@ -338,9 +344,11 @@ class State:
                 return "slow"
             return None
 
-    def retry_after_value(self):
+    def retry_after_header(self):
         with self.lock:
-            seconds, as_date = self.retry_after, self.retry_after_date
+            seconds, as_date, raw = self.retry_after, self.retry_after_date, self.retry_after_value
+        if raw is not None:
+            return raw
         if seconds < 0:
             return None
         if as_date:
@@ -612,7 +620,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._note = " fault=%s" % decision
             headers = {}
             if decision == 429:
-                value = state.retry_after_value()
+                value = state.retry_after_header()
                 if value is not None:
                     headers["Retry-After"] = value
                 message = "rate limited"

@@ -229,8 +229,10 @@ static void test_foreign_owner_refused(void **unused)
 	const char *path;
 	char want[256];
 
-	if (geteuid() != 0)
-		skip(); /* only root can give a file away */
+	if (geteuid() != 0) { /* only root can give a file away */
+		print_message("SKIP test_foreign_owner_refused: not running as root\n");
+		skip();
+	}
 	path = copy_kv(0755);
 	assert_int_equal(chown(path, 65534, 65534), 0);
 	snprintf(want, sizeof(want), "plugin %s: owned by uid 65534, neither root nor the agent's uid 0",
@@ -288,8 +290,10 @@ static void test_missing_symbol_refused(void **unused)
 	/* cmocka's own shared library: a real, root-owned library without our symbol */
 	assert_int_not_equal(dladdr((void *)_cmocka_run_group_tests, &info), 0);
 	assert_non_null(info.dli_fname);
-	if (info.dli_fname[0] != '/')
-		skip(); /* statically linked cmocka */
+	if (info.dli_fname[0] != '/') {
+		print_message("SKIP test_missing_symbol_refused: cmocka is statically linked\n");
+		skip();
+	}
 	snprintf(want, sizeof(want), "plugin %s: does not export onside_parser_v1", info.dli_fname);
 	refused(info.dli_fname, -ENOEXEC, want);
 }
