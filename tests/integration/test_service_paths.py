@@ -19,10 +19,9 @@ WRAPPED = bool(os.environ.get("ONSIDE_AGENT_WRAPPER"))
 SLOW = 10 if WRAPPED else 1
 
 LEVEL = r"(?:error|warn|info|debug)"
-# A log line on the journal, as main writes it: no timestamp (the journal stamps each line). SPEC.md
-# also wants the syslog priority first ("<6>info agent: ..."): when the agent writes it, the prefix
-# goes here, as r"<[3467]>" + LEVEL ...
-JOURNAL_LINE = re.compile(r"^" + LEVEL + r" [a-z]+: \S")
+# A log line on the journal, as main writes it: the syslog priority first (error 3, warn 4, info 6,
+# debug 7: docs/reference.md) and no timestamp (the journal stamps each line).
+JOURNAL_LINE = re.compile(r"^(?:<3>error|<4>warn|<6>info|<7>debug) [a-z]+: \S")
 # Elsewhere: an ISO 8601 UTC timestamp first.
 PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ " + LEVEL + r" [a-z]+: \S")
 PROGRESS = re.compile(r"(\d+\.\d) (KiB|MiB|GiB) of (\d+\.\d) (KiB|MiB|GiB), (\d+) events/s, (\d+) s left")
