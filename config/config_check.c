@@ -43,63 +43,6 @@ int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *
 	return 0;
 }
 
-/* Whether col (a byte offset into the scalar's value) can be mapped to a column of the file: the
- * scalar is on one line, its text is ASCII up to col, and it has no escapes (the raw span, counted in
- * characters by libyaml, equals the value's length plus the quotes). Returns the offset to add. */
-static bool template_col(const yaml_node_t *node, const char *value, size_t col, size_t *ret_add)
-{
-	size_t quotes, span;
-
-	if (node->start_mark.line != node->end_mark.line || col > strlen(value))
-		return false;
-	for (size_t i = 0; i < col; i++)
-		if ((unsigned char)value[i] >= 0x80)
-			return false;
-	switch (node->data.scalar.style) {
-	case YAML_PLAIN_SCALAR_STYLE:
-		quotes = 0;
-		break;
-	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
-	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
-		quotes = 2;
-		break;
-	default:
-		return false;
-	}
-	span = node->end_mark.index - node->start_mark.index;
-	if (span != node->data.scalar.length + quotes)
-		return false;
-	*ret_add = col + quotes / 2;
-	return true;
-}
-
-void cfg_pos(const yaml_node_t *node, struct config_pos *ret)
-{
-	const char *v;
-	size_t n = 0, add = 0;
-
-	*ret = (struct config_pos){ 0 };
-	if (!node)
-		return;
-	ret->line = (unsigned long)node->start_mark.line + 1;
-	ret->col = (unsigned long)node->start_mark.column + 1;
-	if (node->type != YAML_SCALAR_NODE)
-		return;
-	v = (const char *)node->data.scalar.value;
-	while (v[n] && (unsigned char)v[n] < 0x80)
-		n++;
-	/* template_col tells whether the whole ASCII prefix maps to columns */
-	if (n && template_col(node, v, n, &add)) {
-		ret->inner = n;
-		ret->quote = (unsigned)(add - n);
-	}
-}
-
-unsigned long config_pos_col(const struct config_pos *p, size_t at)
-{
-	return at < p->inner ? p->col + p->quote + at : p->col;
-}
-
 int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
 {
 	struct template *t = NULL;
@@ -118,7 +61,7 @@ int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const cha
 		return r;
 	}
 	/* point at the problem inside the string, not at its start, when the file allows it */
-	if (col != SIZE_MAX && template_col(node, value, col, &add))
+	if (col != SIZE_MAX && cfg_template_col(node, value, col, &add))
 		at.start_mark.column += add;
 	cfg_error(ld, &at, "%s: %s", name, err[0] ? err : "invalid template");
 	return -EINVAL;

@@ -2,8 +2,9 @@
  * and before the key tables read it, so that every key takes them (fleet habits: one file for many
  * hosts, the differences in the environment). NAME is [A-Za-z_][A-Za-z0-9_]*; the default (which
  * cannot hold a "}") applies when the variable is unset or empty, as in the shell. "$${env:" is left
- * alone: in a template, "$${" is a literal "${". What the environment gives is kept in a list of values
- * that every message of the load redacts, as it redacts the password. */
+ * alone: in a template, "$${" is a literal "${". What the environment gives is added to the list of
+ * values that every message of the load redacts, and a value whose reference failed is marked so that
+ * it is told once: both lists, and the messages, are config_msg.c's. */
 #include "config_internal.h"
 
 #include <errno.h>
@@ -13,34 +14,6 @@
 
 #define ENV_OPEN "${env:"
 #define ENV_OPEN_LEN 6
-#define REDACTED "<redacted>"
-
-/* A growing string; on allocation failure it stays NULL-safe and says so. */
-struct out {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void out_add(struct out *o, const char *p, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = (o->len + n + 1) * 2;
-		char *s = realloc(o->s, cap);
-
-		if (!s) {
-			o->oom = true;
-			return;
-		}
-		o->s = s;
-		o->cap = cap;
-	}
-	memcpy(o->s + o->len, p, n);
-	o->len += n;
-	o->s[o->len] = '\0';
-}
 
 static bool name_char(char c, bool first)
 {
@@ -73,26 +46,6 @@ static bool parse_ref(const char *s, size_t *ret_name, const char **ret_def, siz
 	return true;
 }
 
-static void redact_add(struct cfg_loader *ld, const char *v)
-{
-	char **list;
-
-	if (!v[0])
-		return;
-	for (size_t i = 0; i < ld->nredact; i++)
-		if (!strcmp(ld->redact[i], v))
-			return;
-	list = realloc(ld->redact, (ld->nredact + 1) * sizeof(*list));
-	if (!list || !(list[ld->nredact] = strdup(v))) {
-		if (list)
-			ld->redact = list;
-		ld->oom = true;
-		return;
-	}
-	ld->redact = list;
-	ld->nredact++;
-}
-
 /* Reports at the reference's own column when the scalar's bytes map to columns, else at the scalar. */
 static void ref_error(struct cfg_loader *ld, const yaml_node_t *node, const struct config_pos *pos, size_t at,
 		      const char *msg)
@@ -103,33 +56,13 @@ static void ref_error(struct cfg_loader *ld, const yaml_node_t *node, const stru
 	cfg_error(ld, &here, "%s", msg);
 }
 
-static void mark_failed(struct cfg_loader *ld, const yaml_node_t *node)
-{
-	struct cfg_spot *v = realloc(ld->failed, (ld->nfailed + 1) * sizeof(*v));
-
-	if (!v) {
-		ld->oom = true;
-		return;
-	}
-	ld->failed = v;
-	ld->failed[ld->nfailed++] = (struct cfg_spot){ ld->file, node->start_mark.index };
-}
-
-bool cfg_env_failed(const struct cfg_loader *ld, const yaml_node_t *node)
-{
-	for (size_t i = 0; node && i < ld->nfailed; i++)
-		if (ld->failed[i].file == ld->file && ld->failed[i].index == node->start_mark.index)
-			return true;
-	return false;
-}
-
 /* One scalar: returns 0, or -EINVAL after reporting (the value is then left as it was, and no other
  * message is made about it). */
 static int substitute(struct cfg_loader *ld, yaml_node_t *node)
 {
 	const char *v = (const char *)node->data.scalar.value, *p = v, *hit, *def, *env;
 	struct config_pos pos;
-	struct out o = { 0 };
+	struct cfg_out o = { 0 };
 	size_t name_len, def_len, len;
 	char name[256], msg[640];
 	int bad = 0;
@@ -137,11 +70,11 @@ static int substitute(struct cfg_loader *ld, yaml_node_t *node)
 	cfg_pos(node, &pos);
 	while ((hit = strstr(p, ENV_OPEN))) {
 		if (hit > v && hit[-1] == '$') { /* "$${env:": not a reference */
-			out_add(&o, p, (size_t)(hit - p) + ENV_OPEN_LEN);
+			cfg_out_add(&o, p, (size_t)(hit - p) + ENV_OPEN_LEN);
 			p = hit + ENV_OPEN_LEN;
 			continue;
 		}
-		out_add(&o, p, (size_t)(hit - p));
+		cfg_out_add(&o, p, (size_t)(hit - p));
 		if (!parse_ref(hit + ENV_OPEN_LEN, &name_len, &def, &def_len, &len)) {
 			size_t show = strcspn(hit, "}") + (strchr(hit, '}') ? 1 : 0);
 
@@ -154,10 +87,10 @@ static int substitute(struct cfg_loader *ld, yaml_node_t *node)
 		snprintf(name, sizeof(name), "%.*s", (int)name_len, hit + ENV_OPEN_LEN);
 		env = getenv(name);
 		if (env && (env[0] || !def)) {
-			out_add(&o, env, strlen(env));
-			redact_add(ld, env);
+			cfg_out_add(&o, env, strlen(env));
+			cfg_redact_add(ld, env);
 		} else if (def) {
-			out_add(&o, def, def_len);
+			cfg_out_add(&o, def, def_len);
 		} else {
 			snprintf(msg, sizeof(msg), "environment variable %s is not set (${env:%s:-VALUE} gives a "
 				 "default)", name, name);
@@ -166,12 +99,12 @@ static int substitute(struct cfg_loader *ld, yaml_node_t *node)
 		}
 		p = hit + ENV_OPEN_LEN + len;
 	}
-	out_add(&o, p, strlen(p));
+	cfg_out_add(&o, p, strlen(p));
 	if (o.oom || bad) {
 		ld->oom |= o.oom;
 		free(o.s);
 		if (bad)
-			mark_failed(ld, node);
+			cfg_env_mark_failed(ld, node);
 		return bad;
 	}
 	free(node->data.scalar.value);
@@ -212,58 +145,4 @@ int cfg_env_substitute(struct cfg_loader *ld)
 	}
 	free(is_key);
 	return r;
-}
-
-static bool word_char(char c)
-{
-	return name_char(c, false);
-}
-
-/* Replaces each standalone occurrence of v in s. */
-static void redact_one(struct out *o, const char *s, const char *v)
-{
-	size_t vl = strlen(v);
-	const char *p = s, *hit;
-
-	for (hit = strstr(s, v); hit; hit = strstr(hit + 1, v)) {
-		if (hit < p || (hit > s && word_char(hit[-1])) || word_char(hit[vl]))
-			continue;
-		out_add(o, p, (size_t)(hit - p));
-		out_add(o, REDACTED, strlen(REDACTED));
-		p = hit + vl;
-	}
-	out_add(o, p, strlen(p));
-}
-
-char *cfg_redact(const struct cfg_loader *ld, const char *s)
-{
-	char *cur = strdup(s);
-
-	for (size_t i = 0; cur && i < ld->nredact; i++) {
-		struct out o = { 0 };
-
-		if (!strstr(cur, ld->redact[i]))
-			continue;
-		redact_one(&o, cur, ld->redact[i]);
-		explicit_bzero(cur, strlen(cur));
-		free(cur);
-		cur = o.oom ? NULL : o.s;
-		if (o.oom)
-			free(o.s);
-	}
-	return cur;
-}
-
-void cfg_redact_free(struct cfg_loader *ld)
-{
-	for (size_t i = 0; i < ld->nredact; i++) {
-		explicit_bzero(ld->redact[i], strlen(ld->redact[i]));
-		free(ld->redact[i]);
-	}
-	free(ld->redact);
-	ld->redact = NULL;
-	ld->nredact = 0;
-	free(ld->failed);
-	ld->failed = NULL;
-	ld->nfailed = 0;
 }

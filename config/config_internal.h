@@ -1,6 +1,7 @@
-/* Private to config/: the loader state, the declarative key tables and the engine that applies them
- * to libyaml nodes (config_schema.c), the sections (config.c), the inputs (config_input.c), ${env:}
- * references (config_env.c) and included files (config_include.c). */
+/* Private to config/: the loader state, the messages of a load with their positions, redaction and
+ * suppression (config_msg.c, the lowest file), the declarative key tables and the engine that applies
+ * them to libyaml nodes (config_schema.c), the sections (config.c), the inputs (config_input.c),
+ * ${env:} references (config_env.c) and included files (config_include.c). */
 #ifndef ONSIDE_CONFIG_INTERNAL_H
 #define ONSIDE_CONFIG_INTERNAL_H
 
@@ -115,7 +116,18 @@ struct cfg_section {
 	const char *hint;
 };
 
-/* config_schema.c: messages */
+/* config_msg.c: messages of a load: positions, redaction, suppression. The lowest file of config/. */
+
+/* A growing string; on allocation failure it stays NULL-safe and says so. */
+struct cfg_out {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+void cfg_out_add(struct cfg_out *o, const char *p, size_t n);
+
+/* Messages: an error at a node whose ${env:} reference failed is dropped (told once already). */
 void cfg_error(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void cfg_warning(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
@@ -123,6 +135,24 @@ void cfg_warning(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt
 void cfg_msgs_free(struct cfg_msgs *m);
 /* Sorts m by position and appends its texts to *list (taking them over). Returns 0 or -ENOMEM. */
 int cfg_msgs_move(struct cfg_msgs *m, char ***list, size_t *n);
+
+/* Positions: the position of node, and how its value's bytes map to columns. */
+void cfg_pos(const yaml_node_t *node, struct config_pos *ret);
+/* Whether byte col of the scalar node's value maps to a column of the file; *ret_add is then the
+ * offset to add to the node's column. */
+bool cfg_template_col(const yaml_node_t *node, const char *value, size_t col, size_t *ret_add);
+
+/* Redaction: v (a value the environment gave) is redacted from every later message. */
+void cfg_redact_add(struct cfg_loader *ld, const char *v);
+/* s with every redacted value (ld->redact) that stands alone (no letter, digit or _ on either side)
+ * replaced by "<redacted>"; a new string, or NULL when out of memory. */
+char *cfg_redact(const struct cfg_loader *ld, const char *s);
+/* Frees the redaction list and the failed-reference list. */
+void cfg_redact_free(struct cfg_loader *ld);
+
+/* Suppression: node is a value whose reference could not be substituted (reported already). */
+void cfg_env_mark_failed(struct cfg_loader *ld, const yaml_node_t *node);
+bool cfg_env_failed(const struct cfg_loader *ld, const yaml_node_t *node);
 
 /* config_schema.c: nodes */
 yaml_node_t *cfg_node(struct cfg_loader *ld, int index);
@@ -169,14 +199,8 @@ int cfg_read_document(struct cfg_loader *ld, yaml_document_t *doc, bool *ret_hav
 
 /* config_env.c: substitutes ${env:NAME} and ${env:NAME:-default} in every scalar of the document that
  * is not a mapping key; an unset variable without a default is an error at its position. What the
- * environment gives is added to ld->redact. Returns 0 or -EINVAL (reported). */
+ * environment gives is added to ld->redact (cfg_redact_add). Returns 0 or -EINVAL (reported). */
 int cfg_env_substitute(struct cfg_loader *ld);
-/* config_env.c: s with every redacted value (ld->redact) that stands alone (no letter, digit or _ on
- * either side) replaced by "<redacted>"; a new string, or NULL when out of memory. */
-char *cfg_redact(const struct cfg_loader *ld, const char *s);
-void cfg_redact_free(struct cfg_loader *ld);
-/* config_env.c: node is a value whose reference could not be substituted (reported already). */
-bool cfg_env_failed(const struct cfg_loader *ld, const yaml_node_t *node);
 
 /* config_include.c: `include`, base a struct config: the inputs of every file its globs match. */
 void cfg_parse_include(struct cfg_loader *ld, yaml_node_t *node, void *base, const char *name);
@@ -190,8 +214,6 @@ char *cfg_options_json(struct cfg_loader *ld, yaml_node_t *node, const char *nam
 /* config_check.c: a regex checked with PCRE2; reports at node and returns -EINVAL when invalid. */
 int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
 		    const char *pattern, bool need_names);
-/* config_check.c: the position of node, and how its value's bytes map to columns. */
-void cfg_pos(const yaml_node_t *node, struct config_pos *ret);
 /* config_check.c: a template checked with template_compile(); reports at node with the column of the
  * problem inside the scalar when it can be mapped. */
 int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name,

@@ -1,11 +1,11 @@
 /* The key-table engine: walks a libyaml mapping against a table of keys (key, type, offset, default,
  * range, help), reports every problem with the position of the offending node and goes on, and fills
- * defaults for what is absent. Also the messages and the duration and size parsers. */
+ * defaults for what is absent. Also the node helpers, the checks the tables share and the duration and
+ * size parsers; the messages it reports through are config_msg.c's. */
 #include "config_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,120 +30,6 @@ static const struct unit size_units[] = {
 	{ "MB", 1000 * 1000 },
 	{ "GB", 1000 * 1000 * 1000 },
 };
-
-/* ---- messages ---- */
-
-static void msg_add(struct cfg_loader *ld, struct cfg_msgs *m, const yaml_node_t *node, const char *fmt,
-		    va_list ap)
-{
-	char *body = NULL, *text = NULL;
-	unsigned long line = 0, col = 0;
-	int n;
-
-	if (vasprintf(&body, fmt, ap) < 0) {
-		ld->oom = true;
-		return;
-	}
-	if (ld->nredact) {
-		char *clean = cfg_redact(ld, body);
-
-		free(body);
-		if (!clean) {
-			ld->oom = true;
-			return;
-		}
-		body = clean;
-	}
-	if (node) {
-		/* libyaml marks are 0-based; editors count from 1 */
-		line = (unsigned long)node->start_mark.line + 1;
-		col = (unsigned long)node->start_mark.column + 1;
-		n = asprintf(&text, "%s:%lu:%lu: %s", ld->path, line, col, body);
-	} else {
-		n = asprintf(&text, "%s: %s", ld->path, body);
-	}
-	free(body);
-	if (n < 0) {
-		ld->oom = true;
-		return;
-	}
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 8;
-		struct cfg_msg *v = realloc(m->v, cap * sizeof(*v));
-
-		if (!v) {
-			free(text);
-			ld->oom = true;
-			return;
-		}
-		m->v = v;
-		m->cap = cap;
-	}
-	m->v[m->n++] = (struct cfg_msg){ .file = ld->file, .line = line, .col = col, .seq = ld->seq++, .text = text };
-}
-
-void cfg_error(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* a value whose ${env:} reference failed is told once, not again by every check of its text */
-	if (cfg_env_failed(ld, node))
-		return;
-
-	va_start(ap, fmt);
-	msg_add(ld, &ld->errors, node, fmt, ap);
-	va_end(ap);
-}
-
-void cfg_warning(struct cfg_loader *ld, const yaml_node_t *node, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	msg_add(ld, &ld->warnings, node, fmt, ap);
-	va_end(ap);
-}
-
-void cfg_msgs_free(struct cfg_msgs *m)
-{
-	for (size_t i = 0; i < m->n; i++)
-		free(m->v[i].text);
-	free(m->v);
-	m->v = NULL;
-	m->n = m->cap = 0;
-}
-
-static int msg_cmp(const void *a, const void *b)
-{
-	const struct cfg_msg *x = a, *y = b;
-
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-int cfg_msgs_move(struct cfg_msgs *m, char ***list, size_t *n)
-{
-	char **v;
-
-	if (!m->n)
-		return 0;
-	qsort(m->v, m->n, sizeof(*m->v), msg_cmp);
-	v = realloc(*list, (*n + m->n) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	for (size_t i = 0; i < m->n; i++) {
-		v[(*n)++] = m->v[i].text;
-		m->v[i].text = NULL;
-	}
-	*list = v;
-	cfg_msgs_free(m);
-	return 0;
-}
 
 /* ---- nodes ---- */
 
