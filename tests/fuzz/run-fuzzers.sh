@@ -83,7 +83,7 @@ files_of() {
 	case $1 in
 	json | json_fast) echo parsers/json.c ;;
 	regex | logfmt | csv | ltsv) echo "parsers/$1.c" ;;
-	config) echo config/config.c config/config_input.c config/config_parser.c config/config_schema.c config/config_check.c ;;
+	config) echo config/config.c config/config_input.c config/config_parser.c config/config_schema.c config/config_check.c config/config_msg.c config/config_env.c config/config_include.c ;;
 	map) echo agent/map.c agent/jsonw.c agent/eventid.c agent/template.c ;;
 	pipeline) echo agent/map.c parsers/logfmt.c parsers/csv.c parsers/regex.c parsers/parser.c ;;
 	plugin) echo parsers/plugin.c parsers/parser.c agent/map.c ;;
