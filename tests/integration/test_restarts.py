@@ -186,12 +186,19 @@ class Restarts(agentlib.AgentTestCase):
 
     def test_entries_of_files_long_gone_are_pruned(self):
         log = self.write_log(purchase_lines(5, seed=70))
-        cfg = self.config(paths=[log])
-        rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env())
+        # a rotated file still in its directory, read to its end by a first run and no longer followed
+        still = os.path.join(self.logs, "purchases.log.1")
+        append_lines(still, purchase_lines(3, seed=71, start=10))
+        rc, _, err = run_agent(["run", "--once", "-c", self.config(paths=[log, still])], env=self.env())
         self.assertEqual(rc, 0, err)
+        cfg = self.config(paths=[log])
         cp = load_checkpoint(self.state)
-        live = cp["files"][0]
+        live, = [e for e in cp["files"] if e["path"] == log]
         now = int(time.time())
+        # as old as the oldest gone one, but its file still sits at its path: it stays
+        for e in cp["files"]:
+            if e["path"] == still:
+                e["updated"] = now - 3 * 86400
         gone = []
         for k, age in enumerate((3 * 86400, 2 * 86400, 3600)):
             e = dict(live, path=os.path.join(self.logs, "gone.log.%d" % k), ino=live["ino"] + 1000 + k,
@@ -204,7 +211,7 @@ class Restarts(agentlib.AgentTestCase):
         rc, _, err = run_agent(["run", "--once", "-c", cfg], env=self.env())
         self.assertEqual(rc, 0, err)
         paths = sorted(e["path"] for e in load_checkpoint(self.state)["files"])
-        self.assertEqual(paths, sorted([log, gone[2]["path"]]))
+        self.assertEqual(paths, sorted([log, gone[2]["path"], still]))
         self.assertIn("gone.log.1: forgetting its checkpoint entry", err)
 
     def test_hourly_rotation_keeps_the_checkpoint_small(self):

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """What the agent tells its surroundings, through the real binary: systemd's readiness protocol
 (READY=1 once the configuration and the checkpoint are loaded, STOPPING=1 on shutdown, to the socket
-in NOTIFY_SOCKET), log lines when stderr is the journal (JOURNAL_STREAM names stderr: no timestamps),
-and run --once's progress line on a terminal (driven through a pty; never without a terminal)."""
+in NOTIFY_SOCKET), log lines when stderr is the journal (JOURNAL_STREAM names stderr: the syslog
+priority first, no timestamp), and run --once's progress line on a terminal (driven through a pty;
+never without a terminal)."""
 import errno
 import os
 import pty
@@ -74,10 +75,17 @@ class Notify(agentlib.AgentTestCase):
 
     def test_a_relative_notify_socket_is_ignored(self):
         log = self.write_log(purchase_lines(2, seed=502))
-        rc, _, err = agentlib.run_agent(["run", "--once", "-c", self.config(paths=[log])],
-                                        env=self.env(NOTIFY_SOCKET="relative.sock"))
-        self.assertEqual(rc, 0, err)
+        # a socket does listen at that name in the agent's working directory: it must hear nothing
+        cwd = self.path("cwd")
+        os.mkdir(cwd)
+        s = self.listen(os.path.join(cwd, "relative.sock"))
+        p = subprocess.run(agentlib.agent_command() + ["run", "--once", "-c", self.config(paths=[log])],
+                           env=self.env(NOTIFY_SOCKET="relative.sock"), cwd=cwd, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr.decode("utf-8", "replace"))
         self.assertEqual(len(self.standin.events()), 2)
+        s.settimeout(0)
+        self.assertRaises(BlockingIOError, s.recv, 256)
 
 
 class Journal(agentlib.AgentTestCase):

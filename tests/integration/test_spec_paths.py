@@ -173,6 +173,30 @@ class BatchBytes(agentlib.AgentTestCase):
                 self.assertGreater(size + 1 + as_sent(events[at]), 999999, "request %d" % k)
 
 
+    def test_every_batch_is_as_full_as_a_small_max_bytes_allows(self):
+        # hundreds of cuts (the test above makes three): a byte count off by a few bytes per event (the
+        # separators, say) shows as a body over max_bytes, or as a batch cut while the next event fitted
+        lines = noted_lines(3000, seed=312, sizes=range(20, 300))
+        log = self.write_log(lines)
+        cfg = self.config(paths=[log], input={"event": NOTED},
+                          batch={"max_bytes": 4096, "max_in_flight": 1, "flush_interval": "60s"})
+        self.once(cfg)
+        events = self.standin.events()
+        self.assertEqual([e["event_id"] for e in events], expected_pos_ids(log))
+        reqs = requests(self.standin)
+        self.assertEqual([r[0] for r in reqs], [204] * len(reqs))
+        self.assertEqual(sum(r[1] for r in reqs), 3000)
+        self.assertGreater(len(reqs), 200)
+        at = 0
+        for k, (_, n, size) in enumerate(reqs):
+            sent = events[at:at + n]
+            at += n
+            self.assertEqual(size, EMPTY_BODY + sum(as_sent(e) for e in sent) + n - 1, "request %d" % k)
+            self.assertLessEqual(size, 4096, "request %d" % k)
+            if at < len(events):
+                self.assertGreater(size + 1 + as_sent(events[at]), 4096, "request %d" % k)
+
+
 class ShutdownTimeout(agentlib.AgentTestCase):
     def test_shutdown_timeout_expiring_with_a_request_in_flight_exits_0_and_resends_after_a_restart(self):
         log = self.write_log(purchase_lines(40, seed=320))
