@@ -762,9 +762,13 @@ def main(argv=None):
     if argv:
         suite = unittest.defaultTestLoader.loadTestsFromNames(argv, sys.modules["__main__"])
     result = unittest.TextTestRunner(stream=sys.stderr, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped - len(result.expectedFailures)
+    # a test counts once however many of its subtests failed or were skipped
+    def whole(t):
+        return getattr(t, "test_case", t).id()
+    failed = len({whole(t) for t, _ in result.failures + result.errors} |
+                 {whole(t) for t in result.unexpectedSuccesses})
+    skipped = len({whole(t) for t, _ in result.skipped})
+    passed = max(0, result.testsRun - failed - skipped - len(result.expectedFailures))
     sys.stderr.flush()
     for test, reason in result.skipped:
         print("SKIP %s: %s" % (test.id(), " ".join(str(reason).split())))
