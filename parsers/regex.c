@@ -23,6 +23,10 @@
 #include <string.h>
 
 #define REGEX_MATCH_LIMIT 1000000u
+/* The explanation of a dead-lettered line is best effort: it runs interpreted, with a callout at every
+ * step, so a pattern that backtracks hard would make each bad line cost a million callouts. Past this
+ * limit the parser's own reason stands. */
+#define REGEX_DIAG_MATCH_LIMIT 100000u
 #define REGEX_DEPTH_LIMIT 10000u
 #define REGEX_HEAP_LIMIT_KIB 20480u
 #define JIT_STACK_MIN (32u << 10)
@@ -311,7 +315,7 @@ static int diag_compile(struct regex_state *st)
 		st->diag_failed = true;
 		return -ENOTSUP;
 	}
-	pcre2_set_match_limit(st->diag_mctx, REGEX_MATCH_LIMIT);
+	pcre2_set_match_limit(st->diag_mctx, REGEX_DIAG_MATCH_LIMIT);
 	pcre2_set_depth_limit(st->diag_mctx, REGEX_DEPTH_LIMIT);
 	pcre2_set_heap_limit(st->diag_mctx, REGEX_HEAP_LIMIT_KIB);
 	return 0;
