@@ -6,4 +6,4 @@ apt-get update
 apt-get install -y --no-install-recommends \
 	build-essential cmake pkg-config python3 ca-certificates openssl \
 	libcurl4-openssl-dev libyaml-dev libjson-c-dev libpcre2-dev libssl-dev libcmocka-dev zlib1g-dev \
-	logrotate strace tzdata
+	logrotate strace tzdata man-db groff-base
