@@ -230,29 +230,7 @@ static int read_file(const char *path, struct buf *b)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	for (;;) {
-		size_t room = b->max - b->len;
-		ssize_t n;
-
-		if (room == 0)
-			break;
-		if (room > 65536)
-			room = 65536;
-		r = buf_reserve(b, room);
-		if (r < 0)
-			break;
-		n = read(fd, b->data + b->len, room);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		b->len += (size_t)n;
-		b->data[b->len] = '\0';
-	}
+	r = fileio_read_all(fd, b);
 	close(fd);
 	return r;
 }
@@ -613,6 +591,10 @@ static int load_text(const char *state_dir, char *path, size_t pathlen, struct b
 		return r;
 	}
 	r = read_file(path, text);
+	if (r == -E2BIG) {
+		seterr(why, whylen, "larger than %zu MiB", CHECKPOINT_MAX_BYTES >> 20);
+		return -EBADMSG;
+	}
 	if (r < 0) {
 		if (r != -ENOENT)
 			seterr(err, errlen, "cannot read checkpoint %s: %s", path, strerror(-r));

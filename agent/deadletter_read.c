@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "jsonr.h"
 
-#define READ_CHUNK (1u << 20)
 #define READ_MAX ((size_t)1 << 30) /* a rotated file plus the one record that overflowed it, with room */
 
 static int read_all(const char *state_dir, const char *name, struct buf *b)
@@ -27,21 +27,7 @@ static int read_all(const char *state_dir, const char *name, struct buf *b)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	for (;;) {
-		ssize_t n;
-
-		if ((r = buf_reserve(b, READ_CHUNK)) < 0)
-			break;
-		n = read(fd, b->data + b->len, READ_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : 0;
-			break;
-		}
-		b->len += (size_t)n;
-		b->data[b->len] = '\0';
-	}
+	r = fileio_read_all(fd, b);
 	close(fd);
 	return r;
 }

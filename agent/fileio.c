@@ -112,3 +112,39 @@ out:
 	return r;
 }
 
+int fileio_read_all(int fd, struct buf *b)
+{
+	char probe;
+	int r0 = buf_reserve(b, 0); /* sets the default max of a buf initialised with 0 */
+
+	if (r0 < 0)
+		return r0;
+	for (;;) {
+		size_t room = b->max - b->len;
+		ssize_t n;
+		int r;
+
+		if (room == 0) /* full: anything left does not fit */
+			break;
+		if (room > 65536)
+			room = 65536;
+		if ((r = buf_reserve(b, room)) < 0)
+			return r;
+		n = read(fd, b->data + b->len, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		b->len += (size_t)n;
+		b->data[b->len] = '\0';
+	}
+	for (;;) {
+		ssize_t n = read(fd, &probe, 1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : n > 0 ? -E2BIG : 0;
+	}
+}

@@ -275,21 +275,7 @@ static int sf_slurp(const char *path, struct buf *b)
 
 	if (fd < 0)
 		return -errno;
-	for (;;) {
-		ssize_t n;
-
-		if ((r = buf_reserve(b, 65536)) < 0)
-			break;
-		n = read(fd, b->data + b->len, 65536);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? -errno : 0;
-			break;
-		}
-		b->len += (size_t)n;
-		b->data[b->len] = '\0';
-	}
+	r = fileio_read_all(fd, b);
 	close(fd);
 	return r;
 }

@@ -426,6 +426,41 @@ static void test_fileio_replace_replaces(void **state)
 	free(text);
 }
 
+/* fileio_read_all reads a whole file whatever its size up to the buffer's max, and says when more is
+ * left than fits (the state files' readers turn that into "too large", never a silent cut). */
+static void test_fileio_read_all_up_to_max(void **state)
+{
+	struct fixture *f = *state;
+	char p[128];
+	struct buf b;
+	size_t sizes[] = { 0, 1, 65535, 65536, 65537, 200000 };
+	char *data = malloc(200001);
+	int fd;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < 200001; i++)
+		data[i] = (char)('a' + i % 26);
+	snprintf(p, sizeof(p), "%s/whole", f->dir);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		write_text(p, data, sizes[k]);
+		for (int fits = 0; fits < 2; fits++) {
+			/* max exactly the size (it fits), or one byte short (it does not) */
+			if (!fits && sizes[k] == 0)
+				continue;
+			buf_init(&b, fits ? (sizes[k] ? sizes[k] : 1) : sizes[k] - 1);
+			fd = open(p, O_RDONLY);
+			assert_true(fd >= 0);
+			assert_int_equal(fileio_read_all(fd, &b), fits ? 0 : -E2BIG);
+			close(fd);
+			assert_int_equal(b.len, fits ? sizes[k] : sizes[k] - 1);
+			assert_true(b.len == 0 || memcmp(b.data, data, b.len) == 0);
+			assert_true(!b.data || b.data[b.len] == '\0');
+			buf_free(&b);
+		}
+	}
+	free(data);
+}
+
 /* Finds the file the damaged checkpoint was moved to, checks the message and its content. */
 static void check_damaged(struct fixture *f, const char *content, size_t len, const char *reason)
 {
@@ -680,6 +715,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_file_is_moved_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_is_an_error_not_damage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_refuses_malformed_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fileio_read_all_up_to_max, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
