@@ -119,6 +119,7 @@ int fileio_read_all(int fd, struct buf *b)
 
 	if (r0 < 0)
 		return r0;
+	b->data[b->len] = '\0'; /* an empty file too */
 	for (;;) {
 		size_t room = b->max - b->len;
 		ssize_t n;
