@@ -39,20 +39,6 @@ struct probe {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* The host of the endpoint URL (validated at load: scheme://host...). */
-static void endpoint_host(const char *url, char *out, size_t len)
-{
-	const char *h = strstr(url, "://") + 3, *end;
-
-	if (*h == '[') {
-		h++;
-		end = h + strcspn(h, "]");
-	} else {
-		end = h + strcspn(h, ":/?#");
-	}
-	snprintf(out, len, "%.*s", (int)(end - h), h);
-}
-
 static void step(const char *name, const char *fmt, const char *text)
 {
 	printf("  %-9s %s%s\n", name, fmt, text ? text : "");
@@ -262,7 +248,7 @@ int cmd_connect(const struct config *cfg)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return 1;
-	endpoint_host(cfg->endpoint.url, p.host, sizeof(p.host));
+	url_host(cfg->endpoint.url, p.host, sizeof(p.host));
 	p.tls = strncasecmp(cfg->endpoint.url, "https:", 6) == 0;
 	p.proxied = proxy_describe(cfg->endpoint.url, cfg->endpoint.proxy, p.proxy, sizeof(p.proxy), from,
 				   sizeof(from)) == 1;

@@ -25,7 +25,7 @@ int proxy_apply(void *easy, const char *proxy)
 }
 
 /* The host of url: after "://" and any user@, up to the port or path (an IPv6 address unbracketed). */
-static void url_host(const char *url, char *out, size_t len)
+void url_host(const char *url, char *out, size_t len)
 {
 	const char *h = strstr(url, "://"), *at, *end;
 

@@ -16,4 +16,7 @@ int proxy_apply(void *easy, const char *proxy);
  * is (what is then "none", and from says why). */
 int proxy_describe(const char *url, const char *proxy, char *what, size_t whatlen, char *from, size_t fromlen);
 
+/* The host of url: after "://" and any user@, up to the port or path (an IPv6 address unbracketed). */
+void url_host(const char *url, char *out, size_t len);
+
 #endif
