@@ -83,6 +83,9 @@ mount_root() {
 	local r=$1
 	cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null || true
 	mountpoint -q "$r/proc" || mount -t proc proc "$r/proc"
+	# a pty for the tests that drive the agent through one (run --once's progress line)
+	mkdir -p "$r/dev/pts"
+	mountpoint -q "$r/dev/pts" || mount --bind /dev/pts "$r/dev/pts"
 	MOUNTED="$r $MOUNTED"
 }
 
