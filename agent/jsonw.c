@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "swar.h"
 
 /* Byte classes for the string writer: 0 = copied as is (printable ASCII other than '"' and '\\'),
  * 1 = needs an escape, 2 = starts (or continues) a multibyte sequence that must be validated. */
@@ -123,14 +124,70 @@ static size_t escape_byte(unsigned char c, bool invalid, char e[6])
 	return 6;
 }
 
-/* Number of leading bytes of p[0..n) that byte_class marks 0. */
+/* Number of leading bytes of p[0..n) that byte_class marks 0, eight at a time while possible. */
 static size_t plain_prefix(const unsigned char *p, size_t n)
 {
 	size_t i = 0;
+	uint64_t w, m;
 
+#ifdef SWAR_HAVE_SSE2
+	unsigned m16, q16, h16;
+
+	for (; i + 16 <= n; i += 16) {
+		m16 = swar_json_special16(p + i, &q16, &h16) | h16;
+		if (m16)
+			return i + (size_t)__builtin_ctz(m16);
+	}
+#endif
+	for (; i + 8 <= n; i += 8) {
+		w = swar_load(p + i);
+		m = swar_json_special(w) | (w & SWAR_HIGH);
+		if (m)
+			return i + swar_first(m);
+	}
 	while (i < n && byte_class[p[i]] == 0)
 		i++;
 	return i;
+}
+
+/* True when s[0..n) (n <= 32) is all plain, and then copied to d. Most values are that short: two
+ * overlapping loads from each end check them in one step, where the scan of write_runs would go
+ * through its loops once per string. */
+static inline bool copy_short(char *d, const unsigned char *p, size_t n)
+{
+	uint64_t a, b;
+	uint32_t x, y;
+
+#ifdef SWAR_HAVE_SSE2
+	if (n >= 16) {
+		unsigned q, h1, h2;
+
+		if (swar_json_special16(p, &q, &h1) | swar_json_special16(p + n - 16, &q, &h2) | h1 | h2)
+			return false;
+		buf_copy(d, p, n);
+		return true;
+	}
+#else
+	if (n >= 16)
+		return false;
+#endif
+	if (n >= 8) {
+		a = swar_load(p);
+		b = swar_load(p + n - 8);
+	} else if (n >= 4) {
+		memcpy(&x, p, 4), memcpy(&y, p + n - 4, 4);
+		a = b = (uint64_t)x << 32 | y;
+	} else {
+		/* 0 to 3 bytes: the first, middle and last cover them all */
+		if (n && (byte_class[p[0]] | byte_class[p[n / 2]] | byte_class[p[n - 1]]))
+			return false;
+		buf_copy(d, p, n);
+		return true;
+	}
+	if ((swar_json_special(a) | swar_json_special(b) | ((a | b) & SWAR_HIGH)) != 0)
+		return false;
+	buf_copy(d, p, n);
+	return true;
 }
 
 /* The general case of write_string from byte i on (the opening quote written, room for the plain
@@ -189,6 +246,12 @@ static int write_string(struct buf *b, const char *s, size_t n, bool strict)
 	if (!buf_fits(b, n + 2) && (r = buf_reserve(b, n + 2)) < 0)
 		return r;
 	b->data[b->len++] = '"';
+	if (n <= 32 && copy_short(b->data + b->len, p, n)) { /* (s may be NULL when n is 0) */
+		b->len += n;
+		b->data[b->len++] = '"';
+		b->data[b->len] = '\0';
+		return 0;
+	}
 	return write_runs(b, p, 0, n, start, strict);
 }
 

@@ -508,7 +508,7 @@ static int fast_scan(const char *line, size_t len, struct span *sp)
 		bit = UINT64_C(1) << ((sp[n].kl * 7 + (sp[n].kl ? (unsigned char)sp[n].k[sp[n].kl - 1] : 0)) & 63);
 		if (seen & bit) {
 			for (int i = 0; i < n; i++)
-				if (sp[i].kl == sp[n].kl && memcmp(sp[i].k, sp[n].k, sp[n].kl) == 0)
+				if (sp[i].kl == sp[n].kl && swar_equal(sp[i].k, sp[n].k, sp[n].kl))
 					return -1;
 		}
 		seen |= bit;

@@ -2,7 +2,7 @@
  * finding one by name, the last of a name winning (the one rule for names given twice). */
 #include "record.h"
 
-#include <string.h>
+#include "swar.h"
 
 int record_emit(void *sink, const char *name, size_t name_len, const char *value, size_t value_len,
 		int type)
@@ -40,7 +40,7 @@ const struct field *record_get(const struct record *r, const char *name, size_t 
 	for (i = r->n; i-- > 0;) {
 		const struct field *f = &r->f[i];
 
-		if (f->name_len == name_len && memcmp(f->name, name, name_len) == 0)
+		if (f->name_len == name_len && swar_equal(f->name, name, name_len))
 			return f;
 	}
 	return NULL;

@@ -1,6 +1,5 @@
-/* Eight bytes at a time ("SIMD within a register"), and sixteen with SSE2, for the string scan of the
- * json parser's fast path, which is the one place a profile shows it pays (the parser is about a fifth
- * of the CPU of a JSON backfill; tests/bench/README.md has the profile).
+/* Eight bytes at a time ("SIMD within a register") for the string scans of the hot path: the JSON
+ * reader looks for the end of a plain string, the JSON writer for the bytes it cannot copy as they are.
  * Header-only: the helpers are a few instructions each and must inline into their loops. */
 #ifndef ONSIDE_SWAR_H
 #define ONSIDE_SWAR_H
@@ -66,5 +65,26 @@ static inline unsigned swar_json_special16(const unsigned char *p, unsigned *ret
 	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(q, bs), ctl));
 }
 #endif
+
+/* a[0..n) == b[0..n): short names (field names are) in two overlapping loads per side, no call. */
+static inline bool swar_equal(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y, u, v;
+	uint32_t x4, y4, u4, v4;
+
+	if (n >= 8 && n <= 16) {
+		memcpy(&x, a, 8), memcpy(&y, b, 8);
+		memcpy(&u, a + n - 8, 8), memcpy(&v, b + n - 8, 8);
+		return ((x ^ y) | (u ^ v)) == 0;
+	}
+	if (n >= 4 && n < 8) {
+		memcpy(&x4, a, 4), memcpy(&y4, b, 4);
+		memcpy(&u4, a + n - 4, 4), memcpy(&v4, b + n - 4, 4);
+		return ((x4 ^ y4) | (u4 ^ v4)) == 0;
+	}
+	if (n < 4) /* 0 to 3 bytes: the first, middle and last cover them all */
+		return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+	return memcmp(a, b, n) == 0;
+}
 
 #endif
