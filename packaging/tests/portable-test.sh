@@ -6,7 +6,8 @@
 #               calls: anything newer fails with ENOSYS, as on RHEL 7's kernel)
 #   bare        a root holding only the binary, a shell, Python and the tools the tests drive (openssl,
 #               logrotate and its gzip, mount, umount, setpriv) with their libraries, and a CA bundle at the RHEL path
-#               /etc/pki/tls/certs/ca-bundle.crt: no /etc/ssl, no zoneinfo, no nsswitch.conf, no hosts
+#               /etc/pki/tls/certs/ca-bundle.crt and the zone files (as RHEL has them): no /etc/ssl, no
+#               nsswitch.conf, no hosts
 #   audit       on this host: the system calls the agent makes over the suite (strace -f -c), merged
 # Every test must pass; the only skips allowed are the plugin tests', for the reason that a static
 # binary cannot load plugins, and the two environment reasons in $allow below. Run as root:
@@ -103,13 +104,16 @@ bare_root() {
 	local r=$ONSIDE_ROOTS/bare py pyver
 	umount_root "$r"
 	rm -rf "$r"
-	mkdir -p "$r/tmp" "$r/proc" "$r/dev" "$r/etc/pki/tls/certs" "$r/bin" "$r/usr/bin"
+	mkdir -p "$r/tmp" "$r/proc" "$r/dev" "$r/etc/pki/tls/certs" "$r/bin" "$r/usr/bin" "$r/var/lib" "$r/run"
 	chmod 1777 "$r/tmp"
 	# the distribution's Python (not one from PATH, which may be a pyenv shim)
 	py=$(readlink -f /usr/bin/python3)
 	pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 	copy_closure "$r" /bin/sh "$py" /usr/bin/openssl /usr/sbin/logrotate /bin/gzip /usr/bin/mount /usr/bin/umount \
-		/usr/bin/setpriv
+		/usr/bin/setpriv /bin/true /bin/bash /usr/bin/zdump
+	# the zone files, as every RHEL-family system has them (tzdata comes with glibc-common): tests read
+	# local times in named zones and compare them with zdump
+	cp -a /usr/share/zoneinfo "$r/usr/share/" 2>/dev/null || { mkdir -p "$r/usr/share"; cp -a /usr/share/zoneinfo "$r/usr/share/"; }
 	[ -e "$r/usr/bin/python3" ] || ln -s "$(basename "$py")" "$r/usr/bin/python3"
 	# the standard library, without its tests and the GUI/installer parts
 	mkdir -p "$r/usr/lib/$pyver"
