@@ -113,7 +113,10 @@ bare_root() {
 		/usr/bin/setpriv /bin/true /bin/bash /usr/bin/zdump
 	# the zone files, as every RHEL-family system has them (tzdata comes with glibc-common): tests read
 	# local times in named zones and compare them with zdump
-	cp -a /usr/share/zoneinfo "$r/usr/share/" 2>/dev/null || { mkdir -p "$r/usr/share"; cp -a /usr/share/zoneinfo "$r/usr/share/"; }
+	mkdir -p "$r/usr/share" "$r/usr/lib/locale"
+	cp -a /usr/share/zoneinfo "$r/usr/share/"
+	# the C.UTF-8 locale (RHEL's glibc-minimal-langpack has it): bash, which a test drives, asks for it
+	[ ! -d /usr/lib/locale/C.utf8 ] || cp -a /usr/lib/locale/C.utf8 "$r/usr/lib/locale/"
 	[ -e "$r/usr/bin/python3" ] || ln -s "$(basename "$py")" "$r/usr/bin/python3"
 	# the standard library, without its tests and the GUI/installer parts
 	mkdir -p "$r/usr/lib/$pyver"
