@@ -110,7 +110,7 @@ bare_root() {
 	py=$(readlink -f /usr/bin/python3)
 	pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')
 	copy_closure "$r" /bin/sh "$py" /usr/bin/openssl /usr/sbin/logrotate /bin/gzip /usr/bin/mount /usr/bin/umount \
-		/usr/bin/setpriv /bin/true /bin/bash /usr/bin/zdump
+		/usr/bin/setpriv /bin/true /bin/bash /usr/bin/zdump /bin/sed
 	# the zone files, as every RHEL-family system has them (tzdata comes with glibc-common): tests read
 	# local times in named zones and compare them with zdump
 	mkdir -p "$r/usr/share" "$r/usr/lib/locale"
