@@ -24,7 +24,7 @@ bin=$top/build-portable/onside-agent
 results=$ONSIDE_ROOTS/portable-test.results
 # besides the plugin tests: what a chroot cannot give (user namespaces) and what the roots do not
 # install (man and groff: the man pages are checked by the main suite, not the binary)
-allow='statically linked \(the portable build\): it cannot load parser plugins|man and groff are not installed|cannot make a user namespace with its own inotify watch limit'
+allow='statically linked \(the portable build\): it cannot load parser plugins|man and groff are not installed|cannot make a user namespace'
 trap umount_all EXIT
 trap 'exit 130' INT TERM
 need_host_tools
