@@ -222,6 +222,73 @@ class OldRecords(Replay):
         self.assertEqual(self.file_bytes(DL), before)
 
 
+class RecordsReplayCannotTrust(Replay):
+    """A record whose line replay would have to read again from its file, or that does not say what
+    the agent writes, stays where it is, with the reason."""
+
+    def cut_record(self):
+        lines = list(purchase_lines(3, seed=67))
+        d = json.loads(lines[1])
+        d["note"] = "y" * 3000
+        lines[1] = json.dumps(d, separators=(",", ":"))
+        log = self.write_log(lines)
+        self.once(self.cfg(input={"max_line_bytes": "1KiB"}))
+        self.assertEqual([r["length"] for r in deadletters(self.state)], [len(lines[1])])
+        return log, len(lines[1])
+
+    def test_a_cut_line_whose_file_is_gone_stays(self):
+        log, _ = self.cut_record()
+        before = self.file_bytes(DL)
+        os.unlink(log)
+        out, _ = self.replay(self.cfg(name="wide.yaml", input={"max_line_bytes": "8KiB"}))
+        self.assertIn("0 delivered, 0 skipped now, 0 still rejected, 1 not replayable", out)
+        self.assertIn("    the line was cut at max_line_bytes, and %s cannot be opened: No such file or directory: 1, "
+                      "first at %s offset " % (log, log), out)
+        self.assertEqual(self.file_bytes(DL), before)
+        self.assertEqual(len(self.standin.event_ids()), 2)  # the two lines run --once sent, no more
+
+    def test_a_cut_line_whose_file_was_replaced_stays(self):
+        log, n = self.cut_record()
+        before = self.file_bytes(DL)
+        # the same bytes at the same place, but another file (its first line differs)
+        with open(log, "rb") as f:
+            data = f.read()
+        first = data.index(b"\n")
+        with open(log, "wb") as f:
+            f.write(b"#" * first + data[first:])
+        out, _ = self.replay(self.cfg(name="wide.yaml", input={"max_line_bytes": "8KiB"}))
+        self.assertIn("1 not replayable", out)
+        self.assertIn("    the line was cut at max_line_bytes, and %s is no longer the file the record came from: 1"
+                      % log, out)
+        self.assertEqual(self.file_bytes(DL), before)
+        self.assertEqual(len(self.standin.event_ids()), 2)  # the two lines run --once sent, no more
+
+    def test_a_line_longer_than_max_line_bytes_now_is_still_rejected(self):
+        log, n = self.cut_record()
+        before = self.file_bytes(DL)
+        out, _ = self.replay(self.cfg(name="same.yaml", input={"max_line_bytes": "1KiB"}))
+        self.assertIn("1 still rejected", out)
+        self.assertIn("  still rejected: 1\n    line longer than max_line_bytes: 1, first at %s offset " % log, out)
+        self.assertEqual(self.file_bytes(DL), before)
+        self.assertEqual(len(self.standin.event_ids()), 2)
+
+    def test_a_fingerprint_that_is_not_hex_is_not_trusted(self):
+        self.dead_lettered_log(4)
+        self.once(self.cfg())
+        p = os.path.join(self.state, DL)
+        with open(p) as f:
+            recs = [json.loads(x) for x in f]
+        recs[0]["fingerprint"] = recs[0]["fingerprint"].upper()
+        with open(p, "w") as f:
+            for r in recs:
+                f.write(json.dumps(r, separators=(",", ":")) + "\n")
+        out, _ = self.replay(self.cfg(name="fixed.yaml", iid="${uid}"))
+        self.assertIn("1 delivered, 0 skipped now, 0 still rejected, 1 not replayable", out)
+        self.assertIn("    the record's fingerprint is not 64 lowercase hex digits: 1", out)
+        with open(p) as f:
+            self.assertEqual([json.loads(x) for x in f], recs[:1])
+
+
 class Choosing(Replay):
     def test_input_and_reason_choose_the_records(self):
         a, _ = self.dead_lettered_log(4)
