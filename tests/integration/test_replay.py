@@ -222,6 +222,63 @@ class OldRecords(Replay):
         self.assertEqual(self.file_bytes(DL), before)
 
 
+class ReplayBatches(Replay):
+    """Replay sends in batches as `run` does: at most batch.max_events events and batch.max_bytes
+    bytes a request."""
+
+    def requests_of(self, cfg):
+        before = (self.standin.stats()["requests"], len(self.standin.events()))
+        out, _ = self.replay(cfg)
+        return out, self.standin.stats()["requests"] - before[0], len(self.standin.events()) - before[1]
+
+    def test_max_events_a_request(self):
+        log, which = self.dead_lettered_log(12, odd=False)
+        self.once(self.cfg())
+        out, requests, events = self.requests_of(self.cfg(name="fixed.yaml", iid="${uid}", batch={"max_events": 5}))
+        self.assertIn("12 delivered", out)
+        self.assertEqual((requests, events), (3, 12))  # 5 + 5 + 2
+        self.assertEqual(self.standin.event_ids()[-12:], expected_pos_ids(log))
+
+    def test_max_bytes_a_request(self):
+        lines = []
+        for i, line in enumerate(purchase_lines(8, seed=68)):
+            d = json.loads(line)
+            d["uid"] = d.pop("install_id")
+            d["note"] = "z" * 300
+            lines.append(json.dumps(d, separators=(",", ":")))
+        log = self.write_log(lines)
+        payload = {"event": {"payload": ["note"]}}
+        self.once(self.cfg(input=payload))
+        self.assertEqual(len(deadletters(self.state)), 8)
+        out, requests, events = self.requests_of(self.cfg(name="fixed.yaml", iid="${uid}", input=payload,
+                                                          batch={"max_bytes": "1KiB"}))
+        self.assertIn("8 delivered", out)
+        self.assertEqual(events, 8)
+        self.assertGreaterEqual(requests, 3)  # about 400 bytes an event: no more than 2 in 1 KiB
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
+    def test_an_event_larger_than_max_bytes_is_still_rejected(self):
+        lines = []
+        for i, line in enumerate(purchase_lines(3, seed=69)):
+            d = json.loads(line)
+            d["uid"] = d.pop("install_id")
+            d["note"] = ("w" * 2000) if i == 1 else "short"
+            lines.append(json.dumps(d, separators=(",", ":")))
+        log = self.write_log(lines)
+        payload = {"event": {"payload": ["note"]}}
+        self.once(self.cfg(input=payload))
+        before = self.file_bytes(DL)
+        out, requests, events = self.requests_of(self.cfg(name="fixed.yaml", iid="${uid}", input=payload,
+                                                          batch={"max_bytes": "1KiB"}))
+        self.assertIn("2 delivered, 0 skipped now, 1 still rejected, 0 not replayable", out)
+        self.assertIn("  still rejected: 1\n    event larger than batch.max_bytes: 1, first at %s "
+                      "offset " % log, out)
+        ids = expected_pos_ids(log)
+        self.assertEqual(self.standin.event_ids(), [ids[0], ids[2]])
+        self.assertEqual(len(deadletters(self.state)), 1)
+        self.assertEqual(deadletters(self.state)[0]["offset"], len(lines[0]) + 1)
+
+
 class RecordsReplayCannotTrust(Replay):
     """A record whose line replay would have to read again from its file, or that does not say what
     the agent writes, stays where it is, with the reason."""
