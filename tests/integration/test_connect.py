@@ -348,6 +348,106 @@ class CheckAsServiceUser(Case):
                                               "secrets and the state directory are usable" % cfg)
         self.assertNotIn("Svc-pass-41", out + err)
 
+    def check_as_nobody(self, cfg):
+        os.chmod(cfg, 0o644)
+        return run_agent(["check", "-c", cfg], env=self.env(ONSIDE_TEST_SERVICE_USER="nobody"))
+
+    def test_files_a_root_run_left_in_the_state_dir_are_named_with_the_fix(self):
+        nobody = service_user()
+        state = self.path("state")
+        os.mkdir(state, 0o755)
+        os.chown(state, nobody.pw_uid, nobody.pw_gid)
+        log = self.write_log(purchase_lines(1, seed=34))
+        os.chmod(log, 0o644)
+        cfg = self.config(paths=[log], state_dir=state)
+        for name in ("agent.lock", "checkpoint.json"):
+            with open(os.path.join(state, name), "w") as f:
+                f.write("{}" if name.endswith(".json") else "")
+            os.chmod(os.path.join(state, name), 0o644)
+        rc, out, err = self.check_as_nobody(cfg)
+        self.assertEqual((rc, out), (2, ""), err)
+        self.assertEqual(err.splitlines(), [
+            "%s: agent.state_dir: user nobody cannot write %s/%s: Permission denied; left by an agent run as "
+            "another user? chown it to the service's user" % (cfg, state, name)
+            for name in ("agent.lock", "checkpoint.json")])
+        # chowned as said: usable
+        for name in ("agent.lock", "checkpoint.json"):
+            os.chown(os.path.join(state, name), nobody.pw_uid, nobody.pw_gid)
+        rc, out, err = self.check_as_nobody(cfg)
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn("checked as user nobody (the service's)", out)
+
+    def test_a_state_dir_not_made_yet_needs_a_parent_the_user_can_write(self):
+        nobody = service_user()
+        parent = self.path("var")
+        os.mkdir(parent, 0o755)
+        log = self.write_log(purchase_lines(1, seed=35))
+        os.chmod(log, 0o644)
+        state = os.path.join(parent, "onside")
+        cfg = self.config(paths=[log], state_dir=state)
+        rc, out, err = self.check_as_nobody(cfg)
+        self.assertEqual((rc, out), (2, ""), err)
+        self.assertEqual(err, "%s: agent.state_dir: user nobody cannot write %s: Permission denied\n" % (cfg, parent))
+        self.assertFalse(os.path.exists(state), "check made the state directory")
+        os.chown(parent, nobody.pw_uid, nobody.pw_gid)
+        rc, out, err = self.check_as_nobody(cfg)
+        self.assertEqual((rc, err), (0, ""))
+
+    def test_an_unreadable_configuration_include_or_ca_file_is_an_error(self):
+        nobody = service_user()
+        group = __import__("grp").getgrgid(nobody.pw_gid).gr_name
+        state = self.path("state")
+        os.mkdir(state, 0o755)
+        os.chown(state, nobody.pw_uid, nobody.pw_gid)
+        log = self.write_log(purchase_lines(1, seed=36))
+        os.chmod(log, 0o644)
+        cert, _ = agentlib.make_tls_cert(self.tmp)
+        os.chmod(cert, 0o600)
+        inc = self.path("more.yaml")
+        with open(inc, "w") as f:
+            f.write(agentlib.to_yaml({"inputs": [agentlib.default_input([self.path("more.log")], name="more")]}))
+        os.chmod(inc, 0o600)
+        cfg = self.config(paths=[log], state_dir=state, endpoint={"ca_file": cert}, include=[inc])
+        rc, out, err = self.check_as_nobody(cfg)
+        os.chmod(cfg, 0o600)
+        rc2, out2, err2 = run_agent(["check", "-c", cfg], env=self.env(ONSIDE_TEST_SERVICE_USER="nobody"))
+        self.assertEqual((rc, out), (2, ""), err)
+        fix = "make it root:%s 0640 (readable by the service's group)" % group
+        self.assertEqual(err.splitlines(), [
+            "%s: include: user nobody cannot read %s: Permission denied; %s" % (cfg, inc, fix),
+            "%s: endpoint.ca_file: user nobody cannot read %s: Permission denied" % (cfg, cert)])
+        self.assertEqual((rc2, out2), (2, ""), err2)
+        self.assertEqual(err2.splitlines()[0],
+                         "%s: the configuration: user nobody cannot read %s: Permission denied; %s" % (cfg, cfg, fix))
+
+    def test_a_log_in_a_directory_the_user_cannot_search_is_a_warning(self):
+        nobody = service_user()
+        state = self.path("state")
+        os.mkdir(state, 0o755)
+        os.chown(state, nobody.pw_uid, nobody.pw_gid)
+        logs = self.path("logs")
+        os.mkdir(logs, 0o700)
+        log = self.write_log(purchase_lines(1, seed=37), name="logs/app.log")
+        os.chmod(log, 0o644)
+        cfg = self.config(paths=[os.path.join(logs, "*.log")], state_dir=state)
+        rc, out, err = self.check_as_nobody(cfg)
+        # a warning: `run` keeps trying the file, so the configuration is valid
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(err, "%s: warning: inputs[0] (purchases): user nobody cannot read %s: Permission denied; "
+                              "the service reads logs as its user and the group adm\n" % (cfg, log))
+        self.assertIn("checked as user nobody (the service's)", out)
+
+    def test_without_the_service_user_the_tries_are_made_as_this_user(self):
+        state = self.path("state")
+        log = self.write_log(purchase_lines(1, seed=38))
+        os.chmod(log, 0o600)
+        cfg = self.config(paths=[log], state_dir=state)
+        os.chmod(cfg, 0o600)
+        rc, out, err = run_agent(["check", "-c", cfg], env=self.env(ONSIDE_TEST_SERVICE_USER="no-such-user-17"))
+        self.assertEqual((rc, err), (0, ""))
+        self.assertTrue(out.startswith("%s: valid:" % cfg), out)
+        self.assertNotIn("checked as", out)
+
 
 class CheckWarnsAndSuggests(Case):
     def test_a_password_with_a_cr_or_surrounding_whitespace_is_warned_about_without_showing_it(self):

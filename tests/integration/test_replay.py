@@ -222,6 +222,130 @@ class OldRecords(Replay):
         self.assertEqual(self.file_bytes(DL), before)
 
 
+class ReplayBatches(Replay):
+    """Replay sends in batches as `run` does: at most batch.max_events events and batch.max_bytes
+    bytes a request."""
+
+    def requests_of(self, cfg):
+        before = (self.standin.stats()["requests"], len(self.standin.events()))
+        out, _ = self.replay(cfg)
+        return out, self.standin.stats()["requests"] - before[0], len(self.standin.events()) - before[1]
+
+    def test_max_events_a_request(self):
+        log, which = self.dead_lettered_log(12, odd=False)
+        self.once(self.cfg())
+        out, requests, events = self.requests_of(self.cfg(name="fixed.yaml", iid="${uid}", batch={"max_events": 5}))
+        self.assertIn("12 delivered", out)
+        self.assertEqual((requests, events), (3, 12))  # 5 + 5 + 2
+        self.assertEqual(self.standin.event_ids()[-12:], expected_pos_ids(log))
+
+    def test_max_bytes_a_request(self):
+        lines = []
+        for i, line in enumerate(purchase_lines(8, seed=68)):
+            d = json.loads(line)
+            d["uid"] = d.pop("install_id")
+            d["note"] = "z" * 300
+            lines.append(json.dumps(d, separators=(",", ":")))
+        log = self.write_log(lines)
+        payload = {"event": {"payload": ["note"]}}
+        self.once(self.cfg(input=payload))
+        self.assertEqual(len(deadletters(self.state)), 8)
+        out, requests, events = self.requests_of(self.cfg(name="fixed.yaml", iid="${uid}", input=payload,
+                                                          batch={"max_bytes": "1KiB"}))
+        self.assertIn("8 delivered", out)
+        self.assertEqual(events, 8)
+        self.assertGreaterEqual(requests, 3)  # about 400 bytes an event: no more than 2 in 1 KiB
+        self.assertEqual(self.standin.event_ids(), expected_pos_ids(log))
+
+    def test_an_event_larger_than_max_bytes_is_still_rejected(self):
+        lines = []
+        for i, line in enumerate(purchase_lines(3, seed=69)):
+            d = json.loads(line)
+            d["uid"] = d.pop("install_id")
+            d["note"] = ("w" * 2000) if i == 1 else "short"
+            lines.append(json.dumps(d, separators=(",", ":")))
+        log = self.write_log(lines)
+        payload = {"event": {"payload": ["note"]}}
+        self.once(self.cfg(input=payload))
+        before = self.file_bytes(DL)
+        out, requests, events = self.requests_of(self.cfg(name="fixed.yaml", iid="${uid}", input=payload,
+                                                          batch={"max_bytes": "1KiB"}))
+        self.assertIn("2 delivered, 0 skipped now, 1 still rejected, 0 not replayable", out)
+        self.assertIn("  still rejected: 1\n    event larger than batch.max_bytes: 1, first at %s "
+                      "offset " % log, out)
+        ids = expected_pos_ids(log)
+        self.assertEqual(self.standin.event_ids(), [ids[0], ids[2]])
+        self.assertEqual(len(deadletters(self.state)), 1)
+        self.assertEqual(deadletters(self.state)[0]["offset"], len(lines[0]) + 1)
+
+
+class RecordsReplayCannotTrust(Replay):
+    """A record whose line replay would have to read again from its file, or that does not say what
+    the agent writes, stays where it is, with the reason."""
+
+    def cut_record(self):
+        lines = list(purchase_lines(3, seed=67))
+        d = json.loads(lines[1])
+        d["note"] = "y" * 3000
+        lines[1] = json.dumps(d, separators=(",", ":"))
+        log = self.write_log(lines)
+        self.once(self.cfg(input={"max_line_bytes": "1KiB"}))
+        self.assertEqual([r["length"] for r in deadletters(self.state)], [len(lines[1])])
+        return log, len(lines[1])
+
+    def test_a_cut_line_whose_file_is_gone_stays(self):
+        log, _ = self.cut_record()
+        before = self.file_bytes(DL)
+        os.unlink(log)
+        out, _ = self.replay(self.cfg(name="wide.yaml", input={"max_line_bytes": "8KiB"}))
+        self.assertIn("0 delivered, 0 skipped now, 0 still rejected, 1 not replayable", out)
+        self.assertIn("    the line was cut at max_line_bytes, and %s cannot be opened: No such file or directory: 1, "
+                      "first at %s offset " % (log, log), out)
+        self.assertEqual(self.file_bytes(DL), before)
+        self.assertEqual(len(self.standin.event_ids()), 2)  # the two lines run --once sent, no more
+
+    def test_a_cut_line_whose_file_was_replaced_stays(self):
+        log, n = self.cut_record()
+        before = self.file_bytes(DL)
+        # the same bytes at the same place, but another file (its first line differs)
+        with open(log, "rb") as f:
+            data = f.read()
+        first = data.index(b"\n")
+        with open(log, "wb") as f:
+            f.write(b"#" * first + data[first:])
+        out, _ = self.replay(self.cfg(name="wide.yaml", input={"max_line_bytes": "8KiB"}))
+        self.assertIn("1 not replayable", out)
+        self.assertIn("    the line was cut at max_line_bytes, and %s is no longer the file the record came from: 1"
+                      % log, out)
+        self.assertEqual(self.file_bytes(DL), before)
+        self.assertEqual(len(self.standin.event_ids()), 2)  # the two lines run --once sent, no more
+
+    def test_a_line_longer_than_max_line_bytes_now_is_still_rejected(self):
+        log, n = self.cut_record()
+        before = self.file_bytes(DL)
+        out, _ = self.replay(self.cfg(name="same.yaml", input={"max_line_bytes": "1KiB"}))
+        self.assertIn("1 still rejected", out)
+        self.assertIn("  still rejected: 1\n    line longer than max_line_bytes: 1, first at %s offset " % log, out)
+        self.assertEqual(self.file_bytes(DL), before)
+        self.assertEqual(len(self.standin.event_ids()), 2)
+
+    def test_a_fingerprint_that_is_not_hex_is_not_trusted(self):
+        self.dead_lettered_log(4)
+        self.once(self.cfg())
+        p = os.path.join(self.state, DL)
+        with open(p) as f:
+            recs = [json.loads(x) for x in f]
+        recs[0]["fingerprint"] = recs[0]["fingerprint"].upper()
+        with open(p, "w") as f:
+            for r in recs:
+                f.write(json.dumps(r, separators=(",", ":")) + "\n")
+        out, _ = self.replay(self.cfg(name="fixed.yaml", iid="${uid}"))
+        self.assertIn("1 delivered, 0 skipped now, 0 still rejected, 1 not replayable", out)
+        self.assertIn("    the record's fingerprint is not 64 lowercase hex digits: 1", out)
+        with open(p) as f:
+            self.assertEqual([json.loads(x) for x in f], recs[:1])
+
+
 class Choosing(Replay):
     def test_input_and_reason_choose_the_records(self):
         a, _ = self.dead_lettered_log(4)
