@@ -10,7 +10,7 @@
 #define EWMA_ALPHA 0.4     /* weight of a new window in the baseline (Vector's default) */
 #define DEV_SCALE 2.5      /* round trips this many deviations above the baseline have grown... */
 #define MIN_GROWTH 0.1     /* ...and at least this fraction of it: a constant link has no deviation */
-#define WAIT_SHARE 0.5     /* growth needs the agent idle with requests waiting this much of a window */
+#define WAIT_SHARE 0.5     /* growth needs requests waiting for a slot this much of a window */
 #define GREW_SAMPLES 4     /* round trips a window needs to tell that they grew: one or two slow ones
 			    * on a distant link are noise, and would end the slow start for nothing */
 #define DECREASE 0.9       /* latency growth and 429 */
@@ -35,9 +35,9 @@ struct concurrency {
 	uint64_t win_start, win_end;
 	double win_sum;
 	unsigned win_n;
-	uint64_t win_waited; /* idle time of the agent with requests waiting for a slot, this window */
+	uint64_t win_waited; /* time with requests waiting for a slot, this window */
 	bool waiting;
-	uint64_t wait_idle;  /* the idle clock when win_waited was last brought up to date */
+	uint64_t wait_at;    /* when win_waited was last brought up to date */
 	uint64_t last_cut; /* the last decrease for back pressure: at most one per round trip */
 	/* the rate */
 	uint64_t accepted[ACCEPTED_RING];
@@ -85,12 +85,12 @@ void concurrency_configure(struct concurrency *c, unsigned fixed, unsigned ceili
 
 unsigned concurrency_limit(const struct concurrency *c) { return c->limit; }
 
-void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t idle_us)
+void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t now_us)
 {
-	if (c->waiting && idle_us > c->wait_idle)
-		c->win_waited += idle_us - c->wait_idle;
+	if (c->waiting && now_us > c->wait_at)
+		c->win_waited += now_us - (c->wait_at > c->win_start ? c->wait_at : c->win_start);
 	c->waiting = waiting;
-	c->wait_idle = idle_us;
+	c->wait_at = now_us;
 }
 
 uint64_t concurrency_rtt_us(const struct concurrency *c) { return c->have_base ? (uint64_t)c->base_mean : 0; }
@@ -116,10 +116,9 @@ static void window_reset(struct concurrency *c, uint64_t now_us)
 	c->win_waited = 0;
 }
 
-/* Was the agent idle, with requests waiting for a slot, most of the window? Only then is the limit
- * what holds it back. Requests waiting while the agent is busy say nothing: on a fast link an agent
- * mapping its next lines finds every slot taken when it submits a batch (the answers are in, but
- * not read yet), and growing the limit would only hold more batches in memory. */
+/* Did requests wait for a slot most of the window? Only then is the limit what may hold the agent
+ * back. Whether more requests in flight help is for the round trips to say: when the agent's own work
+ * holds it back, the answers wait to be read and the round trips grow with the limit. */
 static bool window_starved(const struct concurrency *c, uint64_t now_us)
 {
 	return now_us > c->win_start && (double)c->win_waited >= WAIT_SHARE * (double)(now_us - c->win_start);
@@ -242,6 +241,15 @@ static unsigned capped_floor(const struct concurrency *c, uint64_t now_us)
 	return need < 1 ? 1 : need > c->ceiling ? c->ceiling : (unsigned)ceil(need);
 }
 
+/* Did the window's round trips hold? At most the baseline; in the slow start, not clearly above it: a
+ * doubling itself lengthens round trips a little (the new requests start one after the other, while
+ * the agent maps their batches), and waiting for the baseline to catch up would cost a window or two
+ * at each step of the climb. */
+static bool held(const struct concurrency *c, double cur, double tol)
+{
+	return cur <= c->base_mean || (c->slow_start && cur < c->base_mean + tol);
+}
+
 static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrency_change *ret)
 {
 	unsigned from = c->limit, floor = capped_floor(c, now_us);
@@ -250,7 +258,7 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 
 	if (tol < MIN_GROWTH * c->base_mean)
 		tol = MIN_GROWTH * c->base_mean;
-	if (!c->fixed && c->win_n && window_starved(c, now_us) && (cur <= c->base_mean || c->limit < floor) &&
+	if (!c->fixed && c->win_n && window_starved(c, now_us) && (held(c, cur, tol) || c->limit < floor) &&
 	    c->limit < c->ceiling) {
 		c->limit = c->slow_start ? (c->limit * 2 < c->ceiling ? c->limit * 2 : c->ceiling) : c->limit + 1;
 		why = "round trips near the baseline";
@@ -288,11 +296,12 @@ bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_u
 	if (!c->fixed && (sig == CONCURRENCY_RATE || sig == CONCURRENCY_OVERLOAD))
 		changed = back_pressure(c, start_us, now_us, sig, ret);
 	if (!c->have_base) {
-		if (c->win_n) {
+		if (c->win_n) { /* the first round trip sets the baseline and is the first window */
 			c->base_mean = c->win_sum / c->win_n;
 			c->base_var = 0;
 			c->have_base = true;
-			window_reset(c, now_us);
+			c->win_start = start_us;
+			changed |= window_end(c, now_us, ret);
 		}
 		return changed;
 	}

@@ -6,11 +6,14 @@
  * - Round trips of accepted requests (204) are averaged over windows of about one round trip, and the
  *   window averages feed an exponentially weighted mean and deviation (the baseline).
  * - At the end of a window (a round trip, at least 25 ms) the limit grows by one (doubles, until the
- *   first decrease: a slow start, as TCP's) when, during most of it, the agent had nothing to do
- *   but wait with requests queued for a slot (the demand exceeded the limit: no growth without load,
- *   nor when the agent's own work is what holds it back) and its average round trip was at most the
- *   baseline; it shrinks to 9/10 (at least by one) when the average of at least 4 round trips rose
- *   clearly above the baseline (by 2.5 deviations, and by at least 10%).
+ *   first decrease: a slow start, as TCP's) when requests waited for a slot during most of it (the
+ *   demand exceeded the limit: no growth without load) and its average round trip was at most the
+ *   baseline (in the slow start: not clearly above it, as below); the first round trip is the first
+ *   window; it shrinks to 9/10 (at least by one) when the average of at least 4 round trips rose
+ *   clearly above the baseline (by 2.5 deviations, and by at least 10%). When the agent's own work is
+ *   what holds a backfill back (a fast link, the agent mapping its next lines while the answers wait
+ *   to be read), a higher limit only lengthens the round trips, and that stops the growth: on loopback
+ *   the limit settles at 2 or 3, which keeps the server busy while the agent maps.
  * - Back pressure shrinks it at once, at most once per round trip: 429 to 9/10 (the rate cap below does
  *   the real work), 5xx, timeouts and connection errors to one half.
  * - It never leaves [1, ceiling]. A fixed limit (a number in the configuration) never moves.
@@ -56,10 +59,8 @@ void concurrency_configure(struct concurrency *c, unsigned fixed, unsigned ceili
 
 unsigned concurrency_limit(const struct concurrency *c);
 /* Whether a request is waiting for a slot now (the limit is reached and more is queued), told whenever
- * that may have changed, with the agent's idle clock: how long its loop has slept with nothing to do
- * (loop_slept_us), in microseconds. Idle time while requests wait is demand that the limit holds
- * back. */
-void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t idle_us);
+ * that may have changed, with the time (loop_now_us). */
+void concurrency_waiting(struct concurrency *c, bool waiting, uint64_t now_us);
 /* When the next request may start (now or earlier: at once); later only under a rate cap. */
 uint64_t concurrency_next_start(const struct concurrency *c);
 /* A request started now (the rate cap spaces the next one). The first start after a 429 sets or lowers

@@ -43,12 +43,9 @@ struct loop {
 	uint64_t armed_when; /* deadline the timerfd is armed for, 0 = disarmed */
 	bool stop;
 	bool dont_wait; /* the next epoll_wait polls (timeout 0); reset at every iteration */
-	uint64_t slept_us; /* time spent blocked in epoll_wait, in microseconds */
 	loop_hook_cb before_sleep;
 	void *before_sleep_data;
 };
-
-uint64_t loop_slept_us(const struct loop *l) { return l->slept_us; }
 
 uint64_t loop_now_us(void)
 {
@@ -273,14 +270,7 @@ static int loop_once(struct loop *l)
 	r = arm_timerfd(l);
 	if (r < 0)
 		return r;
-	if (l->dont_wait) {
-		n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, 0);
-	} else {
-		uint64_t t0 = loop_now_us();
-
-		n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, -1);
-		l->slept_us += loop_now_us() - t0;
-	}
+	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, l->dont_wait ? 0 : -1);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	timers_hold(&l->timers);

@@ -42,7 +42,5 @@ void loop_stop(struct loop *l);
 /* CLOCK_MONOTONIC in ms, and in us. */
 uint64_t loop_now_ms(void);
 uint64_t loop_now_us(void);
-/* How long the loop has slept in epoll_wait so far, in us: time in which it had nothing to do. */
-uint64_t loop_slept_us(const struct loop *l);
 
 #endif

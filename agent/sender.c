@@ -417,9 +417,9 @@ static void on_done(void *data, unsigned i, const struct transport_result *r)
 	uint64_t start_us = slot->start_us; /* a batch submitted from `delivered` may reuse the slot */
 	int cls = r->error ? HTTPRESP_ST_TRANSPORT : httpresp_class(r->status);
 
-	/* the sleep that these answers ended counts in the window they may close */
+	/* the wait that these answers ended counts in the window they may close */
 	if (s->waiting)
-		concurrency_waiting(s->conc, true, loop_slept_us(s->loop));
+		concurrency_waiting(s->conc, true, loop_now_us());
 	log_request(p, r, start_us);
 	slot->piece = NULL;
 	s->stats.in_flight--;
@@ -514,10 +514,10 @@ static void pump(struct sender *s)
 	bool waiting;
 
 	start_queued(s);
-	/* demand beyond the limit while the agent idles: the controller may grow */
+	/* demand beyond the limit: the controller may grow */
 	waiting = s->queue && s->stats.in_flight >= concurrency_limit(s->conc);
 	if (waiting || s->waiting)
-		concurrency_waiting(s->conc, waiting, loop_slept_us(s->loop));
+		concurrency_waiting(s->conc, waiting, loop_now_us());
 	s->waiting = waiting;
 }
 

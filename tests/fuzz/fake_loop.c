@@ -12,7 +12,6 @@
 
 struct loop {
 	struct timers timers;
-	uint64_t slept_us;
 	bool stop;
 	loop_hook_cb before_sleep;
 	void *before_sleep_data;
@@ -25,8 +24,6 @@ void fake_loop_set_clock(uint64_t us) { clock_us = us; }
 uint64_t loop_now_us(void) { return clock_us; }
 
 uint64_t loop_now_ms(void) { return clock_us / 1000; }
-
-uint64_t loop_slept_us(const struct loop *l) { return l->slept_us; }
 
 struct loop *loop_new(void) { return calloc(1, sizeof(struct loop)); }
 
@@ -68,10 +65,8 @@ void loop_dont_wait(struct loop *l) {}
 
 void fake_loop_advance(struct loop *l, uint64_t us)
 {
-	if (us > clock_us) {
-		l->slept_us += us - clock_us;
+	if (us > clock_us)
 		clock_us = us;
-	}
 	timers_hold(&l->timers);
 	timers_dispatch(&l->timers, loop_now_ms, l);
 	timers_release(&l->timers);

@@ -15,8 +15,8 @@
 
 /* Sets the clock (loop_now_us) for a new run. */
 void fake_loop_set_clock(uint64_t us);
-/* Moves the clock forward to us (never back) with the loop asleep (loop_slept_us grows by as much),
- * then fires the timers due, as the real loop would on waking. */
+/* Moves the clock forward to us (never back) with the loop asleep, then fires the timers due, as the
+ * real loop would on waking. */
 void fake_loop_advance(struct loop *l, uint64_t us);
 /* The deadline (loop_now_ms) of the earliest timer, 0 when none is set. */
 uint64_t fake_loop_next_timer(const struct loop *l);
