@@ -1,5 +1,6 @@
-/* Checks that need another library: regexes (PCRE2), templates (agent/template.c), and the
- * conversion of a plugin's YAML `options` mapping to the JSON text its create() receives. */
+/* Checks that need another library: regexes (PCRE2, through parsers/regex.c), templates
+ * (agent/template.c), and the conversion of a plugin's YAML `options` mapping to the JSON text its
+ * create() receives. */
 #include "config_internal.h"
 
 #include <errno.h>
@@ -8,9 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
+#include "parser.h"
 #include "template.h"
 
 /* Plugin options are small; these bound what an alias-heavy (or self-referencing) YAML document can
@@ -18,29 +17,14 @@
 #define OPTIONS_MAX_DEPTH 32
 #define OPTIONS_MAX_VALUES 10000
 
-int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *pattern,
-		    bool need_names)
+int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *pattern)
 {
-	PCRE2_UCHAR msg[256];
-	PCRE2_SIZE off = 0;
-	pcre2_code *re;
-	uint32_t names = 0;
-	int code = 0;
+	char err[320];
+	int r = parser_check_regex(pattern, false, err, sizeof(err));
 
-	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
-	if (!re) {
-		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
-			snprintf((char *)msg, sizeof(msg), "error %d", code);
-		cfg_error(ld, node, "%s: invalid regex at offset %zu: %s", name, (size_t)off, (char *)msg);
-		return -EINVAL;
-	}
-	if (need_names && (pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &names) || !names)) {
-		cfg_error(ld, node, "%s: the pattern has no named group; name each field with (?<name>...)", name);
-		pcre2_code_free(re);
-		return -EINVAL;
-	}
-	pcre2_code_free(re);
-	return 0;
+	if (r)
+		cfg_error(ld, node, "%s: %s", name, err);
+	return r;
 }
 
 int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)

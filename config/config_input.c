@@ -158,7 +158,7 @@ static int check_timezone(struct cfg_loader *ld, const yaml_node_t *node, const 
 
 static int check_line_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *value)
 {
-	return cfg_check_regex(ld, node, name, value, false);
+	return cfg_check_regex(ld, node, name, value);
 }
 
 /* ---- match ---- */
@@ -192,7 +192,7 @@ static void parse_match(struct cfg_loader *ld, yaml_node_t *node, void *base, co
 		if (dup)
 			continue;
 		re = cfg_scalar(ld, vn, sub, "a regex");
-		if (!re || cfg_check_regex(ld, vn, sub, re, false))
+		if (!re || cfg_check_regex(ld, vn, sub, re))
 			continue;
 		m = cfg_grow(ld, &in->match, &in->nmatch, sizeof(*m));
 		if (!m || !(m->field = cfg_strdup(ld, field)) || !(m->pattern = cfg_strdup(ld, re)))

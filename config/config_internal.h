@@ -211,9 +211,9 @@ void cfg_append_inputs(struct cfg_loader *ld, yaml_node_t *node, struct config *
 
 /* config_check.c: a YAML mapping to JSON text (plugin options), see there for the scalar rules. */
 char *cfg_options_json(struct cfg_loader *ld, yaml_node_t *node, const char *name);
-/* config_check.c: a regex checked with PCRE2; reports at node and returns -EINVAL when invalid. */
-int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name,
-		    const char *pattern, bool need_names);
+/* config_check.c: a regex checked with PCRE2 (parser_check_regex); reports at node and returns -EINVAL
+ * when invalid. */
+int cfg_check_regex(struct cfg_loader *ld, const yaml_node_t *node, const char *name, const char *pattern);
 /* config_check.c: a template checked with template_compile(); reports at node with the column of the
  * problem inside the scalar when it can be mapped. */
 int cfg_check_template(struct cfg_loader *ld, const yaml_node_t *node, const char *name,

@@ -111,6 +111,10 @@ void parser_report(const struct parser_report *rep, const char *key, const char 
 	__attribute__((format(printf, 3, 4)));
 /* A parser_check_fn: exactly one byte. */
 int parser_check_byte(const char *value, char *err, size_t errlen);
+/* Any regex of the configuration (the regex parser's pattern, include_lines, match, ...): compiled
+ * with PCRE2, an error told with its offset in the pattern; with need_names, a pattern without a named
+ * group is refused too. 0 or -EINVAL with err filled. (parsers/regex.c) */
+int parser_check_regex(const char *pattern, bool need_names, char *err, size_t errlen);
 
 struct parser; /* an instance: ops + state (+ dlopen handle for plugins) */
 

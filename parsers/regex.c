@@ -409,7 +409,7 @@ static int regex_explain(void *state, const char *line, size_t len, const char *
 
 /* The `pattern` key: it compiles, and it names at least one group (a pattern without one gives
  * lines without fields). */
-static int check_pattern(const char *value, char *err, size_t errlen)
+int parser_check_regex(const char *pattern, bool need_names, char *err, size_t errlen)
 {
 	PCRE2_UCHAR msg[256];
 	PCRE2_SIZE off = 0;
@@ -417,20 +417,25 @@ static int check_pattern(const char *value, char *err, size_t errlen)
 	uint32_t names = 0;
 	int code = 0;
 
-	re = pcre2_compile((PCRE2_SPTR)value, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
+	re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &off, NULL);
 	if (!re) {
 		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", code);
 		snprintf(err, errlen, "invalid regex at offset %zu: %s", (size_t)off, (char *)msg);
 		return -EINVAL;
 	}
-	if (pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &names) || !names) {
+	if (need_names && (pcre2_pattern_info(re, PCRE2_INFO_NAMECOUNT, &names) || !names)) {
 		snprintf(err, errlen, "the pattern has no named group; name each field with (?<name>...)");
 		pcre2_code_free(re);
 		return -EINVAL;
 	}
 	pcre2_code_free(re);
 	return 0;
+}
+
+static int check_pattern(const char *value, char *err, size_t errlen)
+{
+	return parser_check_regex(value, true, err, errlen);
 }
 
 static const struct parser_opt regex_opts[] = {
