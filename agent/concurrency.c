@@ -35,6 +35,7 @@ struct concurrency {
 	uint64_t win_start, win_end;
 	double win_sum;
 	unsigned win_n;
+	unsigned win_connected; /* of win_n: requests that opened a connection */
 	uint64_t win_waited; /* time with requests waiting for a slot, this window */
 	bool waiting;
 	uint64_t wait_at;    /* when win_waited was last brought up to date */
@@ -113,6 +114,7 @@ static void window_reset(struct concurrency *c, uint64_t now_us)
 	c->win_end = now_us + (c->base_mean > MIN_WINDOW_US ? (uint64_t)c->base_mean : MIN_WINDOW_US);
 	c->win_sum = 0;
 	c->win_n = 0;
+	c->win_connected = 0;
 	c->win_waited = 0;
 }
 
@@ -255,6 +257,8 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 	unsigned from = c->limit, floor = capped_floor(c, now_us);
 	double cur = c->win_n ? c->win_sum / c->win_n : 0, tol = DEV_SCALE * sqrt(c->base_var), diff;
 	const char *why = NULL;
+	/* some requests opened connections, not all: their handshakes weigh on the others' round trips */
+	bool connecting = c->win_connected && c->win_connected < c->win_n;
 
 	if (tol < MIN_GROWTH * c->base_mean)
 		tol = MIN_GROWTH * c->base_mean;
@@ -262,7 +266,8 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 	    c->limit < c->ceiling) {
 		c->limit = c->slow_start ? (c->limit * 2 < c->ceiling ? c->limit * 2 : c->ceiling) : c->limit + 1;
 		why = "round trips near the baseline";
-	} else if (!c->fixed && c->win_n >= GREW_SAMPLES && cur >= c->base_mean + tol && c->limit > floor) {
+	} else if (!c->fixed && !connecting && c->win_n >= GREW_SAMPLES && cur >= c->base_mean + tol &&
+		   c->limit > floor) {
 		unsigned to = (unsigned)((double)c->limit * DECREASE);
 
 		c->limit = to < floor ? floor : to >= c->limit ? c->limit - 1 : to;
@@ -271,7 +276,7 @@ static bool window_end(struct concurrency *c, uint64_t now_us, struct concurrenc
 	}
 	if (why)
 		note(ret, c, from, why, cur, now_us);
-	if (c->win_n) {
+	if (c->win_n && !connecting) {
 		diff = cur - c->base_mean;
 		c->base_mean += EWMA_ALPHA * diff;
 		c->base_var = (1 - EWMA_ALPHA) * (c->base_var + diff * EWMA_ALPHA * diff);
@@ -285,9 +290,10 @@ bool concurrency_result(struct concurrency *c, uint64_t start_us, uint64_t now_u
 {
 	bool changed = false;
 
-	if (sig == CONCURRENCY_OK) {
+	if (sig == CONCURRENCY_OK || sig == CONCURRENCY_OK_CONNECTED) {
 		c->win_sum += (double)(now_us > start_us ? now_us - start_us : 0);
 		c->win_n++;
+		c->win_connected += sig == CONCURRENCY_OK_CONNECTED;
 		c->accepted[c->acc_next] = start_us;
 		c->acc_next = (c->acc_next + 1) % ACCEPTED_RING;
 		if (c->acc_n < ACCEPTED_RING)

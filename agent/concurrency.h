@@ -10,7 +10,11 @@
  *   demand exceeded the limit: no growth without load) and its average round trip was at most the
  *   baseline (in the slow start: not clearly above it, as below); the first round trip is the first
  *   window; it shrinks to 9/10 (at least by one) when the average of at least 4 round trips rose
- *   clearly above the baseline (by 2.5 deviations, and by at least 10%). When the agent's own work is
+ *   clearly above the baseline (by 2.5 deviations, and by at least 10%). A window in which some
+ *   requests opened connections neither shrinks the limit nor moves the baseline: their handshakes
+ *   (TLS: the server's signature) load the server for the others, and each step of a climb opens as
+ *   many connections as it adds slots. When every request opens one (a server without keep-alive),
+ *   the round trips are all alike and count. When the agent's own work is
  *   what holds a backfill back (a fast link, the agent mapping its next lines while the answers wait
  *   to be read), a higher limit only lengthens the round trips, and that stops the growth: on loopback
  *   the limit settles at 2 or 3, which keeps the server busy while the agent maps.
@@ -35,6 +39,7 @@
 /* What an answer says about the load on the server. */
 enum concurrency_signal {
 	CONCURRENCY_OK,       /* 204: its round trip is a latency sample */
+	CONCURRENCY_OK_CONNECTED, /* 204 on a connection opened for it: a sample too, but see below */
 	CONCURRENCY_NEUTRAL,  /* says nothing about load: 400, 413, 401, 403, another 2xx or 4xx */
 	CONCURRENCY_RATE,     /* 429 */
 	CONCURRENCY_OVERLOAD, /* 5xx, a timeout, a connection error */

@@ -349,11 +349,11 @@ static void piece_refused(struct sender *s, struct sender_piece *p, const struct
 	queue_insert(s, second);
 }
 
-static enum concurrency_signal load_signal(int cls, long status)
+static enum concurrency_signal load_signal(int cls, const struct transport_result *r)
 {
 	if (cls == HTTPRESP_ST_204)
-		return CONCURRENCY_OK;
-	if (status == 429)
+		return r->connected ? CONCURRENCY_OK_CONNECTED : CONCURRENCY_OK;
+	if (r->status == 429)
 		return CONCURRENCY_RATE;
 	return cls == HTTPRESP_ST_5XX || cls == HTTPRESP_ST_TRANSPORT ? CONCURRENCY_OVERLOAD : CONCURRENCY_NEUTRAL;
 }
@@ -374,7 +374,7 @@ static void adapt(struct sender *s, uint64_t start_us, const struct transport_re
 
 	if (r->setup_us < now - start_us)
 		start_us += r->setup_us;
-	if (concurrency_result(s->conc, start_us, now, load_signal(cls, r->status), &ch)) {
+	if (concurrency_result(s->conc, start_us, now, load_signal(cls, r), &ch)) {
 		if (ch.from != ch.to)
 			log_debug(COMP, "concurrency %u -> %u: %s (round trip %.1f ms, baseline %.1f ms)", ch.from,
 				  ch.to, ch.why, ch.rtt_ms, ch.base_ms);

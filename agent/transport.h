@@ -7,6 +7,7 @@
 #ifndef ONSIDE_TRANSPORT_H
 #define ONSIDE_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ struct transport_result {
 	size_t body_len;
 	int64_t retry_after_ms; /* the answer's Retry-After as a wait; -1: none */
 	uint64_t setup_us;      /* how long after start() the request itself went out (connection setup) */
+	bool connected;         /* the request opened a connection (TCP, and TLS: a full handshake) */
 };
 
 /* What the transport tells the sender. */

@@ -152,10 +152,19 @@ static uint64_t setup_us(const struct tc_slot *slot)
 	return (uint64_t)setup;
 }
 
+/* Whether the transfer had to open a connection rather than reuse one. */
+static bool connected(const struct tc_slot *slot)
+{
+	long n = 0;
+
+	return curl_easy_getinfo(slot->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0;
+}
+
 static void report(struct tcurl *t, struct tc_slot *slot, CURLcode res)
 {
 	struct transport_result r = {.body = slot->resp.data ? slot->resp.data : "", .body_len = slot->resp.len,
-				     .retry_after_ms = slot->retry_after_ms, .setup_us = setup_us(slot)};
+				     .retry_after_ms = slot->retry_after_ms, .setup_us = setup_us(slot),
+				     .connected = connected(slot)};
 
 	if (res != CURLE_OK)
 		r.error = slot->errbuf[0] ? slot->errbuf : curl_easy_strerror(res);

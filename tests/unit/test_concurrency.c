@@ -64,6 +64,78 @@ static void test_concurrency_grows_to_the_ceiling_while_round_trips_hold(void **
 	concurrency_free(c);
 }
 
+/* A backfill over HTTP/1.1, a millisecond at a time: one connection per request in flight, kept (or,
+ * without keep_alive, one opened for every request). The server is single-threaded: each connection
+ * opened costs it a millisecond (its TLS handshake), which delays every answer it still owes. Answers
+ * take 50 ms, and from slow_from_ms on 80 ms (a server that starts queueing). Returns when the limit
+ * first reached the ceiling (ms, 0: never) and counts the decreases in *shrinks. */
+static int climb(struct concurrency *c, bool keep_alive, int slow_from_ms, unsigned *shrinks)
+{
+	struct concurrency_change ch;
+	uint64_t now = T0, starts[64], ends[64];
+	bool conn[64];
+	unsigned n = 0, conns = 0;
+	int reached = 0;
+
+	*shrinks = 0;
+	for (int ms = 0; ms < 4000; ms++, now += MS) {
+		for (unsigned i = 0; i < n;) {
+			if (ends[i] > now) {
+				i++;
+				continue;
+			}
+			if (concurrency_result(c, starts[i], now, conn[i] ? CONCURRENCY_OK_CONNECTED : CONCURRENCY_OK,
+					       &ch) && ch.to < ch.from)
+				(*shrinks)++;
+			n--;
+			starts[i] = starts[n], ends[i] = ends[n], conn[i] = conn[n];
+		}
+		while (n < concurrency_limit(c)) { /* always more to send */
+			conn[n] = !keep_alive || n >= conns;
+			if (conn[n]) {
+				conns += n >= conns;
+				for (unsigned i = 0; i < n; i++)
+					ends[i] += MS;
+			}
+			starts[n] = now;
+			ends[n] = now + (ms >= slow_from_ms ? 80 : 50) * MS + (conn[n] ? MS : 0);
+			n++;
+		}
+		concurrency_waiting(c, n >= concurrency_limit(c), now);
+		if (!reached && concurrency_limit(c) == 32)
+			reached = ms;
+	}
+	return reached;
+}
+
+/* A climb over TLS with one connection per slot: each step opens as many connections as it adds
+ * slots, and their handshakes delay the answers of that window (by 16 ms at the step to 32). Those
+ * windows neither
+ * shrink the limit nor end the slow start: it doubles on up to the ceiling, in well under a second. */
+static void test_concurrency_new_connections_handshakes_do_not_end_the_climb(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	unsigned shrinks;
+	int reached = climb(c, true, 100000, &shrinks);
+
+	assert_int_equal(shrinks, 0);
+	assert_true(reached > 0 && reached < 1000);
+	concurrency_free(c);
+}
+
+/* A server without keep-alive: every request opens its connection, every round trip is alike, so
+ * they count: round trips that grow still bring the limit down. */
+static void test_concurrency_shrinks_when_every_request_connects(void **state)
+{
+	struct concurrency *c = concurrency_new(0, 32);
+	unsigned shrinks;
+
+	climb(c, false, 2000, &shrinks);
+	assert_true(shrinks >= 1);
+	assert_true(concurrency_limit(c) < 32);
+	concurrency_free(c);
+}
+
 static void test_concurrency_does_not_grow_without_load(void **state)
 {
 	struct concurrency *c = concurrency_new(0, 32);
@@ -331,6 +403,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_concurrency_grows_to_the_ceiling_while_round_trips_hold),
 		cmocka_unit_test(test_concurrency_does_not_grow_without_load),
+		cmocka_unit_test(test_concurrency_new_connections_handshakes_do_not_end_the_climb),
+		cmocka_unit_test(test_concurrency_shrinks_when_every_request_connects),
 		cmocka_unit_test(test_concurrency_stays_low_when_more_requests_only_lengthen_round_trips),
 		cmocka_unit_test(test_concurrency_shrinks_on_429_once_per_round_trip),
 		cmocka_unit_test(test_concurrency_halves_on_server_errors_and_timeouts_never_below_one),
