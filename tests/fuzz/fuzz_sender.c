@@ -478,6 +478,7 @@ static void answer_from_input(unsigned i)
 	case 2: r.setup_us = elapsed; break;
 	default: r.setup_us = elapsed + 1000 * byte(); break; /* a transport that got it wrong */
 	}
+	r.connected = pick(2) == 0; /* on a connection opened for it, or one kept */
 	answer(i, &r);
 }
 
