@@ -26,7 +26,9 @@ class Delivery(agentlib.AgentTestCase):
         cfg = self.config(paths=[log])
         self.once(cfg)
         ids = self.standin.event_ids()
-        self.assertEqual(ids, expected_pos_ids(log))
+        # each exactly once; the three requests may arrive in any order (max_in_flight: auto may have
+        # two in flight once the first has answered)
+        self.assertEqual(sorted(ids), sorted(expected_pos_ids(log)))
         stats = self.standin.stats()
         self.assertEqual(stats["accepted_requests"], 3)  # 1000 + 1000 + 500
         cp = checkpoint(self.path("state"))

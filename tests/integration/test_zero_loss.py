@@ -178,9 +178,10 @@ class ZeroLoss(agentlib.AgentTestCase):
         append_lines(self.log, purchase_lines(16, seed=6))
         offs = line_offsets(self.log)
         ids = expected_pos_ids(self.log)
-        # every request takes 0.4 s: the bisect of a 16-event batch takes a dozen of them
+        # every request takes 0.4 s: the bisect of a 16-event batch takes a dozen of them, one at a time
+        # (with more in flight the halves go together and may all be done when the stop comes)
         self.standin.control(reject_ids=[ids[3]], fault_slow=1.0, slow_seconds=0.4)
-        cfg = self.config(batch={"max_events": 16, "flush_interval": "2s"},
+        cfg = self.config(batch={"max_events": 16, "flush_interval": "2s", "max_in_flight": 1},
                           agent={"shutdown_timeout": "100ms"})
         proc = self.start_agent(["run", "-c", cfg])
         wait_for(lambda: len(self.records_for(offs[3][0])) == 1, 30, message="the rejected line dead-lettered")
