@@ -19,7 +19,6 @@ static unsigned window(struct concurrency *c, uint64_t *now, uint64_t rtt_ms, bo
 {
 	struct concurrency_change ch;
 
-	/* an agent with nothing else to do: its idle clock runs with the wall clock */
 	concurrency_waiting(c, blocked, *now);
 	*now += rtt_ms * MS;
 	concurrency_waiting(c, blocked, *now);
