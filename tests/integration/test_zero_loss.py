@@ -315,6 +315,8 @@ class ZeroLoss(agentlib.AgentTestCase):
         # nothing left over: a restart finds nothing more to send
         n = len(self.standin.events())
         proc = self.start_agent(["run", "-c", cfg])
+        # up (a SIGTERM before the handlers are set ends it by the signal), then a second to find more
+        wait_for(lambda: "started:" in agentlib.agent_stderr(proc), 30, message="the agent to start")
         time.sleep(1.0)
         self.assertEqual(agentlib.stop_agent(proc), 0)
         self.assertEqual(len(self.standin.events()), n)
